@@ -1,0 +1,151 @@
+//! The command line: what the user typed -> a run of the pipeline -> an exit code.
+//! Only this module (and `main`) decide exit codes.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diag;
+use crate::load;
+use crate::validate::{self, Checked};
+
+/// Every way a run can end; the one place that maps outcomes to 0/1/2/3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// 0: success; no changes for `plan --detailed-exitcode`; model allowed for `explain --model`.
+    Success = 0,
+    /// 1: runtime, provider, safety or stale-plan failure.
+    Failure = 1,
+    /// 2: `plan --detailed-exitcode` found changes; `explain --model` says denied.
+    Changes = 2,
+    /// 3: the policy is invalid.
+    Invalid = 3,
+}
+
+/// Policy-as-code for a Claude Team or Enterprise organization.
+///
+/// Declare the org in YAML under policies/, then validate, plan and apply.
+#[derive(Debug, Parser)]
+#[command(name = "orgplan", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check the policy files against the schema and every rule; report every problem.
+    ///
+    /// Example: orgplan validate -p policies --format github
+    Validate {
+        /// Policy folder, read recursively.
+        #[arg(short, long, default_value = "policies")]
+        policies: PathBuf,
+        /// Output format of the diagnostics.
+        #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
+        format: DiagFormat,
+    },
+    /// Print the JSON Schema (draft-07) of policy files.
+    ///
+    /// Example: orgplan schema > schema/orgplan.schema.json
+    Schema,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum DiagFormat {
+    Human,
+    Json,
+    Github,
+}
+
+impl From<DiagFormat> for diag::Format {
+    fn from(format: DiagFormat) -> Self {
+        match format {
+            DiagFormat::Human => diag::Format::Human,
+            DiagFormat::Json => diag::Format::Json,
+            DiagFormat::Github => diag::Format::Github,
+        }
+    }
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set.
+pub fn use_color(terminal: bool) -> bool {
+    terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// Run the command line; errors are printed here, the exit code returned.
+pub fn run(cli: Cli) -> Exit {
+    let result = match cli.command {
+        Command::Validate { policies, format } => validate_command(&policies, format.into()),
+        Command::Schema => {
+            print!("{}", crate::model::json_schema_text());
+            Ok(Exit::Success)
+        }
+    };
+    match result {
+        Ok(exit) => exit,
+        Err(message) => {
+            let color = use_color(std::io::stderr().is_terminal());
+            let label = if color {
+                let style = anstyle::AnsiColor::Red.on_default().bold();
+                format!("{}error{}", style.render(), style.render_reset())
+            } else {
+                "error".to_owned()
+            };
+            let _ = writeln!(std::io::stderr(), "{label}: {message}");
+            Exit::Failure
+        }
+    }
+}
+
+/// Load and validate a policy folder. An unreadable folder is an `Err` (exit 1).
+pub fn check_folder(policies: &std::path::Path) -> Result<Checked, String> {
+    let loaded = load::load_dir(policies).map_err(|e| e.to_string())?;
+    Ok(validate::check(loaded))
+}
+
+fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<Exit, String> {
+    let checked = check_folder(policies)?;
+    let stdout = std::io::stdout();
+    let color = use_color(stdout.is_terminal());
+    let mut out = stdout.lock();
+    diag::render(
+        &mut out,
+        &checked.diagnostics,
+        &checked.sources,
+        format,
+        color,
+    )
+    .map_err(|e| e.to_string())?;
+    if format == diag::Format::Human {
+        writeln!(out, "{}", summary(policies, &checked)).map_err(|e| e.to_string())?;
+    }
+    Ok(if checked.errors() > 0 {
+        Exit::Invalid
+    } else {
+        Exit::Success
+    })
+}
+
+fn summary(policies: &std::path::Path, checked: &Checked) -> String {
+    let errors = checked.errors();
+    let warnings = checked.diagnostics.len() - errors;
+    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    match &checked.policy {
+        Some(policy) => format!(
+            "{}: valid ({}, {}, {}; {})",
+            policies.display(),
+            plural(policy.users.len(), "user"),
+            plural(policy.groups.len(), "group"),
+            plural(policy.roles.len(), "role"),
+            plural(warnings, "warning"),
+        ),
+        None => format!(
+            "{}: invalid ({}, {})",
+            policies.display(),
+            plural(errors, "error"),
+            plural(warnings, "warning"),
+        ),
+    }
+}

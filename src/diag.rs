@@ -1,0 +1,479 @@
+//! Diagnostics: what is wrong, where, and how to fix it; rendered as human text
+//! (rustc style, with a source snippet), JSON, or GitHub Actions annotations.
+
+use std::io::{self, Write};
+
+use anstyle::{AnsiColor, Style};
+use serde::Serialize;
+
+use crate::load::Sources;
+
+/// How bad a finding is: errors fail the run (exit 3), warnings do not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// The policy is invalid.
+    Error,
+    /// The policy is valid but probably not what was meant.
+    Warning,
+}
+
+impl Severity {
+    fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// A place in a policy file: 1-based line and column, and how many characters the
+/// offending node spans on that line (at least 1, for the caret).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Location {
+    /// Path of the file as the user named it (`policies/users.yaml`).
+    pub file: String,
+    /// 1-based line.
+    pub line: usize,
+    /// 1-based column, in characters.
+    pub col: usize,
+    /// Width of the node on its first line, in characters.
+    #[serde(skip)]
+    pub width: usize,
+}
+
+impl Location {
+    /// `file:line`, the form used for provenance in plans and `explain`.
+    pub fn file_line(&self) -> String {
+        format!("{}:{}", self.file, self.line)
+    }
+}
+
+impl std::fmt::Display for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}:{}", self.file, self.line, self.col)
+    }
+}
+
+/// One finding.
+///
+/// JSON form (`validate --format json`): `{"severity", "code", "message", "file",
+/// "line", "col", "help"}`; `file`/`line`/`col` are absent when the finding has no
+/// place (a missing `org`), `help` when there is nothing to add.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    /// Error or warning.
+    pub severity: Severity,
+    /// Stable kebab-case code, one of [`CODES`].
+    pub code: &'static str,
+    /// One lowercase line naming the user's values in backticks.
+    pub message: String,
+    /// Where the offending node is.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+    /// How to fix it, when there is something useful to say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    /// An error with the given code; the code must be one of [`CODES`].
+    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Error, code, message)
+    }
+
+    /// A warning with the given code; the code must be one of [`CODES`].
+    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(Severity::Warning, code, message)
+    }
+
+    fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
+        debug_assert!(
+            CODES.iter().any(|c| c.code == code),
+            "undocumented code {code}"
+        );
+        Diagnostic {
+            severity,
+            code,
+            message: message.into(),
+            location: None,
+            help: None,
+        }
+    }
+
+    /// Attach the place of the offending node.
+    pub fn at(mut self, location: Option<Location>) -> Self {
+        self.location = location;
+        self
+    }
+
+    /// Attach a help line.
+    pub fn help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    /// Attach a help line when there is one.
+    pub fn maybe_help(mut self, help: Option<String>) -> Self {
+        if help.is_some() {
+            self.help = help;
+        }
+        self
+    }
+
+    /// True for errors.
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
+}
+
+/// Sort diagnostics into a stable order: by file, line, column, then code and message.
+pub fn sort(diagnostics: &mut [Diagnostic]) {
+    diagnostics
+        .sort_by(|a, b| (&a.location, a.code, &a.message).cmp(&(&b.location, b.code, &b.message)));
+}
+
+/// A documented diagnostic code.
+pub struct CodeInfo {
+    /// The stable code.
+    pub code: &'static str,
+    /// Its severity.
+    pub severity: Severity,
+    /// What it means.
+    pub meaning: &'static str,
+    /// How to fix it.
+    pub fix: &'static str,
+}
+
+/// Every diagnostic code orgplan emits. The README table lists the same codes; a test
+/// keeps the two in step.
+pub const CODES: &[CodeInfo] = &[
+    CodeInfo {
+        code: "yaml-syntax",
+        severity: Severity::Error,
+        meaning: "a file is not valid YAML (bad indentation, duplicate key, non-UTF-8 bytes, several documents, an alias bomb)",
+        fix: "fix the YAML at the position shown",
+    },
+    CodeInfo {
+        code: "schema",
+        severity: Severity::Error,
+        meaning: "a value has the wrong type, an unknown field or a value outside its enum",
+        fix: "use the field names and values of `orgplan schema`; the help line suggests the nearest one",
+    },
+    CodeInfo {
+        code: "missing-org",
+        severity: Severity::Error,
+        meaning: "no file declares `org`, or more than one does",
+        fix: "declare `org` in exactly one file",
+    },
+    CodeInfo {
+        code: "duplicate-definition",
+        severity: Severity::Error,
+        meaning: "a role, group or user (emails compared case-insensitively) is defined twice",
+        fix: "keep one definition; the message names both places",
+    },
+    CodeInfo {
+        code: "unknown-reference",
+        severity: Severity::Error,
+        meaning: "a role, group or user is named but not defined",
+        fix: "define it, or fix the spelling (see the help line)",
+    },
+    CodeInfo {
+        code: "primary-owner-count",
+        severity: Severity::Error,
+        meaning: "not exactly one user has `role: primary_owner`",
+        fix: "give exactly one user `role: primary_owner`",
+    },
+    CodeInfo {
+        code: "plan-feature",
+        severity: Severity::Error,
+        meaning: "a `team` plan uses an Enterprise feature: SCIM/JIT provisioning, SSO, groups, custom roles, model restrictions or token limits",
+        fix: "remove the feature or set `plan: enterprise`",
+    },
+    CodeInfo {
+        code: "seat-overflow",
+        severity: Severity::Error,
+        meaning: "more non-suspended users of a seat tier than seats purchased",
+        fix: "buy seats (`org.seats`), move users to another tier, or suspend or remove users",
+    },
+    CodeInfo {
+        code: "email-domain",
+        severity: Severity::Error,
+        meaning: "a user's email is outside `org.domains`",
+        fix: "fix the email, add the domain, or mark the user `external: true`",
+    },
+    CodeInfo {
+        code: "invalid-email",
+        severity: Severity::Error,
+        meaning: "a user key or member is not an email address",
+        fix: "write `name@domain`",
+    },
+    CodeInfo {
+        code: "limit-over-cap",
+        severity: Severity::Error,
+        meaning: "a declared limit is above `org.caps` for the same metric and period",
+        fix: "lower the limit or raise the cap; limits are never clamped silently",
+    },
+    CodeInfo {
+        code: "invalid-pattern",
+        severity: Severity::Error,
+        meaning: "a model pattern has characters other than letters, digits, `-._:/@` and the wildcards `*` and `?`",
+        fix: "write a glob such as `claude-sonnet-4*`",
+    },
+    CodeInfo {
+        code: "capability-not-enabled",
+        severity: Severity::Error,
+        meaning: "a role, group default or `org.defaults` grants a capability outside `org.capabilities`",
+        fix: "add it to `org.capabilities` or remove the grant",
+    },
+    CodeInfo {
+        code: "protected-unknown",
+        severity: Severity::Error,
+        meaning: "an email in `safety.protected` is not a declared user",
+        fix: "declare the user or fix the email",
+    },
+    CodeInfo {
+        code: "seat-restriction",
+        severity: Severity::Warning,
+        meaning: "Claude Code reaches a user on a standard seat through a role or the defaults; the seat wins and the user will not have it",
+        fix: "give the user `seat: premium`, or stop granting `claude_code` to them",
+    },
+    CodeInfo {
+        code: "unused-role",
+        severity: Severity::Warning,
+        meaning: "no group grants this custom role, so nobody holds it",
+        fix: "grant it to a group or delete it",
+    },
+    CodeInfo {
+        code: "unused-group",
+        severity: Severity::Warning,
+        meaning: "a group with members that grants no role and sets no limit changes nobody's access",
+        fix: "grant it a role or limits, or delete it",
+    },
+    CodeInfo {
+        code: "empty-group",
+        severity: Severity::Warning,
+        meaning: "a group has no members",
+        fix: "add members or delete the group",
+    },
+    CodeInfo {
+        code: "no-spend-limit",
+        severity: Severity::Warning,
+        meaning: "a user has `api` or `claude_code` and no spend or token limit from any source",
+        fix: "set a limit on the user, a group, a role or `org.defaults`",
+    },
+    CodeInfo {
+        code: "too-many-admins",
+        severity: Severity::Warning,
+        meaning: "owners and admins (primary owner included) are more than 10% of users (and more than one)",
+        fix: "give the least privilege that works: make some of them members",
+    },
+];
+
+/// Output format of diagnostics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// rustc-style text with source snippets.
+    Human,
+    /// One JSON object: `{"diagnostics": [...], "errors": N, "warnings": N}`.
+    Json,
+    /// GitHub Actions workflow commands.
+    Github,
+}
+
+/// Render `diagnostics` in `format`. `color` adds ANSI styles to the human format.
+pub fn render(
+    out: &mut dyn Write,
+    diagnostics: &[Diagnostic],
+    sources: &Sources,
+    format: Format,
+    color: bool,
+) -> io::Result<()> {
+    match format {
+        Format::Human => {
+            for diagnostic in diagnostics {
+                render_human(out, diagnostic, sources, color)?;
+            }
+            Ok(())
+        }
+        Format::Json => {
+            let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+            let value = serde_json::json!({
+                "diagnostics": diagnostics,
+                "errors": errors,
+                "warnings": diagnostics.len() - errors,
+            });
+            serde_json::to_writer_pretty(&mut *out, &value)?;
+            writeln!(out)
+        }
+        Format::Github => {
+            for diagnostic in diagnostics {
+                writeln!(out, "{}", github_line(diagnostic))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One GitHub Actions annotation: `::error file=F,line=L,col=C,title=CODE::message`.
+pub fn github_line(diagnostic: &Diagnostic) -> String {
+    let mut properties = Vec::new();
+    if let Some(location) = &diagnostic.location {
+        properties.push(format!("file={}", escape_property(&location.file)));
+        properties.push(format!("line={}", location.line));
+        properties.push(format!("col={}", location.col));
+    }
+    properties.push(format!("title={}", diagnostic.code));
+    let mut message = diagnostic.message.clone();
+    if let Some(help) = &diagnostic.help {
+        message.push_str("\nhelp: ");
+        message.push_str(help);
+    }
+    format!(
+        "::{} {}::{}",
+        diagnostic.severity.as_str(),
+        properties.join(","),
+        escape_data(&message)
+    )
+}
+
+// The escaping rules of GitHub's workflow commands (actions/toolkit `command.ts`).
+fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+fn paint(color: bool, style: Style, text: &str) -> String {
+    if color {
+        format!("{}{text}{}", style.render(), style.render_reset())
+    } else {
+        text.to_owned()
+    }
+}
+
+fn render_human(
+    out: &mut dyn Write,
+    diagnostic: &Diagnostic,
+    sources: &Sources,
+    color: bool,
+) -> io::Result<()> {
+    let level_style = match diagnostic.severity {
+        Severity::Error => AnsiColor::Red.on_default().bold(),
+        Severity::Warning => AnsiColor::Yellow.on_default().bold(),
+    };
+    let blue = AnsiColor::Blue.on_default().bold();
+    let bold = Style::new().bold();
+    writeln!(
+        out,
+        "{}{}",
+        paint(
+            color,
+            level_style,
+            &format!("{}[{}]", diagnostic.severity.as_str(), diagnostic.code)
+        ),
+        paint(color, bold, &format!(": {}", diagnostic.message)),
+    )?;
+    let Some(location) = &diagnostic.location else {
+        if let Some(help) = &diagnostic.help {
+            writeln!(out, "  {} {help}", paint(color, blue, "= help:"))?;
+        }
+        return writeln!(out);
+    };
+    let gutter = location.line.to_string().len();
+    let pad = " ".repeat(gutter);
+    writeln!(out, "{pad}{} {location}", paint(color, blue, "-->"))?;
+    if let Some(line_text) = sources.line(&location.file, location.line) {
+        let line_text = line_text.replace('\t', " ");
+        writeln!(out, "{pad} {}", paint(color, blue, "|"))?;
+        writeln!(
+            out,
+            "{} {line_text}",
+            paint(color, blue, &format!("{} |", location.line))
+        )?;
+        let carets = "^".repeat(location.width.max(1));
+        writeln!(
+            out,
+            "{pad} {} {}{}",
+            paint(color, blue, "|"),
+            " ".repeat(location.col.saturating_sub(1)),
+            paint(color, level_style, &carets)
+        )?;
+    }
+    if let Some(help) = &diagnostic.help {
+        writeln!(out, "{pad} {}", paint(color, blue, "|"))?;
+        writeln!(out, "{pad} {} {help}", paint(color, blue, "= help:"))?;
+    }
+    writeln!(out)
+}
+
+/// The closest of `candidates` to `word`, for a "did you mean" help line.
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
+    let word_lower = word.to_lowercase();
+    candidates
+        .into_iter()
+        .map(|candidate| {
+            (
+                strsim::damerau_levenshtein(&word_lower, &candidate.to_lowercase()),
+                candidate,
+            )
+        })
+        .filter(|(distance, candidate)| {
+            *distance > 0 && *distance <= (candidate.chars().count().max(3) / 3).max(1)
+        })
+        .min()
+        .map(|(_, candidate)| format!("did you mean `{candidate}`?"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_and_kebab_case() {
+        let mut seen = std::collections::BTreeSet::new();
+        for info in CODES {
+            assert!(seen.insert(info.code), "duplicate code {}", info.code);
+            assert!(
+                info.code
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '-'),
+                "{} is not kebab-case",
+                info.code
+            );
+            assert!(!info.meaning.is_empty() && !info.fix.is_empty());
+        }
+    }
+
+    #[test]
+    fn did_you_mean_finds_close_names_only() {
+        let names = ["engineering", "sales", "support"];
+        assert_eq!(
+            did_you_mean("engneering", names).as_deref(),
+            Some("did you mean `engineering`?")
+        );
+        assert_eq!(did_you_mean("marketing", names), None);
+        assert_eq!(did_you_mean("sales", names), None);
+    }
+
+    #[test]
+    fn github_annotation_escapes_separators() {
+        let diagnostic = Diagnostic::error("schema", "bad, very: bad\n100%").at(Some(Location {
+            file: "a,b.yaml".into(),
+            line: 3,
+            col: 5,
+            width: 1,
+        }));
+        assert_eq!(
+            github_line(&diagnostic),
+            "::error file=a%2Cb.yaml,line=3,col=5,title=schema::bad, very: bad%0A100%25"
+        );
+    }
+}

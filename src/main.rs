@@ -1,0 +1,16 @@
+//! The `orgplan` binary: parse the arguments, run, map the outcome to an exit code.
+
+use clap::Parser;
+
+fn main() -> std::process::ExitCode {
+    let cli = orgplan::cli::Cli::parse();
+    // The YAML tree of a hostile file can be deep; a large stack keeps its drop from
+    // overflowing before the depth check has reported it.
+    let worker = std::thread::Builder::new()
+        .stack_size(256 * 1024 * 1024)
+        .spawn(move || orgplan::cli::run(cli));
+    match worker.map(|handle| handle.join()) {
+        Ok(Ok(exit)) => std::process::ExitCode::from(exit as u8),
+        _ => std::process::ExitCode::from(orgplan::cli::Exit::Failure as u8),
+    }
+}

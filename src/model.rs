@@ -1,0 +1,753 @@
+//! The policy types: what an admin writes in `policies/*.yaml`.
+//!
+//! These types are the one source of the JSON Schema (`orgplan schema`,
+//! `schema/orgplan.schema.json`): every doc comment below becomes the hover text an
+//! editor shows, so write them for admins.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// One policy file. Every key is optional: `roles`, `groups` and `users` may be split
+/// across files, `org` appears in exactly one file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "orgplan policy file")]
+pub struct PolicyFile {
+    /// Format version of the policy files. Only `1` exists.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1))]
+    pub version: Option<u8>,
+    /// Organization-wide settings: plan, seats, SSO, capabilities, defaults and safety rules.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<Org>,
+    /// Custom roles (Enterprise only), by name. Groups grant them to their members.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub roles: BTreeMap<String, Role>,
+    /// Groups (Enterprise only), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub groups: BTreeMap<String, Group>,
+    /// Users, by email address (compared case-insensitively).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub users: BTreeMap<String, User>,
+}
+
+/// Organization-wide settings.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Org {
+    /// Display name of the organization.
+    pub name: String,
+    /// Subscription plan: `team` or `enterprise`. SCIM/JIT provisioning, SSO, groups,
+    /// custom roles, model restrictions and token limits need `enterprise`.
+    pub plan: Plan,
+    /// Email domains of the organization. A user's email must be in one of them unless
+    /// the user has `external: true`.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Purchased seats per tier.
+    #[serde(default)]
+    pub seats: Seats,
+    /// How accounts are created: `manual` (invites), `jit` (on first SSO login) or `scim`
+    /// (pushed by the identity provider).
+    #[serde(default)]
+    pub provisioning: Provisioning,
+    /// Single sign-on settings (Enterprise only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<Sso>,
+    /// Capabilities switched on for the organization. Nothing outside this set is ever
+    /// granted, whatever a role says.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Models the organization allows at all (Enterprise only). When absent, every model
+    /// passes this filter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelRules>,
+    /// Access of a user who holds no custom role.
+    #[serde(default)]
+    pub defaults: Access,
+    /// Hard ceilings: a limit declared anywhere above these is an error, never clamped.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    #[schemars(with = "LimitsSchema")]
+    pub caps: Limits,
+    /// What to do with live users that no policy file declares: `keep` reports them,
+    /// `remove` plans their removal.
+    #[serde(default)]
+    pub unmanaged_users: UnmanagedUsers,
+    /// Guard rails that refuse a dangerous plan.
+    #[serde(default)]
+    pub safety: Safety,
+}
+
+/// Subscription plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Plan {
+    /// Claude Team.
+    Team,
+    /// Claude Enterprise.
+    Enterprise,
+}
+
+/// Purchased seats per tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Seats {
+    /// Standard seats purchased.
+    #[serde(default)]
+    pub standard: u32,
+    /// Premium seats purchased (premium includes Claude Code).
+    #[serde(default)]
+    pub premium: u32,
+}
+
+/// How accounts are provisioned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Provisioning {
+    /// Admins invite users.
+    #[default]
+    Manual,
+    /// Accounts are created on first SSO login (Enterprise only).
+    Jit,
+    /// The identity provider pushes accounts over SCIM (Enterprise only).
+    Scim,
+}
+
+/// Single sign-on settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sso {
+    /// Whether users must sign in through SSO.
+    pub enforced: bool,
+    /// SSO protocol: `saml` or `oidc`.
+    pub protocol: SsoProtocol,
+}
+
+/// SSO protocol.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SsoProtocol {
+    /// SAML 2.0.
+    Saml,
+    /// OpenID Connect.
+    Oidc,
+}
+
+/// A product capability that can be switched on for the org and granted by roles.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Capability {
+    /// Chat in the Claude apps.
+    Chat,
+    /// Claude Code (needs a premium seat).
+    ClaudeCode,
+    /// API access.
+    Api,
+    /// Web search.
+    WebSearch,
+    /// Connectors to other tools.
+    Connectors,
+    /// File upload.
+    FileUpload,
+}
+
+impl Capability {
+    /// Every capability, in vocabulary order.
+    pub const ALL: [Capability; 6] = [
+        Capability::Chat,
+        Capability::ClaudeCode,
+        Capability::Api,
+        Capability::WebSearch,
+        Capability::Connectors,
+        Capability::FileUpload,
+    ];
+
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Capability::Chat => "chat",
+            Capability::ClaudeCode => "claude_code",
+            Capability::Api => "api",
+            Capability::WebSearch => "web_search",
+            Capability::Connectors => "connectors",
+            Capability::FileUpload => "file_upload",
+        }
+    }
+}
+
+/// Model glob patterns (`*` any run of characters, `?` one character). Deny wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRules {
+    /// Patterns of models that are allowed, such as `claude-sonnet-*`.
+    #[serde(default)]
+    pub allow: Vec<String>,
+    /// Patterns of models that are denied even when an allow matches.
+    #[serde(default)]
+    pub deny: Vec<String>,
+}
+
+impl ModelRules {
+    /// True when neither list has a pattern.
+    pub fn is_empty(&self) -> bool {
+        self.allow.is_empty() && self.deny.is_empty()
+    }
+}
+
+/// Access given to users who hold no custom role.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// Capabilities of a user who holds no custom role.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Models of a user who holds no custom role. When absent, such a user may use no model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelRules>,
+    /// Limits that apply when nothing closer to the user sets them.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    #[schemars(with = "LimitsSchema")]
+    pub limits: Limits,
+}
+
+/// What happens to live users that no policy file declares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UnmanagedUsers {
+    /// Report them, change nothing.
+    #[default]
+    Keep,
+    /// Plan their removal.
+    Remove,
+}
+
+/// Guard rails checked on the org as it stands after a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Safety {
+    /// Most users one plan may remove or suspend: a number, or a percentage of the live
+    /// users such as `"10%"`. Default `"10%"`. Override once with `--allow-removals N`.
+    #[serde(default)]
+    pub max_removals: MaxRemovals,
+    /// Fewest owners and admins (primary owner included) the org may have after a plan.
+    /// Default 1.
+    #[serde(default = "default_min_admins")]
+    pub min_admins: u32,
+    /// Emails that a plan never removes, suspends or demotes.
+    #[serde(default)]
+    pub protected: Vec<String>,
+}
+
+fn default_min_admins() -> u32 {
+    1
+}
+
+impl Default for Safety {
+    fn default() -> Self {
+        Safety {
+            max_removals: MaxRemovals::default(),
+            min_admins: default_min_admins(),
+            protected: Vec::new(),
+        }
+    }
+}
+
+/// A number of users, or a percentage of the live users such as `"10%"`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MaxRemovals {
+    /// A number of users.
+    Count(u32),
+    /// A percentage of the live users, such as `"10%"`.
+    Percent(#[schemars(regex(pattern = r"^[0-9]{1,3}(\.[0-9]+)?%$"))] String),
+}
+
+impl Default for MaxRemovals {
+    fn default() -> Self {
+        MaxRemovals::Percent("10%".to_owned())
+    }
+}
+
+impl MaxRemovals {
+    /// The number of users this allows out of `live_users`; a percentage rounds down.
+    pub fn resolve(&self, live_users: usize) -> usize {
+        match self {
+            MaxRemovals::Count(n) => *n as usize,
+            MaxRemovals::Percent(text) => {
+                let percent: f64 = text.trim_end_matches('%').parse().unwrap_or(0.0);
+                (live_users as f64 * percent / 100.0).floor() as usize
+            }
+        }
+    }
+}
+
+/// A custom role (Enterprise only), granted to users through groups.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// What the role is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Capabilities the role grants (within `org.capabilities`).
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Models the role allows and denies. A role without `models` allows no model itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelRules>,
+    /// Limits of the role's holders (the most generous held role wins).
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    #[schemars(with = "LimitsSchema")]
+    pub limits: Limits,
+}
+
+/// A group of users (Enterprise only).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// What the group is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Custom roles granted to every member.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Member emails. Users may also list the group under their own `groups`; both are merged.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Limits of the group's members (the most generous group wins).
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    #[schemars(with = "LimitsSchema")]
+    pub limits: Limits,
+}
+
+/// A user of the organization.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct User {
+    /// Full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Org role: `primary_owner`, `owner`, `admin` or `member` (default).
+    #[serde(default)]
+    pub role: OrgRole,
+    /// Seat tier: `standard` (default) or `premium` (includes Claude Code).
+    #[serde(default)]
+    pub seat: Seat,
+    /// Groups the user belongs to (merged with the groups' `members`).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// Per-user limits; they beat every group, role and default.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    #[schemars(with = "LimitsSchema")]
+    pub limits: Limits,
+    /// `active` (default) or `suspended` (keeps the account and its seat, grants nothing).
+    #[serde(default)]
+    pub status: UserStatus,
+    /// `true` allows an email outside `org.domains`.
+    #[serde(default)]
+    pub external: bool,
+}
+
+/// Org role of a user.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum OrgRole {
+    /// The one owner who cannot be removed.
+    PrimaryOwner,
+    /// Owner: full control, billing included.
+    Owner,
+    /// Admin: manages users and settings.
+    Admin,
+    /// Member: no admin rights.
+    #[default]
+    Member,
+}
+
+impl OrgRole {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrgRole::PrimaryOwner => "primary_owner",
+            OrgRole::Owner => "owner",
+            OrgRole::Admin => "admin",
+            OrgRole::Member => "member",
+        }
+    }
+
+    /// Owners and admins, the primary owner included.
+    pub fn is_admin(self) -> bool {
+        self != OrgRole::Member
+    }
+}
+
+/// Seat tier.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Seat {
+    /// Standard seat.
+    #[default]
+    Standard,
+    /// Premium seat, includes Claude Code.
+    Premium,
+}
+
+impl Seat {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Seat::Standard => "standard",
+            Seat::Premium => "premium",
+        }
+    }
+}
+
+/// Status of a declared user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UserStatus {
+    /// Active account.
+    #[default]
+    Active,
+    /// Suspended: the account and its seat are kept, nothing is granted.
+    Suspended,
+}
+
+/// A limit metric.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Tokens (Enterprise only).
+    Tokens,
+    /// Spend in US dollars.
+    SpendUsd,
+}
+
+impl Metric {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Metric::Tokens => "tokens",
+            Metric::SpendUsd => "spend_usd",
+        }
+    }
+}
+
+/// A limit period.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Period {
+    /// Per day.
+    Daily,
+    /// Per week.
+    Weekly,
+    /// Per month.
+    Monthly,
+}
+
+impl Period {
+    /// The name used in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Period::Daily => "daily",
+            Period::Weekly => "weekly",
+            Period::Monthly => "monthly",
+        }
+    }
+}
+
+/// Limits per metric (`tokens`, `spend_usd`) and period (`daily`, `weekly`, `monthly`).
+pub type Limits = BTreeMap<Metric, BTreeMap<Period, Amount>>;
+
+// The schema of [`Limits`], spelled out as structs so that the schema names the metrics
+// and periods (a map with enum keys would accept any key).
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Limits")]
+#[allow(dead_code, reason = "schema only")]
+struct LimitsSchema {
+    /// Token limits (Enterprise only).
+    tokens: Option<PeriodsSchema>,
+    /// Spend limits in US dollars.
+    spend_usd: Option<PeriodsSchema>,
+}
+
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Periods")]
+#[allow(dead_code, reason = "schema only")]
+struct PeriodsSchema {
+    /// Limit per day.
+    daily: Option<Amount>,
+    /// Limit per week.
+    weekly: Option<Amount>,
+    /// Limit per month.
+    monthly: Option<Amount>,
+}
+
+/// A non-negative amount. Whole numbers are written without a fraction.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct Amount(pub f64);
+
+impl Serialize for Amount {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Keep `50` as `50`, not `50.0`: plans and exports are read by people.
+        if self.0.fract() == 0.0 && self.0.abs() < 9.0e15 {
+            serializer.serialize_i64(self.0 as i64)
+        } else {
+            serializer.serialize_f64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Amount {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if value.is_finite() && value >= 0.0 {
+            Ok(Amount(value))
+        } else {
+            Err(serde::de::Error::custom("expected a non-negative number"))
+        }
+    }
+}
+
+impl JsonSchema for Amount {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Amount".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A non-negative number.",
+            "type": "number",
+            "minimum": 0
+        })
+    }
+}
+
+impl std::fmt::Display for Amount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::to_value(self) {
+            Ok(value) => write!(f, "{value}"),
+            Err(_) => write!(f, "{}", self.0),
+        }
+    }
+}
+
+/// The JSON Schema of a policy file, draft-07, as committed in `schema/orgplan.schema.json`.
+pub fn json_schema() -> serde_json::Value {
+    let generator = schemars::generate::SchemaSettings::draft07().into_generator();
+    let mut value = generator.into_root_schema_for::<PolicyFile>().to_value();
+    tidy_schema(&mut value);
+    value
+}
+
+// Three rewrites of what schemars writes, for editors and draft-07:
+// - a documented unit enum comes as `oneOf` of `const`s; editors complete and validators
+//   report `enum` better, so fold it into `enum` and list the values with their meaning in
+//   the description (the hover text);
+// - an `Option` field also accepts `null`, which is never useful in a policy file;
+// - draft-07 ignores the siblings of `$ref`, so wrap it in `allOf` to keep the description.
+fn tidy_schema(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types.remove(0);
+                    map.insert("type".into(), only);
+                }
+            }
+            if let Some(Value::Array(variants)) = map.get("anyOf") {
+                let non_null: Vec<Value> = variants
+                    .iter()
+                    .filter(|v| v.get("type").and_then(Value::as_str) != Some("null"))
+                    .cloned()
+                    .collect();
+                if non_null.len() == 1 && variants.len() == 2 {
+                    map.remove("anyOf");
+                    map.insert("allOf".into(), non_null.into());
+                }
+            }
+            if map.len() > 1
+                && let Some(reference) = map.remove("$ref")
+            {
+                map.insert("allOf".into(), serde_json::json!([{ "$ref": reference }]));
+            }
+            let consts: Option<Vec<(Value, String)>> = map
+                .get("oneOf")
+                .and_then(Value::as_array)
+                .and_then(|variants| {
+                    variants
+                        .iter()
+                        .map(|variant| {
+                            let constant = variant.get("const")?.clone();
+                            let doc = variant
+                                .get("description")
+                                .and_then(Value::as_str)
+                                .unwrap_or_default();
+                            Some((constant, doc.to_owned()))
+                        })
+                        .collect()
+                });
+            if let Some(consts) = consts {
+                map.remove("oneOf");
+                let mut description = map
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                for (constant, doc) in &consts {
+                    description.push_str(&format!(
+                        "\n- `{}`: {doc}",
+                        constant.as_str().unwrap_or_default()
+                    ));
+                }
+                map.insert("type".into(), "string".into());
+                map.insert("enum".into(), consts.into_iter().map(|(c, _)| c).collect());
+                map.insert("description".into(), description.into());
+            }
+            map.values_mut().for_each(tidy_schema);
+        }
+        Value::Array(items) => items.iter_mut().for_each(tidy_schema),
+        _ => {}
+    }
+}
+
+/// The schema as the pretty JSON text that is committed.
+pub fn json_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&json_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// The section of the policy an entity is declared in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Section {
+    /// `org`.
+    Org,
+    /// `roles`.
+    Roles,
+    /// `groups`.
+    Groups,
+    /// `users`.
+    Users,
+}
+
+impl Section {
+    /// The key in policy files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Section::Org => "org",
+            Section::Roles => "roles",
+            Section::Groups => "groups",
+            Section::Users => "users",
+        }
+    }
+}
+
+/// A checked policy: every file merged, emails lowercased, references resolved.
+/// Built only by [`crate::validate`]; keeps where every entity was declared.
+#[derive(Debug)]
+pub struct Policy {
+    /// Organization settings.
+    pub org: Org,
+    /// Custom roles by name.
+    pub roles: BTreeMap<String, Role>,
+    /// Groups by name.
+    pub groups: BTreeMap<String, Group>,
+    /// Users by lowercased email.
+    pub users: BTreeMap<String, User>,
+    /// Groups of each user: the user's own `groups` merged with the groups that list
+    /// the user in `members`. Every user has an entry.
+    pub memberships: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// Where each entity was declared.
+    pub origins: Origins,
+}
+
+/// Where each entity of a [`Policy`] was declared, for `file:line` provenance.
+#[derive(Debug, Default)]
+pub struct Origins {
+    /// The parsed documents (their JSON values dropped once decoded).
+    pub documents: Vec<crate::load::Document>,
+    /// (section, key as normalized) -> (document index, key as written).
+    pub entries: std::collections::HashMap<(Section, String), (usize, String)>,
+}
+
+impl Origins {
+    fn pointer_of(&self, section: Section, name: &str, path: &[&str]) -> Option<(usize, String)> {
+        let (doc, key) = self.entries.get(&(section, name.to_owned()))?;
+        let mut pointer = format!("/{}", section.as_str());
+        if section != Section::Org {
+            pointer.push('/');
+            pointer.push_str(&crate::load::escape_segment(key));
+        }
+        for segment in path {
+            pointer.push('/');
+            pointer.push_str(&crate::load::escape_segment(segment));
+        }
+        Some((*doc, pointer))
+    }
+
+    /// Place of the value at `path` inside an entity (or its nearest declared ancestor).
+    pub fn locate(
+        &self,
+        section: Section,
+        name: &str,
+        path: &[&str],
+    ) -> Option<crate::diag::Location> {
+        let (doc, pointer) = self.pointer_of(section, name, path)?;
+        self.documents.get(doc)?.locate(&pointer)
+    }
+
+    /// Place of the key at `path` inside an entity (the entity's own key when `path` is
+    /// empty).
+    pub fn locate_key(
+        &self,
+        section: Section,
+        name: &str,
+        path: &[&str],
+    ) -> Option<crate::diag::Location> {
+        let (doc, pointer) = self.pointer_of(section, name, path)?;
+        self.documents.get(doc)?.locate_key(&pointer)
+    }
+
+    /// `file:line` of the value at `path` inside an entity.
+    pub fn source(&self, section: Section, name: &str, path: &[&str]) -> Option<String> {
+        self.locate(section, name, path).map(|l| l.file_line())
+    }
+}
+
+impl Policy {
+    /// Custom roles held by `email`: the union of the roles of the user's groups.
+    pub fn roles_of(&self, email: &str) -> std::collections::BTreeSet<&str> {
+        self.memberships
+            .get(email)
+            .into_iter()
+            .flatten()
+            .filter_map(|group| self.groups.get(group))
+            .flat_map(|group| group.roles.iter().map(String::as_str))
+            .filter(|role| self.roles.contains_key(*role))
+            .collect()
+    }
+
+    /// Members of `group`: its `members` merged with the users that list it.
+    pub fn members_of(&self, group: &str) -> std::collections::BTreeSet<&str> {
+        self.memberships
+            .iter()
+            .filter(|(_, groups)| groups.contains(group))
+            .map(|(email, _)| email.as_str())
+            .collect()
+    }
+}

@@ -1,0 +1,1024 @@
+//! Validation: the schema pass, then every semantic rule of SPEC §2, collecting every
+//! problem rather than stopping at the first.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde_json::Value;
+
+use crate::diag::{self, Diagnostic, Location};
+use crate::load::{Document, Loaded, Sources, pointer};
+use crate::model::{
+    Capability, Limits, Metric, ModelRules, Org, OrgRole, Plan, Policy, PolicyFile, Provisioning,
+    Seat, Section, UserStatus,
+};
+use crate::resolve;
+
+/// The result of validating a policy folder.
+#[derive(Debug)]
+pub struct Checked {
+    /// File texts, for rendering snippets.
+    pub sources: Sources,
+    /// The checked policy, when there is no error.
+    pub policy: Option<Policy>,
+    /// Every error and warning, sorted by place.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    /// Number of errors.
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+}
+
+/// Validate everything that was loaded.
+pub fn check(loaded: Loaded) -> Checked {
+    let Loaded {
+        sources,
+        mut documents,
+        mut diagnostics,
+    } = loaded;
+    let schema = crate::model::json_schema();
+    let files = decode_files(&schema, &mut documents, &mut diagnostics);
+    let policy = if diagnostics.iter().any(Diagnostic::is_error) {
+        // Semantic rules on a half-read policy would only add noise.
+        None
+    } else {
+        merge(files, documents, &mut diagnostics)
+    };
+    if let Some(policy) = &policy {
+        semantic_rules(policy, &mut diagnostics);
+    }
+    diag::sort(&mut diagnostics);
+    let policy = policy.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
+    Checked {
+        sources,
+        policy,
+        diagnostics,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Schema pass and typed decoding.
+
+fn decode_files(
+    schema: &Value,
+    documents: &mut [Document],
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Vec<PolicyFile> {
+    let validator = match jsonschema::draft7::new(schema) {
+        Ok(validator) => validator,
+        Err(error) => {
+            diagnostics.push(Diagnostic::error(
+                "schema",
+                format!("the built-in schema does not compile: {error}"),
+            ));
+            return Vec::new();
+        }
+    };
+    let mut files = Vec::new();
+    for document in documents.iter_mut() {
+        let mut found = Vec::new();
+        for error in validator.iter_errors(&document.value) {
+            found.push(schema_diagnostic(schema, document, &error));
+        }
+        found.sort();
+        found.dedup();
+        if !found.is_empty() {
+            diagnostics.extend(found);
+            continue;
+        }
+        let value = std::mem::take(&mut document.value);
+        match serde_path_to_error::deserialize::<_, PolicyFile>(value) {
+            Ok(file) => files.push(file),
+            Err(error) => {
+                let path = error.path().to_string();
+                let pointer = path_to_pointer(&path);
+                diagnostics.push(
+                    Diagnostic::error("schema", format!("{}", error.inner()))
+                        .at(document.locate(&pointer)),
+                );
+            }
+        }
+    }
+    files
+}
+
+// serde_path_to_error writes `users.a@b.com.limits`; JSON pointers want `/users/a@b.com/limits`.
+// Keys containing dots are ambiguous here, but this path is only reached when the schema
+// accepted the file, which leaves almost nothing to fail.
+fn path_to_pointer(path: &str) -> String {
+    if path == "." {
+        return String::new();
+    }
+    path.split('.').map(|s| format!("/{s}")).collect()
+}
+
+impl PartialOrd for Diagnostic {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Diagnostic {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (&self.location, self.code, &self.message, &self.help).cmp(&(
+            &other.location,
+            other.code,
+            &other.message,
+            &other.help,
+        ))
+    }
+}
+
+fn schema_diagnostic(
+    schema: &Value,
+    document: &Document,
+    error: &jsonschema::ValidationError<'_>,
+) -> Diagnostic {
+    use jsonschema::error::ValidationErrorKind as Kind;
+    let instance_pointer = error.instance_path().as_str().to_owned();
+    let segments: Vec<String> = instance_pointer
+        .split('/')
+        .skip(1)
+        .map(|s| s.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let field = field_name(&segments);
+    let node_schema = schema_at(schema, &segments);
+    let description = node_schema
+        .and_then(|s| s.get("description"))
+        .and_then(Value::as_str)
+        .and_then(|d| d.lines().next())
+        .map(str::to_owned);
+    let here = document.locate(&instance_pointer);
+    let instance = error.instance();
+    match error.kind() {
+        Kind::AdditionalProperties { unexpected } => {
+            let known = node_schema
+                .and_then(|s| s.get("properties"))
+                .and_then(Value::as_object)
+                .map(|p| p.keys().map(String::as_str).collect::<Vec<_>>())
+                .unwrap_or_default();
+            let name = unexpected.first().cloned().unwrap_or_default();
+            let place = document.locate_key(&format!(
+                "{instance_pointer}/{}",
+                crate::load::escape_segment(&name)
+            ));
+            let within = if segments.is_empty() {
+                "a policy file".to_owned()
+            } else {
+                format!("`{field}`")
+            };
+            let help = diag::did_you_mean(&name, known.iter().copied()).or_else(|| {
+                (!known.is_empty()).then(|| format!("expected one of {}", backticked(&known)))
+            });
+            Diagnostic::error("schema", format!("unknown field `{name}` in {within}"))
+                .at(place)
+                .maybe_help(help)
+        }
+        Kind::Enum { options } => {
+            let options: Vec<&str> = options
+                .as_array()
+                .map(|o| o.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            let shown = short_value(instance);
+            let help = instance
+                .as_str()
+                .and_then(|text| diag::did_you_mean(text, options.iter().copied()))
+                .map(|d| format!("{d} expected one of {}", backticked(&options)))
+                .unwrap_or_else(|| format!("expected one of {}", backticked(&options)));
+            Diagnostic::error(
+                "schema",
+                format!("`{shown}` is not a valid value for `{field}`"),
+            )
+            .at(here)
+            .help(help)
+        }
+        Kind::Type { kind } => {
+            let expected = format!("{kind:?}")
+                .to_lowercase()
+                .replace("single(", "")
+                .replace(')', "");
+            let message = if segments.is_empty() {
+                format!(
+                    "a policy file must be a mapping of {}, not {}",
+                    backticked(&["org", "roles", "groups", "users"]),
+                    json_type(instance)
+                )
+            } else {
+                format!(
+                    "`{field}` must be {}, not {} `{}`",
+                    article(&expected),
+                    json_type(instance),
+                    short_value(instance)
+                )
+            };
+            Diagnostic::error("schema", message)
+                .at(here)
+                .maybe_help(description)
+        }
+        Kind::Required { property } => {
+            let property = property.as_str().unwrap_or_default();
+            Diagnostic::error("schema", format!("missing field `{property}` in `{field}`"))
+                .at(document.locate_key(&instance_pointer))
+        }
+        Kind::Minimum { limit } => Diagnostic::error(
+            "schema",
+            format!(
+                "`{}` is below the minimum `{limit}` for `{field}`",
+                short_value(instance)
+            ),
+        )
+        .at(here),
+        _ => Diagnostic::error(
+            "schema",
+            format!("`{}` is not valid for `{field}`", short_value(instance)),
+        )
+        .at(here)
+        .maybe_help(description),
+    }
+}
+
+fn backticked(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn article(kind: &str) -> String {
+    match kind {
+        "object" => "a mapping".to_owned(),
+        "array" => "a list".to_owned(),
+        "integer" => "a whole number".to_owned(),
+        "number" => "a number".to_owned(),
+        "boolean" => "`true` or `false`".to_owned(),
+        "string" => "a string".to_owned(),
+        other => other.to_owned(),
+    }
+}
+
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "empty",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn short_value(value: &Value) -> String {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Array(_) => "[…]".to_owned(),
+        Value::Object(_) => "{…}".to_owned(),
+        other => other.to_string(),
+    };
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+// The name of the field at a path, for messages: the last key that is not a list index.
+fn field_name(segments: &[String]) -> String {
+    segments
+        .iter()
+        .rev()
+        .find(|s| s.parse::<usize>().is_err())
+        .cloned()
+        .unwrap_or_else(|| "the file".to_owned())
+}
+
+// Follow an instance path through the schema (resolving `$ref`/`allOf`), to find the
+// properties and description that apply at that path.
+fn schema_at<'a>(root: &'a Value, segments: &[String]) -> Option<&'a Value> {
+    let mut node = deref(root, root);
+    for segment in segments {
+        let next = node
+            .get("properties")
+            .and_then(|p| p.get(segment))
+            .or_else(|| node.get("additionalProperties").filter(|a| a.is_object()))
+            .or_else(|| node.get("items"))?;
+        node = deref(root, next);
+    }
+    Some(node)
+}
+
+fn deref<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
+    for _ in 0..8 {
+        if let Some(reference) = node.get("$ref").and_then(Value::as_str) {
+            let name = reference.trim_start_matches("#/definitions/");
+            match root.get("definitions").and_then(|d| d.get(name)) {
+                Some(target) => node = target,
+                None => return node,
+            }
+        } else if let Some(first) = node
+            .get("allOf")
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
+            if node.get("properties").is_some() {
+                return node;
+            }
+            node = first;
+        } else {
+            return node;
+        }
+    }
+    node
+}
+
+// ---------------------------------------------------------------------------------------
+// Merging the files into one policy.
+
+fn merge(
+    files: Vec<PolicyFile>,
+    documents: Vec<Document>,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> Option<Policy> {
+    let mut org: Option<(Org, usize)> = None;
+    let mut roles = BTreeMap::new();
+    let mut groups = BTreeMap::new();
+    let mut users = BTreeMap::new();
+    let mut entries: HashMap<(Section, String), (usize, String)> = HashMap::new();
+    // Files that parsed are in `documents` order; empty files have no document.
+    for (doc_index, file) in files.into_iter().enumerate() {
+        let document = &documents[doc_index];
+        if let Some(new_org) = file.org {
+            match &org {
+                Some((_, first_doc)) => {
+                    let first = documents[*first_doc].locate_key("/org");
+                    diagnostics.push(
+                        Diagnostic::error("duplicate-definition", "`org` is defined twice")
+                            .at(document.locate_key("/org"))
+                            .maybe_help(first.map(|l| format!("first defined at {l}"))),
+                    );
+                }
+                None => {
+                    entries.insert((Section::Org, String::new()), (doc_index, "org".into()));
+                    org = Some((new_org, doc_index));
+                }
+            }
+        }
+        let mut define = |section: Section, key: String, normalized: String| -> bool {
+            let this = (section, normalized.clone());
+            if let Some((first_doc, first_key)) = entries.get(&this) {
+                let first =
+                    documents[*first_doc].locate_key(&pointer(&[section.as_str(), first_key]));
+                let kind = match section {
+                    Section::Roles => "role",
+                    Section::Groups => "group",
+                    _ => "user",
+                };
+                diagnostics.push(
+                    Diagnostic::error(
+                        "duplicate-definition",
+                        format!("{kind} `{key}` is defined twice"),
+                    )
+                    .at(document.locate_key(&pointer(&[section.as_str(), &key])))
+                    .maybe_help(first.map(|l| format!("first defined at {l} as `{first_key}`"))),
+                );
+                false
+            } else {
+                entries.insert(this, (doc_index, key));
+                true
+            }
+        };
+        for (name, role) in file.roles {
+            if define(Section::Roles, name.clone(), name.clone()) {
+                roles.insert(name, role);
+            }
+        }
+        for (name, group) in file.groups {
+            if define(Section::Groups, name.clone(), name.clone()) {
+                groups.insert(name, group);
+            }
+        }
+        for (email, user) in file.users {
+            let normalized = email.to_lowercase();
+            if define(Section::Users, email, normalized.clone()) {
+                users.insert(normalized, user);
+            }
+        }
+    }
+    let Some((org, _)) = org else {
+        diagnostics.push(
+            Diagnostic::error("missing-org", "no policy file declares `org`")
+                .help("add an `org:` section (name, plan, seats…) to one file"),
+        );
+        return None;
+    };
+    let mut memberships: BTreeMap<String, BTreeSet<String>> = users
+        .iter()
+        .map(|(email, user): (&String, &crate::model::User)| {
+            (email.clone(), user.groups.iter().cloned().collect())
+        })
+        .collect();
+    for (name, group) in &groups {
+        for member in &group.members {
+            if let Some(set) = memberships.get_mut(&member.to_lowercase()) {
+                set.insert(name.clone());
+            }
+        }
+    }
+    // Only defined groups count as memberships; references to others are reported.
+    for set in memberships.values_mut() {
+        set.retain(|g| groups.contains_key(g));
+    }
+    Some(Policy {
+        org,
+        roles,
+        groups,
+        users,
+        memberships,
+        origins: crate::model::Origins { documents, entries },
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Semantic rules.
+
+fn semantic_rules(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    check_references(policy, out);
+    check_emails(policy, out);
+    check_primary_owner(policy, out);
+    check_plan_features(policy, out);
+    check_seats(policy, out);
+    check_limits(policy, out);
+    check_patterns(policy, out);
+    check_capabilities(policy, out);
+    check_protected(policy, out);
+    check_usage(policy, out);
+    check_effective(policy, out);
+    check_admins(policy, out);
+}
+
+fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let origins = &policy.origins;
+    let group_names = || policy.groups.keys().map(String::as_str);
+    for (email, user) in &policy.users {
+        for (i, group) in user.groups.iter().enumerate() {
+            if !policy.groups.contains_key(group) {
+                out.push(
+                    Diagnostic::error(
+                        "unknown-reference",
+                        format!("group `{group}` is not defined"),
+                    )
+                    .at(origins.locate(Section::Users, email, &["groups", &i.to_string()]))
+                    .maybe_help(diag::did_you_mean(group, group_names())),
+                );
+            }
+        }
+    }
+    for (name, group) in &policy.groups {
+        for (i, role) in group.roles.iter().enumerate() {
+            if !policy.roles.contains_key(role) {
+                out.push(
+                    Diagnostic::error("unknown-reference", format!("role `{role}` is not defined"))
+                        .at(origins.locate(Section::Groups, name, &["roles", &i.to_string()]))
+                        .maybe_help(diag::did_you_mean(
+                            role,
+                            policy.roles.keys().map(String::as_str),
+                        )),
+                );
+            }
+        }
+        for (i, member) in group.members.iter().enumerate() {
+            let place = origins.locate(Section::Groups, name, &["members", &i.to_string()]);
+            if !is_email(member) {
+                out.push(
+                    Diagnostic::error(
+                        "invalid-email",
+                        format!("`{member}` is not an email address"),
+                    )
+                    .at(place)
+                    .help("members are user emails such as `name@example.com`"),
+                );
+            } else if !policy.users.contains_key(&member.to_lowercase()) {
+                out.push(
+                    Diagnostic::error(
+                        "unknown-reference",
+                        format!("user `{member}` is not defined"),
+                    )
+                    .at(place)
+                    .maybe_help(diag::did_you_mean(
+                        member,
+                        policy.users.keys().map(String::as_str),
+                    )),
+                );
+            }
+        }
+    }
+}
+
+/// A plain check that `text` looks like `local@domain.tld`; the provider has the last word.
+pub fn is_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !domain.contains("..")
+        && !text.contains(char::is_whitespace)
+        && !domain.contains('@')
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+}
+
+fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let domains: Vec<String> = policy
+        .org
+        .domains
+        .iter()
+        .map(|d| d.to_lowercase())
+        .collect();
+    for (email, user) in &policy.users {
+        let place = policy.origins.locate_key(Section::Users, email, &[]);
+        let written = policy
+            .origins
+            .entries
+            .get(&(Section::Users, email.clone()))
+            .map_or(email.as_str(), |(_, key)| key.as_str());
+        if !is_email(email) {
+            out.push(
+                Diagnostic::error(
+                    "invalid-email",
+                    format!("`{written}` is not an email address"),
+                )
+                .at(place)
+                .help("users are keyed by email, such as `name@example.com`"),
+            );
+            continue;
+        }
+        let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+        if !user.external && !domains.is_empty() && !domains.iter().any(|d| d == domain) {
+            out.push(
+                Diagnostic::error(
+                    "email-domain",
+                    format!("`{written}` is not in the org's domains"),
+                )
+                .at(place)
+                .help(format!(
+                    "the org's domains are {}; mark the user `external: true` if this is intended",
+                    backticked(&domains.iter().map(String::as_str).collect::<Vec<_>>())
+                )),
+            );
+        }
+    }
+}
+
+fn check_primary_owner(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let owners: Vec<&String> = policy
+        .users
+        .iter()
+        .filter(|(_, u)| u.role == OrgRole::PrimaryOwner)
+        .map(|(e, _)| e)
+        .collect();
+    match owners.as_slice() {
+        [] => out.push(
+            Diagnostic::error("primary-owner-count", "no user has `role: primary_owner`")
+                .at(policy.origins.locate_key(Section::Org, "", &[]))
+                .help("exactly one user must be the primary owner"),
+        ),
+        [_] => {}
+        [first, rest @ ..] => {
+            for other in rest {
+                out.push(
+                    Diagnostic::error(
+                        "primary-owner-count",
+                        format!("`{other}` is a second primary owner, after `{first}`"),
+                    )
+                    .at(policy.origins.locate(Section::Users, other, &["role"]))
+                    .help("an org has exactly one primary owner; make the others `owner`"),
+                );
+            }
+        }
+    }
+}
+
+fn check_plan_features(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    if policy.org.plan != Plan::Team {
+        return;
+    }
+    let origins = &policy.origins;
+    let feature = |what: &str, place: Option<Location>| {
+        Diagnostic::error("plan-feature", format!("{what} need the `enterprise` plan"))
+            .at(place)
+            .help("remove it, or set `plan: enterprise`")
+    };
+    if policy.org.provisioning != Provisioning::Manual {
+        let kind = if policy.org.provisioning == Provisioning::Scim {
+            "`scim`"
+        } else {
+            "`jit`"
+        };
+        out.push(feature(
+            &format!("{kind} provisioning and SSO"),
+            origins.locate(Section::Org, "", &["provisioning"]),
+        ));
+    }
+    if policy.org.sso.is_some() {
+        out.push(feature(
+            "SSO settings",
+            origins.locate_key(Section::Org, "", &["sso"]),
+        ));
+    }
+    if policy.org.models.is_some() {
+        out.push(feature(
+            "model restrictions",
+            origins.locate_key(Section::Org, "", &["models"]),
+        ));
+    }
+    if policy.org.defaults.models.is_some() {
+        out.push(feature(
+            "model restrictions",
+            origins.locate_key(Section::Org, "", &["defaults", "models"]),
+        ));
+    }
+    for name in policy.groups.keys() {
+        out.push(feature(
+            &format!("groups (`{name}`)"),
+            origins.locate_key(Section::Groups, name, &[]),
+        ));
+    }
+    for name in policy.roles.keys() {
+        out.push(feature(
+            &format!("custom roles (`{name}`)"),
+            origins.locate_key(Section::Roles, name, &[]),
+        ));
+    }
+    for (section, name, path, limits) in limit_sources(policy) {
+        if limits.contains_key(&Metric::Tokens) {
+            let mut full = path.clone();
+            full.push("tokens");
+            out.push(feature(
+                "token limits",
+                origins.locate_key(section, &name, &full),
+            ));
+        }
+    }
+}
+
+// Every place a policy declares limits: (section, entity, path to the limits, limits).
+fn limit_sources(policy: &Policy) -> Vec<(Section, String, Vec<&'static str>, &Limits)> {
+    let mut out = vec![
+        (Section::Org, String::new(), vec!["caps"], &policy.org.caps),
+        (
+            Section::Org,
+            String::new(),
+            vec!["defaults", "limits"],
+            &policy.org.defaults.limits,
+        ),
+    ];
+    out.extend(
+        policy
+            .roles
+            .iter()
+            .map(|(n, r)| (Section::Roles, n.clone(), vec!["limits"], &r.limits)),
+    );
+    out.extend(
+        policy
+            .groups
+            .iter()
+            .map(|(n, g)| (Section::Groups, n.clone(), vec!["limits"], &g.limits)),
+    );
+    out.extend(
+        policy
+            .users
+            .iter()
+            .map(|(n, u)| (Section::Users, n.clone(), vec!["limits"], &u.limits)),
+    );
+    out
+}
+
+fn check_seats(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    for (seat, purchased) in [
+        (Seat::Standard, policy.org.seats.standard),
+        (Seat::Premium, policy.org.seats.premium),
+    ] {
+        let used = policy
+            .users
+            .values()
+            .filter(|u| u.seat == seat && u.status != UserStatus::Suspended)
+            .count();
+        if used > purchased as usize {
+            let tier = seat.as_str();
+            out.push(
+                Diagnostic::error(
+                    "seat-overflow",
+                    format!("{used} users need a {tier} seat but only {purchased} are purchased"),
+                )
+                .at(policy.origins.locate(Section::Org, "", &["seats", tier]))
+                .help(format!(
+                    "buy {} more {tier} seats, or move, suspend or remove users",
+                    used - purchased as usize
+                )),
+            );
+        }
+    }
+}
+
+fn check_limits(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let caps = &policy.org.caps;
+    for (section, name, path, limits) in limit_sources(policy) {
+        if path == ["caps"] {
+            continue;
+        }
+        for (metric, periods) in limits {
+            for (period, amount) in periods {
+                let Some(cap) = caps.get(metric).and_then(|p| p.get(period)) else {
+                    continue;
+                };
+                if amount.0 > cap.0 {
+                    let mut full = path.clone();
+                    full.extend([metric.as_str(), period.as_str()]);
+                    out.push(
+                        Diagnostic::error(
+                            "limit-over-cap",
+                            format!(
+                                "{} {} limit `{amount}` is above the cap `{cap}`",
+                                period.as_str(),
+                                metric.as_str()
+                            ),
+                        )
+                        .at(policy.origins.locate(section, &name, &full))
+                        .maybe_help(
+                            policy
+                                .origins
+                                .source(
+                                    Section::Org,
+                                    "",
+                                    &["caps", metric.as_str(), period.as_str()],
+                                )
+                                .map(|s| {
+                                    format!(
+                                        "the cap is set at {s}; lower the limit or raise the cap"
+                                    )
+                                }),
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// A model pattern may hold letters, digits, `-._:/@` and the wildcards `*` and `?`.
+pub fn is_valid_pattern(pattern: &str) -> bool {
+    !pattern.is_empty()
+        && pattern
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._:/@*?".contains(c))
+}
+
+fn check_patterns(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let mut rules: Vec<(Section, String, Vec<&str>, &ModelRules)> = Vec::new();
+    if let Some(models) = &policy.org.models {
+        rules.push((Section::Org, String::new(), vec!["models"], models));
+    }
+    if let Some(models) = &policy.org.defaults.models {
+        rules.push((
+            Section::Org,
+            String::new(),
+            vec!["defaults", "models"],
+            models,
+        ));
+    }
+    for (name, role) in &policy.roles {
+        if let Some(models) = &role.models {
+            rules.push((Section::Roles, name.clone(), vec!["models"], models));
+        }
+    }
+    for (section, name, path, models) in rules {
+        for (list, patterns) in [("allow", &models.allow), ("deny", &models.deny)] {
+            for (i, pattern) in patterns.iter().enumerate() {
+                if !is_valid_pattern(pattern) {
+                    let index = i.to_string();
+                    let mut full = path.clone();
+                    full.extend([list, index.as_str()]);
+                    out.push(
+                        Diagnostic::error(
+                            "invalid-pattern",
+                            format!("`{pattern}` is not a valid model pattern"),
+                        )
+                        .at(policy.origins.locate(section, &name, &full))
+                        .help("use letters, digits, `-._:/@`, `*` for any run of characters and `?` for one"),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn check_capabilities(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let enabled = &policy.org.capabilities;
+    let mut grants: Vec<(Section, String, Vec<&str>, &Vec<Capability>)> = vec![(
+        Section::Org,
+        String::new(),
+        vec!["defaults", "capabilities"],
+        &policy.org.defaults.capabilities,
+    )];
+    for (name, role) in &policy.roles {
+        grants.push((
+            Section::Roles,
+            name.clone(),
+            vec!["capabilities"],
+            &role.capabilities,
+        ));
+    }
+    for (section, name, path, capabilities) in grants {
+        for (i, capability) in capabilities.iter().enumerate() {
+            if !enabled.contains(capability) {
+                let index = i.to_string();
+                let mut full = path.clone();
+                full.push(index.as_str());
+                let who = match section {
+                    Section::Roles => format!("role `{name}`"),
+                    _ => "`org.defaults`".to_owned(),
+                };
+                out.push(
+                    Diagnostic::error(
+                        "capability-not-enabled",
+                        format!(
+                            "{who} grants `{}`, which is not in `org.capabilities`",
+                            capability.as_str()
+                        ),
+                    )
+                    .at(policy.origins.locate(section, &name, &full))
+                    .help(format!(
+                        "add `{}` to `org.capabilities`, or remove it here",
+                        capability.as_str()
+                    )),
+                );
+            }
+        }
+    }
+}
+
+fn check_protected(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    for (i, email) in policy.org.safety.protected.iter().enumerate() {
+        if !policy.users.contains_key(&email.to_lowercase()) {
+            out.push(
+                Diagnostic::error(
+                    "protected-unknown",
+                    format!("protected user `{email}` is not declared"),
+                )
+                .at(policy.origins.locate(
+                    Section::Org,
+                    "",
+                    &["safety", "protected", &i.to_string()],
+                ))
+                .maybe_help(
+                    diag::did_you_mean(email, policy.users.keys().map(String::as_str))
+                        .or_else(|| Some("declare the user under `users`".to_owned())),
+                ),
+            );
+        }
+    }
+}
+
+fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let granted: BTreeSet<&str> = policy
+        .groups
+        .values()
+        .flat_map(|g| g.roles.iter().map(String::as_str))
+        .collect();
+    for name in policy.roles.keys() {
+        if !granted.contains(name.as_str()) {
+            out.push(
+                Diagnostic::warning("unused-role", format!("no group grants role `{name}`"))
+                    .at(policy.origins.locate_key(Section::Roles, name, &[]))
+                    .help("add it to a group's `roles`, or delete it"),
+            );
+        }
+    }
+    for (name, group) in &policy.groups {
+        let place = policy.origins.locate_key(Section::Groups, name, &[]);
+        if policy.members_of(name).is_empty() {
+            out.push(
+                Diagnostic::warning("empty-group", format!("group `{name}` has no members"))
+                    .at(place)
+                    .help("add `members`, list the group under users' `groups`, or delete it"),
+            );
+        } else if group.roles.is_empty() && group.limits.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    "unused-group",
+                    format!("group `{name}` grants no role and sets no limit"),
+                )
+                .at(place)
+                .help("give it `roles` or `limits`, or delete it"),
+            );
+        }
+    }
+}
+
+fn check_effective(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    for email in policy.users.keys() {
+        let Some(effective) = resolve::resolve(policy, email) else {
+            continue;
+        };
+        let seat_restricted =
+            effective.withheld.iter().any(|(c, _)| {
+                *c == Capability::ClaudeCode && effective.status == UserStatus::Active
+            }) && policy.org.capabilities.contains(&Capability::ClaudeCode)
+                && effective.seat == Seat::Standard;
+        if seat_restricted {
+            let from = if effective.roles.is_empty() {
+                "`org.defaults`".to_owned()
+            } else {
+                format!(
+                    "role {}",
+                    backticked(
+                        &effective
+                            .roles
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                    )
+                )
+            };
+            out.push(
+                Diagnostic::warning(
+                    "seat-restriction",
+                    format!("`{email}` is granted `claude_code` by {from} but has a standard seat"),
+                )
+                .at(policy.origins.locate(Section::Users, email, &["seat"]))
+                .help(
+                    "the seat wins: the user will not have Claude Code; give them `seat: premium`",
+                ),
+            );
+        }
+        let needs_limit = effective.has(Capability::Api) || effective.has(Capability::ClaudeCode);
+        if needs_limit && effective.limits.is_empty() {
+            out.push(
+                Diagnostic::warning(
+                    "no-spend-limit",
+                    format!("`{email}` has API or Claude Code access and no spend or token limit"),
+                )
+                .at(policy.origins.locate_key(Section::Users, email, &[]))
+                .help("set `limits` on the user, a group, a role or `org.defaults`"),
+            );
+        }
+    }
+}
+
+fn check_admins(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let users = policy.users.len();
+    let admins: Vec<&String> = policy
+        .users
+        .iter()
+        .filter(|(_, u)| u.role.is_admin())
+        .map(|(e, _)| e)
+        .collect();
+    // At most 10% of users, and one admin is always fine (a small org needs its owner).
+    let allowed = (users / 10).max(1);
+    if admins.len() > allowed {
+        let last = admins[admins.len() - 1];
+        out.push(
+            Diagnostic::warning(
+                "too-many-admins",
+                format!(
+                    "{} of {users} users are owners or admins, more than 10%",
+                    admins.len()
+                ),
+            )
+            .at(policy.origins.locate(Section::Users, last, &["role"]))
+            .help(format!(
+                "least privilege: at most {allowed} for {users} users; owners and admins are {}",
+                backticked(&admins.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+            )),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_checked_plainly() {
+        assert!(is_email("a.b+c@acme.com"));
+        assert!(!is_email("acme.com"));
+        assert!(!is_email("a@acme"));
+        assert!(!is_email("a b@acme.com"));
+        assert!(!is_email("a@b@acme.com"));
+    }
+
+    #[test]
+    fn patterns_allow_globs_only() {
+        assert!(is_valid_pattern("claude-opus-4*"));
+        assert!(is_valid_pattern("claude-?-x"));
+        assert!(!is_valid_pattern("claude opus"));
+        assert!(!is_valid_pattern("claude-[a]"));
+        assert!(!is_valid_pattern(""));
+    }
+}
