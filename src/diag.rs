@@ -388,7 +388,7 @@ fn render_human(
     let pad = " ".repeat(gutter);
     writeln!(out, "{pad}{} {location}", paint(color, blue, "-->"))?;
     if let Some(line_text) = sources.line(&location.file, location.line) {
-        let line_text = line_text.replace('\t', " ");
+        let (line_text, col) = snippet_window(&line_text.replace('\t', " "), location.col);
         writeln!(out, "{pad} {}", paint(color, blue, "|"))?;
         writeln!(
             out,
@@ -400,7 +400,7 @@ fn render_human(
             out,
             "{pad} {} {}{}",
             paint(color, blue, "|"),
-            " ".repeat(location.col.saturating_sub(1)),
+            " ".repeat(col.saturating_sub(1)),
             paint(color, level_style, &carets)
         )?;
     }
@@ -409,6 +409,31 @@ fn render_human(
         writeln!(out, "{pad} {} {help}", paint(color, blue, "= help:"))?;
     }
     writeln!(out)
+}
+
+// A long line (minified YAML, a hostile file) is cut to a window around the column, so a
+// diagnostic stays readable; returns the text and the column within it.
+fn snippet_window(line: &str, col: usize) -> (String, usize) {
+    const WIDTH: usize = 100;
+    let chars: Vec<char> = line.chars().collect();
+    if chars.len() <= WIDTH {
+        return (line.to_owned(), col);
+    }
+    let start = col
+        .saturating_sub(WIDTH / 2)
+        .min(chars.len().saturating_sub(WIDTH));
+    let end = (start + WIDTH).min(chars.len());
+    let mut text = String::new();
+    let mut shift = start;
+    if start > 0 {
+        text.push('…');
+        shift -= 1;
+    }
+    text.extend(&chars[start..end]);
+    if end < chars.len() {
+        text.push('…');
+    }
+    (text, col - shift)
 }
 
 /// The closest of `candidates` to `word`, for a "did you mean" help line.

@@ -148,8 +148,8 @@ fn schema_diagnostic(
     let description = node_schema
         .and_then(|s| s.get("description"))
         .and_then(Value::as_str)
-        .and_then(|d| d.lines().next())
-        .map(str::to_owned);
+        .filter(|_| !segments.is_empty())
+        .map(first_sentence);
     let here = document.locate(&instance_pointer);
     let instance = error.instance();
     match error.kind() {
@@ -236,6 +236,15 @@ fn schema_diagnostic(
         )
         .at(here)
         .maybe_help(description),
+    }
+}
+
+// The first sentence of a schema description, on one line, for a help line.
+fn first_sentence(description: &str) -> String {
+    let flat = description.split_whitespace().collect::<Vec<_>>().join(" ");
+    match flat.find(". ") {
+        Some(end) => flat[..=end].to_owned(),
+        None => flat,
     }
 }
 
