@@ -9,3 +9,10 @@ fn example_org_is_valid() {
     assert!(stdout.contains("policies: valid"), "{stdout}");
     assert!(stdout.contains("0 warnings"), "{stdout}");
 }
+
+#[test]
+fn team_plan_fixture_is_valid() {
+    let (stdout, _, code) = run(&["validate", "-p", &fixture("team-plan")]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("team-plan: valid"), "{stdout}");
+}
