@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diag;
+use crate::explain;
 use crate::load;
+use crate::resolve;
 use crate::validate::{self, Checked};
 
 /// Every way a run can end; the one place that maps outcomes to 0/1/2/3.
@@ -46,6 +48,25 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
         format: DiagFormat,
     },
+    /// Show a user's effective permissions, each value with the file:line it comes from.
+    ///
+    /// With --model, answer whether the user may use that model: exit 0 when allowed,
+    /// 2 when denied.
+    ///
+    /// Example: orgplan explain bob.martin@acme.com --model claude-opus-4-1
+    Explain {
+        /// Email of the user (compared case-insensitively).
+        email: String,
+        /// Policy folder, read recursively.
+        #[arg(short, long, default_value = "policies")]
+        policies: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = OutFormat::Human)]
+        format: OutFormat,
+        /// A model name, such as `claude-opus-4-1`: is the user allowed to use it?
+        #[arg(long)]
+        model: Option<String>,
+    },
     /// Print the JSON Schema (draft-07) of policy files.
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
@@ -57,6 +78,12 @@ enum DiagFormat {
     Human,
     Json,
     Github,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum OutFormat {
+    Human,
+    Json,
 }
 
 impl From<DiagFormat> for diag::Format {
@@ -78,6 +105,12 @@ pub fn use_color(terminal: bool) -> bool {
 pub fn run(cli: Cli) -> Exit {
     let result = match cli.command {
         Command::Validate { policies, format } => validate_command(&policies, format.into()),
+        Command::Explain {
+            email,
+            policies,
+            format,
+            model,
+        } => explain_command(&email, &policies, format, model.as_deref()),
         Command::Schema => {
             print!("{}", crate::model::json_schema_text());
             Ok(Exit::Success)
@@ -148,4 +181,57 @@ fn summary(policies: &std::path::Path, checked: &Checked) -> String {
             plural(warnings, "warning"),
         ),
     }
+}
+
+fn explain_command(
+    email: &str,
+    policies: &std::path::Path,
+    format: OutFormat,
+    model: Option<&str>,
+) -> Result<Exit, String> {
+    let checked = check_folder(policies)?;
+    let Some(policy) = &checked.policy else {
+        // Explaining a policy that does not validate would explain something else.
+        let stderr = std::io::stderr();
+        let color = use_color(stderr.is_terminal());
+        let diag_format = match format {
+            OutFormat::Human => diag::Format::Human,
+            OutFormat::Json => diag::Format::Json,
+        };
+        diag::render(
+            &mut stderr.lock(),
+            &checked.diagnostics,
+            &checked.sources,
+            diag_format,
+            color,
+        )
+        .map_err(|e| e.to_string())?;
+        return Ok(Exit::Invalid);
+    };
+    let Some(effective) = resolve::resolve(policy, email) else {
+        let help = diag::did_you_mean(email, policy.users.keys().map(String::as_str))
+            .unwrap_or_else(|| "run `orgplan validate` to list the declared users".to_owned());
+        return Err(format!(
+            "no user `{email}` in `{}`\n  = help: {help}",
+            policies.display()
+        ));
+    };
+    let decision = model.map(|name| (name, resolve::check_model(&effective, name)));
+    let stdout = std::io::stdout();
+    let color = use_color(stdout.is_terminal());
+    let mut out = stdout.lock();
+    let written = match (format, &decision) {
+        (OutFormat::Json, _) => explain::render_json(
+            &mut out,
+            &effective,
+            decision.as_ref().map(|(name, d)| (*name, d)),
+        ),
+        (OutFormat::Human, Some((_, d))) => explain::render_decision(&mut out, d, color),
+        (OutFormat::Human, None) => explain::render_human(&mut out, &effective, color),
+    };
+    written.map_err(|e| e.to_string())?;
+    Ok(match decision {
+        Some((_, d)) if !d.allowed => Exit::Changes,
+        _ => Exit::Success,
+    })
 }

@@ -47,6 +47,8 @@ pub struct Effective {
     pub seat: Seat,
     /// Status.
     pub status: UserStatus,
+    /// `file:line` of the user's `status` (of the user's key when the default applies).
+    pub status_source: Option<String>,
     /// Groups, sorted.
     pub groups: Vec<String>,
     /// Custom roles held (through groups), sorted.
@@ -85,9 +87,16 @@ pub struct Decision {
     pub source: Option<String>,
 }
 
-/// Effective permissions of `email` (lowercased), or `None` when no such user is declared.
+/// Effective permissions of `email` (compared case-insensitively), or `None` when no such
+/// user is declared.
+///
+/// A suspended user has nothing: no capability (each granted one is listed as withheld),
+/// no model pattern and no limit, so that `explain` never shows access that does not exist.
 pub fn resolve(policy: &Policy, email: &str) -> Option<Effective> {
+    let email = email.to_lowercase();
+    let email = email.as_str();
     let user = policy.users.get(email)?;
+    let suspended = user.status == UserStatus::Suspended;
     let origins = &policy.origins;
     let groups: Vec<String> = policy
         .memberships
@@ -111,30 +120,25 @@ pub fn resolve(policy: &Policy, email: &str) -> Option<Effective> {
     // Capabilities: held roles' union, or the defaults when none is held.
     let mut granted: BTreeMap<Capability, Origin> = BTreeMap::new();
     if roles.is_empty() {
-        for capability in &policy.org.defaults.capabilities {
+        for (i, capability) in policy.org.defaults.capabilities.iter().enumerate() {
             granted
                 .entry(*capability)
-                .or_insert_with(|| defaults_origin(&["capabilities"]));
+                .or_insert_with(|| defaults_origin(&["capabilities", &i.to_string()]));
         }
     } else {
         for role in &roles {
-            for capability in policy
-                .roles
-                .get(role)
-                .map(|r| &r.capabilities)
-                .into_iter()
-                .flatten()
-            {
+            let held = policy.roles.get(role).map(|r| &r.capabilities);
+            for (i, capability) in held.into_iter().flatten().enumerate() {
                 granted
                     .entry(*capability)
-                    .or_insert_with(|| role_origin(role, &["capabilities"]));
+                    .or_insert_with(|| role_origin(role, &["capabilities", &i.to_string()]));
             }
         }
     }
     let mut capabilities = Vec::new();
     let mut withheld = Vec::new();
     for (capability, origin) in granted {
-        if user.status == UserStatus::Suspended {
+        if suspended {
             withheld.push((capability, "the user is suspended".to_owned()));
         } else if !policy.org.capabilities.contains(&capability) {
             withheld.push((capability, "not enabled in `org.capabilities`".to_owned()));
@@ -189,15 +193,22 @@ pub fn resolve(policy: &Policy, email: &str) -> Option<Effective> {
         from: "org.models".to_owned(),
         source: origins.source(Section::Org, "", &[&["models"], path].concat()),
     };
-    let org_allow = policy.org.models.as_ref().map(|models| {
-        models
-            .allow
-            .iter()
-            .enumerate()
-            .map(|(i, p)| pattern(p, org_origin(&["allow", &i.to_string()])))
-            .collect()
-    });
-    let org_deny = policy
+    // An `org.models` that only denies (no `allow`) filters nothing in: an admin who writes
+    // `deny: [x]` means "everything but x", not "no model at all".
+    let mut org_allow = policy
+        .org
+        .models
+        .as_ref()
+        .filter(|models| !models.allow.is_empty())
+        .map(|models| {
+            models
+                .allow
+                .iter()
+                .enumerate()
+                .map(|(i, p)| pattern(p, org_origin(&["allow", &i.to_string()])))
+                .collect()
+        });
+    let mut org_deny: Vec<Pattern> = policy
         .org
         .models
         .iter()
@@ -266,11 +277,19 @@ pub fn resolve(policy: &Policy, email: &str) -> Option<Effective> {
         defaults_origin(path)
     }));
 
+    if suspended {
+        allow.clear();
+        deny.clear();
+        org_allow = None;
+        org_deny.clear();
+        limits.clear();
+    }
     Some(Effective {
         email: email.to_owned(),
         role: user.role,
         seat: user.seat,
         status: user.status,
+        status_source: origins.source(Section::Users, email, &["status"]),
         groups,
         roles,
         capabilities,
@@ -291,7 +310,11 @@ pub fn check_model(effective: &Effective, model: &str) -> Decision {
         source,
     };
     if effective.status == UserStatus::Suspended {
-        return decide(false, "the user is suspended".to_owned(), None);
+        return decide(
+            false,
+            "the user is suspended".to_owned(),
+            effective.status_source.clone(),
+        );
     }
     let matching = |patterns: &[Pattern]| {
         patterns
@@ -369,8 +392,301 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
 }
 
 #[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
+
+    // Line numbers matter: the provenance tests name them.
+    const ORG: &str = r#"org:
+  name: Test
+  plan: enterprise
+  domains: [t.com]
+  seats: {standard: 10, premium: 10}
+  capabilities: [chat, claude_code, api, web_search]
+  models: {allow: ["claude-*"], deny: ["claude-*-preview"]}
+  defaults:
+    capabilities: [chat]
+    models: {allow: ["claude-haiku-*"]}
+    limits: {spend_usd: {monthly: 50, weekly: 100}}
+  caps: {spend_usd: {monthly: 2000, weekly: 1000}, tokens: {monthly: 100000000}}
+roles:
+  eng:
+    capabilities: [chat, claude_code, api]
+    models: {allow: ["claude-opus-*", "claude-sonnet-*"], deny: ["claude-opus-3*"]}
+    limits: {spend_usd: {monthly: 500}, tokens: {monthly: 1000000}}
+  analyst:
+    capabilities: [chat, web_search]
+    models: {allow: ["claude-sonnet-*", "claude-opus-3*", "other-*"]}
+    limits: {spend_usd: {monthly: 200}, tokens: {monthly: 5000000}}
+groups:
+  engineering:
+    roles: [eng]
+    members: [bob@t.com]
+    limits: {spend_usd: {monthly: 300}}
+  data:
+    roles: [analyst]
+    limits: {spend_usd: {monthly: 400}}
+users:
+  ceo@t.com: {role: primary_owner}
+  bob@t.com: {seat: premium}
+  std@t.com: {groups: [engineering]}
+  both@t.com: {seat: premium, groups: [engineering, data]}
+  carol@t.com:
+    seat: premium
+    groups: [engineering]
+    limits: {spend_usd: {monthly: 800}}
+  none@t.com: {}
+  gone@t.com: {seat: premium, groups: [engineering], status: suspended}
+"#;
+
+    /// A checked policy from YAML text, as if read from `test.yaml`.
+    fn policy(yaml: &str) -> Policy {
+        let mut loaded = crate::load::Loaded::default();
+        crate::load::load_bytes(&mut loaded, "test.yaml".to_owned(), yaml.into());
+        let checked = crate::validate::check(loaded);
+        let diagnostics = format!("{:?}", checked.diagnostics);
+        checked
+            .policy
+            .unwrap_or_else(|| panic!("invalid test policy: {diagnostics}"))
+    }
+
+    fn user(policy: &Policy, email: &str) -> Effective {
+        resolve(policy, email).unwrap_or_else(|| panic!("no user {email}"))
+    }
+
+    fn capabilities(effective: &Effective) -> Vec<&'static str> {
+        effective
+            .capabilities
+            .iter()
+            .map(|(c, _)| c.as_str())
+            .collect()
+    }
+
+    fn limit(effective: &Effective, metric: Metric, period: Period) -> (f64, String) {
+        let (amount, origin) = &effective.limits[&metric][&period];
+        (amount.0, origin.to_string())
+    }
+
+    #[test]
+    fn roles_held_are_the_union_of_the_groups_roles() {
+        let policy = policy(ORG);
+        let both = user(&policy, "both@t.com");
+        assert_eq!(both.groups, ["data", "engineering"]);
+        assert_eq!(both.roles, ["analyst", "eng"]);
+        // Membership declared on the group counts like membership declared on the user.
+        assert_eq!(user(&policy, "bob@t.com").roles, ["eng"]);
+    }
+
+    #[test]
+    fn email_is_matched_case_insensitively() {
+        let policy = policy(ORG);
+        assert_eq!(user(&policy, "Bob@T.com").email, "bob@t.com");
+        assert!(resolve(&policy, "nobody@t.com").is_none());
+    }
+
+    #[test]
+    fn deny_of_a_held_role_wins_over_allow_of_another() {
+        let policy = policy(ORG);
+        let both = user(&policy, "both@t.com");
+        let decision = check_model(&both, "claude-opus-3-5");
+        assert!(!decision.allowed);
+        assert_eq!(decision.rule, "role `eng` denies `claude-opus-3*`");
+        assert_eq!(decision.source.as_deref(), Some("test.yaml:16"));
+        let decision = check_model(&both, "claude-opus-4-1");
+        assert!(decision.allowed);
+        assert_eq!(decision.rule, "role `eng` allows `claude-opus-*`");
+    }
+
+    #[test]
+    fn org_models_deny_wins_over_a_role_allow() {
+        let policy = policy(ORG);
+        let decision = check_model(&user(&policy, "bob@t.com"), "claude-opus-4-preview");
+        assert!(!decision.allowed);
+        assert_eq!(decision.rule, "org.models denies `claude-*-preview`");
+        assert_eq!(decision.source.as_deref(), Some("test.yaml:7"));
+    }
+
+    #[test]
+    fn org_models_allow_filters_a_role_allow() {
+        let policy = policy(ORG);
+        let decision = check_model(&user(&policy, "both@t.com"), "other-model");
+        assert!(!decision.allowed);
+        assert_eq!(decision.rule, "no pattern of org.models.allow matches");
+        assert_eq!(decision.source.as_deref(), Some("test.yaml:7"));
+    }
+
+    #[test]
+    fn org_models_without_allow_filters_nothing_in() {
+        let mut policy = policy(ORG);
+        if let Some(models) = &mut policy.org.models {
+            models.allow.clear();
+        }
+        let both = user(&policy, "both@t.com");
+        assert!(both.org_allow.is_none());
+        assert!(check_model(&both, "other-model").allowed);
+        assert!(!check_model(&both, "claude-sonnet-4-preview").allowed);
+    }
+
+    #[test]
+    fn no_allow_pattern_means_denied() {
+        let policy = policy(ORG);
+        let decision = check_model(&user(&policy, "bob@t.com"), "claude-haiku-4");
+        assert!(!decision.allowed);
+        assert_eq!(decision.rule, "no allow pattern of the held roles matches");
+    }
+
+    #[test]
+    fn capability_outside_org_capabilities_is_withheld() {
+        // Validation rejects such a grant (`capability-not-enabled`), so switch the toggle
+        // off after validating, as an org admin would in the console.
+        let mut policy = policy(ORG);
+        policy.org.capabilities.retain(|c| *c != Capability::Api);
+        let bob = user(&policy, "bob@t.com");
+        assert_eq!(capabilities(&bob), ["chat", "claude_code"]);
+        assert_eq!(
+            bob.withheld,
+            [(
+                Capability::Api,
+                "not enabled in `org.capabilities`".to_owned()
+            )]
+        );
+    }
+
+    #[test]
+    fn claude_code_is_dropped_on_a_standard_seat() {
+        let policy = policy(ORG);
+        let std = user(&policy, "std@t.com");
+        assert_eq!(capabilities(&std), ["chat", "api"]);
+        assert_eq!(
+            std.withheld,
+            [(Capability::ClaudeCode, "needs a premium seat".to_owned())]
+        );
+        assert_eq!(
+            capabilities(&user(&policy, "bob@t.com")),
+            ["chat", "claude_code", "api"]
+        );
+    }
+
+    #[test]
+    fn capabilities_point_at_the_grant() {
+        let policy = policy(ORG);
+        let both = user(&policy, "both@t.com");
+        assert_eq!(
+            capabilities(&both),
+            ["chat", "claude_code", "api", "web_search"]
+        );
+        let origins: Vec<String> = both
+            .capabilities
+            .iter()
+            .map(|(_, o)| o.to_string())
+            .collect();
+        // `chat` is granted by both roles; the first held role (sorted) is named.
+        assert_eq!(
+            origins,
+            [
+                "role `analyst` (test.yaml:19)",
+                "role `eng` (test.yaml:15)",
+                "role `eng` (test.yaml:15)",
+                "role `analyst` (test.yaml:19)",
+            ]
+        );
+    }
+
+    #[test]
+    fn defaults_apply_when_no_custom_role_is_held() {
+        let policy = policy(ORG);
+        let none = user(&policy, "none@t.com");
+        assert!(none.roles.is_empty());
+        assert_eq!(capabilities(&none), ["chat"]);
+        assert_eq!(
+            none.capabilities[0].1.to_string(),
+            "org.defaults (test.yaml:9)"
+        );
+        assert_eq!(none.allow.len(), 1);
+        assert_eq!(none.allow[0].pattern, "claude-haiku-*");
+        let decision = check_model(&none, "claude-haiku-4-5");
+        assert!(decision.allowed);
+        assert_eq!(decision.rule, "org.defaults allows `claude-haiku-*`");
+        assert_eq!(decision.source.as_deref(), Some("test.yaml:10"));
+        assert!(!check_model(&none, "claude-sonnet-4").allowed);
+        assert_eq!(
+            limit(&none, Metric::SpendUsd, Period::Monthly),
+            (50.0, "org.defaults (test.yaml:11)".to_owned())
+        );
+    }
+
+    #[test]
+    fn default_access_stops_at_a_held_role_but_default_limits_do_not() {
+        let policy = policy(ORG);
+        let bob = user(&policy, "bob@t.com");
+        assert!(bob.allow.iter().all(|p| p.pattern != "claude-haiku-*"));
+        // Limits fall through every layer to org.defaults, roles held or not.
+        assert_eq!(
+            limit(&bob, Metric::SpendUsd, Period::Weekly),
+            (100.0, "org.defaults (test.yaml:11)".to_owned())
+        );
+    }
+
+    #[test]
+    fn user_limit_beats_group_limit() {
+        let policy = policy(ORG);
+        assert_eq!(
+            limit(
+                &user(&policy, "carol@t.com"),
+                Metric::SpendUsd,
+                Period::Monthly
+            ),
+            (800.0, "the user (test.yaml:38)".to_owned())
+        );
+    }
+
+    #[test]
+    fn group_limit_beats_role_limit_even_when_lower() {
+        let policy = policy(ORG);
+        let bob = user(&policy, "bob@t.com");
+        assert_eq!(
+            limit(&bob, Metric::SpendUsd, Period::Monthly),
+            (300.0, "group `engineering` (test.yaml:26)".to_owned())
+        );
+        // No group sets tokens: the held role does.
+        assert_eq!(
+            limit(&bob, Metric::Tokens, Period::Monthly),
+            (1_000_000.0, "role `eng` (test.yaml:17)".to_owned())
+        );
+    }
+
+    #[test]
+    fn most_generous_group_and_role_win() {
+        let policy = policy(ORG);
+        let both = user(&policy, "both@t.com");
+        assert_eq!(
+            limit(&both, Metric::SpendUsd, Period::Monthly),
+            (400.0, "group `data` (test.yaml:29)".to_owned())
+        );
+        assert_eq!(
+            limit(&both, Metric::Tokens, Period::Monthly),
+            (5_000_000.0, "role `analyst` (test.yaml:21)".to_owned())
+        );
+    }
+
+    #[test]
+    fn suspended_user_has_nothing() {
+        let policy = policy(ORG);
+        let gone = user(&policy, "gone@t.com");
+        assert!(gone.capabilities.is_empty());
+        assert_eq!(gone.withheld.len(), 3);
+        assert!(
+            gone.withheld
+                .iter()
+                .all(|(_, reason)| reason == "the user is suspended")
+        );
+        assert!(gone.allow.is_empty() && gone.deny.is_empty() && gone.org_deny.is_empty());
+        assert!(gone.limits.is_empty());
+        let decision = check_model(&gone, "claude-sonnet-4");
+        assert!(!decision.allowed);
+        assert_eq!(decision.rule, "the user is suspended");
+        assert_eq!(decision.source.as_deref(), Some("test.yaml:40"));
+    }
 
     #[test]
     fn glob_matches_stars_and_question_marks() {
