@@ -672,6 +672,9 @@ pub struct Policy {
     /// Groups of each user: the user's own `groups` merged with the groups that list
     /// the user in `members`. Every user has an entry.
     pub memberships: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// The same relation by group: the members of each defined group (every group has an
+    /// entry). Kept beside `memberships` so that neither direction is a scan of all users.
+    pub members: BTreeMap<String, std::collections::BTreeSet<String>>,
     /// Where each entity was declared.
     pub origins: Origins,
 }
@@ -744,10 +747,11 @@ impl Policy {
 
     /// Members of `group`: its `members` merged with the users that list it.
     pub fn members_of(&self, group: &str) -> std::collections::BTreeSet<&str> {
-        self.memberships
-            .iter()
-            .filter(|(_, groups)| groups.contains(group))
-            .map(|(email, _)| email.as_str())
+        self.members
+            .get(group)
+            .into_iter()
+            .flatten()
+            .map(String::as_str)
             .collect()
     }
 }
