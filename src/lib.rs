@@ -13,7 +13,10 @@
 
 pub mod cli;
 pub mod diag;
+pub mod diff;
+pub mod live;
 pub mod load;
 pub mod model;
+pub mod provider;
 pub mod resolve;
 pub mod validate;

@@ -21,7 +21,10 @@ pub fn fixture(name: &str) -> String {
 
 /// Run `orgplan args…` and return (stdout, stderr, exit code).
 pub fn run(args: &[&str]) -> (String, String, i32) {
-    let output = orgplan().args(args).output().unwrap_or_else(|e| panic!("{e}"));
+    let output = orgplan()
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
