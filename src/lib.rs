@@ -17,6 +17,7 @@ pub mod diff;
 pub mod live;
 pub mod load;
 pub mod model;
+pub mod plan;
 pub mod provider;
 pub mod resolve;
 pub mod validate;
