@@ -526,9 +526,14 @@ fn body(op: &Operation) -> Vec<(Tone, String)> {
     let mut out = Vec::new();
     for change in &op.changes {
         let listy = change.before.is_array() || change.after.is_array();
+        let (old, new) = (lines_of(&change.before), lines_of(&change.after));
+        if listy && old.is_empty() && new.is_empty() {
+            // An empty list set where there was none: nothing to diff line by line.
+            out.push((Tone::Plain, format!("{}: []", change.field)));
+            continue;
+        }
         if listy {
             out.push((Tone::Plain, format!("{}:", change.field)));
-            let (old, new) = (lines_of(&change.before), lines_of(&change.after));
             let diff = similar::TextDiff::from_lines(&old, &new);
             for line in diff.iter_all_changes() {
                 let text = line.value().trim_end_matches('\n');
