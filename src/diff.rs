@@ -446,10 +446,13 @@ fn changes(
     let (mut old, mut new) = (Vec::new(), Vec::new());
     flatten("", before, &mut old);
     flatten("", after, &mut new);
-    let old: BTreeMap<String, Value> = old.into_iter().filter(|(f, _)| keep(f)).collect();
+    let old: Vec<(String, Value)> = old.into_iter().filter(|(f, _)| keep(f)).collect();
+    let before_of: BTreeMap<&str, &Value> = old.iter().map(|(f, v)| (f.as_str(), v)).collect();
     let mut out: Vec<Change> = Vec::new();
     for (field, value) in new.into_iter().filter(|(f, _)| keep(f)) {
-        let previous = old.get(&field).cloned().unwrap_or(Value::Null);
+        let previous = before_of
+            .get(field.as_str())
+            .map_or(Value::Null, |v| (*v).clone());
         if previous != value {
             out.push(Change {
                 field,
@@ -458,6 +461,7 @@ fn changes(
             });
         }
     }
+    // Fields that only the live side has, in their own order.
     for (field, value) in old {
         if !out.iter().any(|c| c.field == field) && lookup(after, &field).is_none() {
             out.push(Change {
@@ -546,6 +550,7 @@ fn instruction(op: &Operation) -> String {
 }
 
 #[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
 pub(crate) mod tests {
     use super::*;
     use crate::live::{LiveGroup, LiveRole, LiveUser};

@@ -324,6 +324,7 @@ fn models(rules: &mut Option<ModelRules>) {
 }
 
 #[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

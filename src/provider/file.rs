@@ -80,6 +80,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
 }
 
 #[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 
