@@ -48,6 +48,31 @@ enum Command {
         #[arg(long, value_enum, default_value_t = DiagFormat::Human)]
         format: DiagFormat,
     },
+    /// Compare the policy with the live org and print the operations that would make
+    /// them match.
+    ///
+    /// Example: orgplan plan --live file:.orgplan/live.json -o plan.json --detailed-exitcode
+    Plan {
+        /// Policy folder, read recursively.
+        #[arg(short, long, default_value = "policies")]
+        policies: PathBuf,
+        /// Where the live org is read: `file:PATH` (scim+https:// and anthropic: are not
+        /// supported yet).
+        #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
+        live: String,
+        /// Also save the plan as JSON to FILE (for `apply FILE`).
+        #[arg(short, long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Output format of the plan.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Human)]
+        format: PlanFormat,
+        /// Exit 2 when the plan has operations (manual ones included), 0 when none.
+        #[arg(long)]
+        detailed_exitcode: bool,
+        /// Accept up to N removals and suspensions beyond `safety.max_removals`.
+        #[arg(long, value_name = "N")]
+        allow_removals: Option<usize>,
+    },
     /// Show a user's effective permissions, each value with the file:line it comes from.
     ///
     /// With --model, answer whether the user may use that model: exit 0 when allowed,
@@ -80,6 +105,13 @@ enum DiagFormat {
     Github,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PlanFormat {
+    Human,
+    Json,
+    Markdown,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum OutFormat {
     Human,
@@ -105,6 +137,21 @@ pub fn use_color(terminal: bool) -> bool {
 pub fn run(cli: Cli) -> Exit {
     let result = match cli.command {
         Command::Validate { policies, format } => validate_command(&policies, format.into()),
+        Command::Plan {
+            policies,
+            live,
+            out,
+            format,
+            detailed_exitcode,
+            allow_removals,
+        } => plan_command(&PlanArgs {
+            policies,
+            live,
+            out,
+            format,
+            detailed_exitcode,
+            allow_removals,
+        }),
         Command::Explain {
             email,
             policies,
@@ -181,6 +228,81 @@ fn summary(policies: &std::path::Path, checked: &Checked) -> String {
             plural(warnings, "warning"),
         ),
     }
+}
+
+struct PlanArgs {
+    policies: PathBuf,
+    live: String,
+    out: Option<PathBuf>,
+    format: PlanFormat,
+    detailed_exitcode: bool,
+    allow_removals: Option<usize>,
+}
+
+fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
+    let checked = check_folder(&args.policies)?;
+    // Diagnostics go to stderr so that stdout stays the plan (JSON can be piped).
+    if !checked.diagnostics.is_empty() {
+        let stderr = std::io::stderr();
+        let color = use_color(stderr.is_terminal());
+        diag::render(
+            &mut stderr.lock(),
+            &checked.diagnostics,
+            &checked.sources,
+            diag::Format::Human,
+            color,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    let Some(policy) = checked.policy.as_ref().filter(|_| checked.errors() == 0) else {
+        let _ = writeln!(std::io::stderr(), "{}", summary(&args.policies, &checked));
+        return Ok(Exit::Invalid);
+    };
+    let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
+    let live = provider.read().map_err(|e| e.to_string())?;
+    let options = crate::plan::Options {
+        live: provider.uri(),
+        allow_removals: args.allow_removals,
+    };
+    let plan = crate::plan::build(policy, &live, &provider.capabilities(), &options)
+        .map_err(|e| e.to_string())?;
+
+    // Save first: a plan that cannot be saved should not look like a success.
+    if let Some(path) = &args.out {
+        let mut json = Vec::new();
+        crate::plan::render_json(&plan, &mut json).map_err(|e| e.to_string())?;
+        write_atomically(path, &json)
+            .map_err(|e| format!("cannot write plan `{}`: {e}", path.display()))?;
+    }
+    let stdout = std::io::stdout();
+    let color = use_color(stdout.is_terminal());
+    let mut out = stdout.lock();
+    match args.format {
+        PlanFormat::Human => crate::plan::render_human(&plan, &mut out, color),
+        PlanFormat::Json => crate::plan::render_json(&plan, &mut out),
+        PlanFormat::Markdown => crate::plan::render_markdown(&plan, &mut out),
+    }
+    .and_then(|()| out.flush())
+    .map_err(|e| e.to_string())?;
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
+}
+
+/// Write `bytes` to `path` through a temporary file in the same folder and a rename, so
+/// that a reader never sees half a plan.
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let mut temp = tempfile::NamedTempFile::new_in(dir)?;
+    temp.write_all(bytes)?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 fn explain_command(

@@ -13,8 +13,12 @@
 
 pub mod cli;
 pub mod diag;
+pub mod diff;
 pub mod explain;
+pub mod live;
 pub mod load;
 pub mod model;
+pub mod plan;
+pub mod provider;
 pub mod resolve;
 pub mod validate;

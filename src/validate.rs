@@ -439,8 +439,10 @@ fn merge(
     for set in memberships.values_mut() {
         set.retain(|g| groups.contains_key(g));
     }
-    let mut members: BTreeMap<String, BTreeSet<String>> =
-        groups.keys().map(|name| (name.clone(), BTreeSet::new())).collect();
+    let mut members: BTreeMap<String, BTreeSet<String>> = groups
+        .keys()
+        .map(|name| (name.clone(), BTreeSet::new()))
+        .collect();
     for (email, groups_of_user) in &memberships {
         for group in groups_of_user {
             if let Some(set) = members.get_mut(group) {

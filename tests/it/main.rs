@@ -5,6 +5,7 @@
 
 mod common;
 mod explain;
+mod plan;
 mod robustness;
 mod schema;
 mod validate;

@@ -285,10 +285,3 @@ fn several_documents_in_one_file_are_refused() {
     assert_eq!(code, 3);
     assert!(stdout.contains("one YAML document"), "{stdout}");
 }
-
-#[test]
-fn team_plan_fixture_is_valid() {
-    let (stdout, _, code) = run(&["validate", "-p", &fixture("team-plan")]);
-    assert_eq!(code, 0, "{stdout}");
-    assert!(stdout.contains("team-plan: valid"), "{stdout}");
-}

@@ -1,0 +1,350 @@
+//! The live state: what a provider reads from the org, in the shape of the policy plus
+//! ids and the `invited` status (SPEC §4).
+//!
+//! The live-state file (`file:PATH` provider) is this type as JSON:
+//!
+//! ```json
+//! {"format_version": 1,
+//!  "org": {"name": "Acme Corp", "plan": "enterprise", "seats": {"standard": 15, "premium": 10}, …},
+//!  "roles": {"analyst": {"id": "r_1", "description": "…", "capabilities": ["chat"], …}},
+//!  "groups": {"sales": {"id": "g_1", "description": "…", "roles": ["analyst"],
+//!                       "members": ["kate@acme.com"], "limits": {…}}},
+//!  "users": {"kate@acme.com": {"id": "u_1", "name": "Kate", "role": "member",
+//!                              "seat": "standard", "status": "active", "limits": {…}}}}
+//! ```
+//!
+//! `org` is absent for a new org. Maps are `BTreeMap`s so that every rendering and digest
+//! of the same state is byte-identical.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::{
+    Access, Capability, Limits, ModelRules, Org, OrgRole, Plan as OrgPlan, Policy, Provisioning,
+    Seat, Seats, Sso, UserStatus,
+};
+
+/// The only live-state format this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The live org as a provider reads it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveState {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Org settings; absent for an org that was never set up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org: Option<LiveOrg>,
+    /// Custom roles by name.
+    #[serde(default)]
+    pub roles: BTreeMap<String, LiveRole>,
+    /// Groups by name.
+    #[serde(default)]
+    pub groups: BTreeMap<String, LiveGroup>,
+    /// Users by email.
+    #[serde(default)]
+    pub users: BTreeMap<String, LiveUser>,
+}
+
+impl Default for LiveState {
+    fn default() -> Self {
+        LiveState {
+            format_version: FORMAT_VERSION,
+            org: None,
+            roles: BTreeMap::new(),
+            groups: BTreeMap::new(),
+            users: BTreeMap::new(),
+        }
+    }
+}
+
+/// Org settings as live: the policy's `org` minus `safety` and `unmanaged_users`, which
+/// exist only in orgplan.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveOrg {
+    /// Display name.
+    pub name: String,
+    /// Subscription plan.
+    pub plan: OrgPlan,
+    /// Email domains.
+    #[serde(default)]
+    pub domains: Vec<String>,
+    /// Purchased seats per tier.
+    #[serde(default)]
+    pub seats: Seats,
+    /// How accounts are created.
+    #[serde(default)]
+    pub provisioning: Provisioning,
+    /// Single sign-on settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<Sso>,
+    /// Capabilities switched on.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Models allowed at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelRules>,
+    /// Access of users without a custom role.
+    #[serde(default)]
+    pub defaults: Access,
+    /// Hard ceilings of limits.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub caps: Limits,
+}
+
+/// A custom role as live.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveRole {
+    /// Provider id; absent in a projection of the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What the role is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Capabilities granted.
+    #[serde(default)]
+    pub capabilities: Vec<Capability>,
+    /// Models allowed and denied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub models: Option<ModelRules>,
+    /// Limits of holders.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+}
+
+/// A group as live.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveGroup {
+    /// Provider id; absent in a projection of the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// What the group is for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Custom roles granted to members.
+    #[serde(default)]
+    pub roles: Vec<String>,
+    /// Member emails.
+    #[serde(default)]
+    pub members: Vec<String>,
+    /// Limits of members.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+}
+
+/// A user as live.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveUser {
+    /// Provider id; absent in a projection of the policy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Org role.
+    #[serde(default)]
+    pub role: OrgRole,
+    /// Seat tier.
+    #[serde(default)]
+    pub seat: Seat,
+    /// Account status.
+    #[serde(default)]
+    pub status: LiveStatus,
+    /// Per-user limits.
+    #[serde(default, skip_serializing_if = "Limits::is_empty")]
+    pub limits: Limits,
+}
+
+/// Status of a live account: the policy's statuses plus a pending invite.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LiveStatus {
+    /// Signed in and active.
+    #[default]
+    Active,
+    /// Invited, the invite not accepted yet.
+    Invited,
+    /// Suspended: the account is kept, nothing is granted.
+    Suspended,
+}
+
+impl LiveStatus {
+    /// The name used in live-state files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LiveStatus::Active => "active",
+            LiveStatus::Invited => "invited",
+            LiveStatus::Suspended => "suspended",
+        }
+    }
+}
+
+impl From<UserStatus> for LiveStatus {
+    fn from(status: UserStatus) -> Self {
+        match status {
+            UserStatus::Active => LiveStatus::Active,
+            UserStatus::Suspended => LiveStatus::Suspended,
+        }
+    }
+}
+
+impl From<&Org> for LiveOrg {
+    fn from(org: &Org) -> Self {
+        LiveOrg {
+            name: org.name.clone(),
+            plan: org.plan,
+            domains: org.domains.clone(),
+            seats: org.seats,
+            provisioning: org.provisioning,
+            sso: org.sso,
+            capabilities: org.capabilities.clone(),
+            models: org.models.clone(),
+            defaults: org.defaults.clone(),
+            caps: org.caps.clone(),
+        }
+    }
+}
+
+/// The live state the policy asks for: no ids, group members as
+/// [`Policy::members_of`], every list that is a set sorted (see [`LiveState::normalized`]).
+pub fn project(policy: &Policy) -> LiveState {
+    let roles = policy
+        .roles
+        .iter()
+        .map(|(name, role)| {
+            let live = LiveRole {
+                id: None,
+                description: role.description.clone(),
+                capabilities: role.capabilities.clone(),
+                models: role.models.clone(),
+                limits: role.limits.clone(),
+            };
+            (name.clone(), live)
+        })
+        .collect();
+    let groups = policy
+        .groups
+        .iter()
+        .map(|(name, group)| {
+            let live = LiveGroup {
+                id: None,
+                description: group.description.clone(),
+                roles: group.roles.clone(),
+                members: policy
+                    .members_of(name)
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                limits: group.limits.clone(),
+            };
+            (name.clone(), live)
+        })
+        .collect();
+    let users = policy
+        .users
+        .iter()
+        .map(|(email, user)| {
+            let live = LiveUser {
+                id: None,
+                name: user.name.clone(),
+                role: user.role,
+                seat: user.seat,
+                status: user.status.into(),
+                limits: user.limits.clone(),
+            };
+            (email.clone(), live)
+        })
+        .collect();
+    LiveState {
+        format_version: FORMAT_VERSION,
+        org: Some(LiveOrg::from(&policy.org)),
+        roles,
+        groups,
+        users,
+    }
+    .normalized()
+}
+
+impl LiveState {
+    /// The same state with emails lowercased and every list whose order means nothing
+    /// (capabilities, domains, model patterns, group roles and members) sorted and
+    /// deduplicated, so that reordering a list in YAML or in the admin console never shows
+    /// up as a change.
+    pub fn normalized(mut self) -> LiveState {
+        if let Some(org) = &mut self.org {
+            set(&mut org.domains);
+            set(&mut org.capabilities);
+            models(&mut org.models);
+            set(&mut org.defaults.capabilities);
+            models(&mut org.defaults.models);
+        }
+        for role in self.roles.values_mut() {
+            set(&mut role.capabilities);
+            models(&mut role.models);
+        }
+        for group in self.groups.values_mut() {
+            set(&mut group.roles);
+            for member in &mut group.members {
+                *member = member.to_lowercase();
+            }
+            set(&mut group.members);
+        }
+        self.users = std::mem::take(&mut self.users)
+            .into_iter()
+            .map(|(email, user)| (email.to_lowercase(), user))
+            .collect();
+        self
+    }
+
+    /// Emails of the members of `group` (empty when the group does not exist).
+    pub fn members_of(&self, group: &str) -> BTreeSet<&str> {
+        self.groups
+            .get(group)
+            .map(|g| g.members.iter().map(String::as_str).collect())
+            .unwrap_or_default()
+    }
+}
+
+fn set<T: Ord>(list: &mut Vec<T>) {
+    list.sort();
+    list.dedup();
+}
+
+fn models(rules: &mut Option<ModelRules>) {
+    if let Some(rules) = rules {
+        set(&mut rules.allow);
+        set(&mut rules.deny);
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_minimal_file_reads_with_defaults() {
+        let state: LiveState = serde_json::from_str(
+            r#"{"format_version":1,"users":{"A@x.com":{"id":"u1","status":"invited"}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let state = state.normalized();
+        let user = &state.users["a@x.com"];
+        assert_eq!(user.status, LiveStatus::Invited);
+        assert_eq!(user.role, OrgRole::Member);
+        assert!(state.org.is_none());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let result: Result<LiveState, _> =
+            serde_json::from_str(r#"{"format_version":1,"usres":{}}"#);
+        assert!(result.is_err());
+    }
+}

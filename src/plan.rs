@@ -1,0 +1,950 @@
+//! The provisioning plan: operations from [`crate::diff`], checked against the safety
+//! rules on the org as it stands after the plan, with digests and seat usage; rendered
+//! for people (human), machines (json) and pull requests (markdown). Pure: no I/O, no
+//! clock, no environment — the same inputs give byte-identical output.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::diff::{self, Effect, Execution, OpKind, Operation, Unmanaged};
+use crate::live::{self, LiveState, LiveStatus};
+use crate::model::{OrgRole, Policy, Seat};
+use crate::provider::Capabilities;
+
+/// The only saved-plan format this build writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A plan, as saved by `orgplan plan -o FILE` and printed by `--format json`.
+///
+/// ```json
+/// {
+///   "format_version": 1,
+///   "orgplan_version": "0.1.0",
+///   "live": "file:.orgplan/live.json",          // the URI, credentials stripped
+///   "live_digest": "<sha256 hex>",              // of the canonical JSON of the live state
+///   "policy_digest": "<sha256 hex>",            // of the canonical JSON of the policy's projection
+///   "operations": [{
+///     "op": "group.add_member",                 // SPEC §5 names, in execution order
+///     "target": "engineering",                  // email, group, role or "org"
+///     "member": "bob@acme.com",                 // membership operations only
+///     "changes": [{"field": "seat", "before": "standard", "after": "premium"}],
+///     "source": "policies/groups.yaml:12",      // absent for removals
+///     "execution": {"kind": "provider"}         // or {"kind": "manual", "instruction": "…"}
+///   }],
+///   "unmanaged": [{"email": "x@acme.com", "role": "member", "seat": "standard", "status": "active"}],
+///   "unverifiable": ["org.seats"],              // what the provider cannot read
+///   "summary": {"add": 3, "change": 1, "remove": 0, "manual": 0},
+///   "seats": {"standard": {"purchased": 15, "before": 10, "after": 12}, "premium": {…}}
+/// }
+/// ```
+///
+/// Canonical JSON (for the digests): object keys sorted, no whitespace. `before`/`after`
+/// are `null` when the value is absent (a creation, a removal). No timestamps, so that
+/// planning twice gives the same bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// The orgplan that made the plan.
+    pub orgplan_version: String,
+    /// The live URI, credentials stripped.
+    pub live: String,
+    /// sha256 of the canonical JSON of the live state; `apply` refuses a stale plan.
+    pub live_digest: String,
+    /// sha256 of the canonical JSON of the live state the policy asks for.
+    pub policy_digest: String,
+    /// Operations in execution order.
+    pub operations: Vec<Operation>,
+    /// Live users the policy does not declare, kept.
+    pub unmanaged: Vec<Unmanaged>,
+    /// Fields the provider cannot read, so did not compare.
+    pub unverifiable: Vec<String>,
+    /// Counts of operations.
+    pub summary: Summary,
+    /// Seat usage per tier.
+    pub seats: SeatReport,
+}
+
+/// Operation counts: every operation is an add, a change or a remove; `manual` counts
+/// those among them that an admin carries out by hand.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Creations, invites, added memberships.
+    pub add: usize,
+    /// Updates, reactivations, suspensions.
+    pub change: usize,
+    /// Removals, deletions, removed memberships.
+    pub remove: usize,
+    /// Manual steps.
+    pub manual: usize,
+}
+
+/// Seats per tier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatReport {
+    /// Standard seats.
+    pub standard: SeatUsage,
+    /// Premium seats.
+    pub premium: SeatUsage,
+}
+
+/// Seats of one tier: purchased (as the policy asks), in use now and after the plan.
+/// Every account that exists holds its seat: active, invited and suspended alike.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeatUsage {
+    /// Purchased, per `org.seats`.
+    pub purchased: u32,
+    /// In use in the live org.
+    pub before: usize,
+    /// In use once the plan is carried out.
+    pub after: usize,
+}
+
+/// What the caller decides for one plan.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// The live URI, credentials already stripped.
+    pub live: String,
+    /// `--allow-removals N`: accept up to N removals and suspensions beyond
+    /// `safety.max_removals`.
+    pub allow_removals: Option<usize>,
+}
+
+/// A safety rule the plan would break.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// `safety.protected`, `safety.max_removals`, `safety.min_admins`, `org.seats`.
+    pub rule: &'static str,
+    /// What the plan would do.
+    pub message: String,
+    /// How to proceed.
+    pub help: String,
+}
+
+/// Why no plan was made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// The plan breaks safety rules; nothing was written.
+    #[error("plan refused by {} safety rule{}, nothing written:{}", .0.len(), if .0.len() == 1 { "" } else { "s" }, list(.0))]
+    Refused(Vec<Violation>),
+}
+
+fn list(violations: &[Violation]) -> String {
+    violations.iter().fold(String::new(), |mut out, v| {
+        let _ = write!(
+            out,
+            "\n  {}: {}\n    to proceed: {}",
+            v.rule, v.message, v.help
+        );
+        out
+    })
+}
+
+/// Diff, check and summarize.
+pub fn build(
+    policy: &Policy,
+    live: &LiveState,
+    caps: &Capabilities,
+    options: &Options,
+) -> Result<Plan, PlanError> {
+    let live = live.clone().normalized();
+    let found = diff::diff(policy, &live, caps);
+    let after = after_plan(policy, &live, &found.operations);
+    let violations = safety(policy, &live, &found.operations, &after, options);
+    if !violations.is_empty() {
+        return Err(PlanError::Refused(violations));
+    }
+    let mut summary = Summary::default();
+    for op in &found.operations {
+        match op.op.effect() {
+            Effect::Add => summary.add += 1,
+            Effect::Change => summary.change += 1,
+            Effect::Remove => summary.remove += 1,
+        }
+        if matches!(op.execution, Execution::Manual { .. }) {
+            summary.manual += 1;
+        }
+    }
+    let usage = |seat: Seat, purchased: u32| SeatUsage {
+        purchased,
+        before: live.users.values().filter(|u| u.seat == seat).count(),
+        after: after.values().filter(|u| u.seat == seat).count(),
+    };
+    Ok(Plan {
+        format_version: FORMAT_VERSION,
+        orgplan_version: env!("CARGO_PKG_VERSION").to_owned(),
+        live: options.live.clone(),
+        live_digest: digest(&live),
+        policy_digest: digest(&live::project(policy)),
+        operations: found.operations,
+        unmanaged: found.unmanaged,
+        unverifiable: found.unverifiable,
+        summary,
+        seats: SeatReport {
+            standard: usage(Seat::Standard, policy.org.seats.standard),
+            premium: usage(Seat::Premium, policy.org.seats.premium),
+        },
+    })
+}
+
+impl Plan {
+    /// True when nothing is left to do.
+    pub fn is_empty(&self) -> bool {
+        self.operations.is_empty()
+    }
+}
+
+/// A user as the org will have them once the plan is carried out.
+#[derive(Debug, Clone, Copy)]
+struct After {
+    role: OrgRole,
+    seat: Seat,
+    status: LiveStatus,
+}
+
+/// Every account after the plan: declared users as declared (a pending invite stays
+/// pending), kept unmanaged users as they are, removed users gone.
+fn after_plan(policy: &Policy, live: &LiveState, ops: &[Operation]) -> BTreeMap<String, After> {
+    let removed: BTreeSet<&str> = ops
+        .iter()
+        .filter(|o| o.op == OpKind::UserRemove)
+        .map(|o| o.target.as_str())
+        .collect();
+    let mut after: BTreeMap<String, After> = live
+        .users
+        .iter()
+        .filter(|(email, _)| !removed.contains(email.as_str()))
+        .map(|(email, u)| {
+            let state = After {
+                role: u.role,
+                seat: u.seat,
+                status: u.status,
+            };
+            (email.clone(), state)
+        })
+        .collect();
+    for (email, user) in &policy.users {
+        let current = after.get(email).map(|a| a.status);
+        let status = match (current, LiveStatus::from(user.status)) {
+            (Some(LiveStatus::Invited), LiveStatus::Active) => LiveStatus::Invited,
+            (None, LiveStatus::Active) => LiveStatus::Invited,
+            (_, declared) => declared,
+        };
+        after.insert(
+            email.clone(),
+            After {
+                role: user.role,
+                seat: user.seat,
+                status,
+            },
+        );
+    }
+    after
+}
+
+fn rank(role: OrgRole) -> u8 {
+    match role {
+        OrgRole::PrimaryOwner => 3,
+        OrgRole::Owner => 2,
+        OrgRole::Admin => 1,
+        OrgRole::Member => 0,
+    }
+}
+
+fn emails(list: &[&str]) -> String {
+    list.iter()
+        .map(|e| format!("`{e}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The four rules of SPEC §5, judged on the org after the plan. Every broken rule is
+/// reported, not only the first.
+fn safety(
+    policy: &Policy,
+    live: &LiveState,
+    ops: &[Operation],
+    after: &BTreeMap<String, After>,
+    options: &Options,
+) -> Vec<Violation> {
+    let rules = &policy.org.safety;
+    let mut out = Vec::new();
+
+    // 1. The primary owner (as live) and protected users: never removed, suspended or demoted.
+    let protected: BTreeSet<String> = rules.protected.iter().map(|e| e.to_lowercase()).collect();
+    let mut touched = Vec::new();
+    for op in ops {
+        let who = op.target.as_str();
+        let primary = live
+            .users
+            .get(who)
+            .is_some_and(|u| u.role == OrgRole::PrimaryOwner);
+        if !primary && !protected.contains(who) {
+            continue;
+        }
+        let what = match op.op {
+            OpKind::UserRemove => "remove",
+            OpKind::UserSuspend => "suspend",
+            OpKind::UserUpdate => {
+                let demoted = op.changes.iter().any(|c| {
+                    let role = |v: &Value| serde_json::from_value::<OrgRole>(v.clone()).ok();
+                    c.field == "role"
+                        && matches!(
+                            (role(&c.before), role(&c.after)),
+                            (Some(b), Some(a)) if rank(b) > 0 && rank(a) < rank(b)
+                        )
+                });
+                if !demoted {
+                    continue;
+                }
+                "demote"
+            }
+            _ => continue,
+        };
+        let kind = if primary {
+            "the primary owner"
+        } else {
+            "a protected user"
+        };
+        touched.push(format!("{what} `{who}` ({kind})"));
+    }
+    if !touched.is_empty() {
+        out.push(Violation {
+            rule: "safety.protected",
+            message: format!("the plan would {}", touched.join(", ")),
+            help: "change the primary owner or a protected user by hand in the admin console, \
+                   or take the user out of `safety.protected` first"
+                .into(),
+        });
+    }
+
+    // 2. Removals and suspensions within `safety.max_removals` of the live users.
+    let leaving: Vec<&str> = ops
+        .iter()
+        .filter(|o| matches!(o.op, OpKind::UserRemove | OpKind::UserSuspend))
+        .map(|o| o.target.as_str())
+        .collect();
+    let limit = rules.max_removals.resolve(live.users.len());
+    let allowed = options.allow_removals.is_some_and(|n| n >= leaving.len());
+    if leaving.len() > limit && !allowed {
+        let setting = match &rules.max_removals {
+            crate::model::MaxRemovals::Count(n) => n.to_string(),
+            crate::model::MaxRemovals::Percent(p) => format!("\"{p}\""),
+        };
+        out.push(Violation {
+            rule: "safety.max_removals",
+            message: format!(
+                "the plan would remove or suspend {} users ({}), more than the {limit} that \
+                 `max_removals: {setting}` allows for {} live users",
+                leaving.len(),
+                emails(&leaving),
+                live.users.len()
+            ),
+            help: format!(
+                "check the list; if it is intended, run again with `--allow-removals {}`",
+                leaving.len()
+            ),
+        });
+    }
+
+    // 3. Enough owners and admins left who can act (suspended ones cannot).
+    let admins: Vec<&str> = after
+        .iter()
+        .filter(|(_, a)| a.role.is_admin() && a.status != LiveStatus::Suspended)
+        .map(|(email, _)| email.as_str())
+        .collect();
+    if admins.len() < rules.min_admins as usize {
+        out.push(Violation {
+            rule: "safety.min_admins",
+            message: format!(
+                "the plan would leave {} owners and admins ({}), fewer than `min_admins: {}`",
+                admins.len(),
+                if admins.is_empty() {
+                    "none".to_owned()
+                } else {
+                    emails(&admins)
+                },
+                rules.min_admins
+            ),
+            help: "declare more owners or admins, or lower `safety.min_admins`".into(),
+        });
+    }
+
+    // 4. Seats: every account left holds its seat, suspended and invited ones included,
+    // and kept unmanaged users count.
+    for (seat, purchased) in [
+        (Seat::Standard, policy.org.seats.standard),
+        (Seat::Premium, policy.org.seats.premium),
+    ] {
+        let holders: Vec<&str> = after
+            .iter()
+            .filter(|(_, a)| a.seat == seat)
+            .map(|(email, _)| email.as_str())
+            .collect();
+        if holders.len() > purchased as usize {
+            let unmanaged: Vec<&str> = holders
+                .iter()
+                .copied()
+                .filter(|e| !policy.users.contains_key(*e))
+                .collect();
+            let detail = if unmanaged.is_empty() {
+                String::new()
+            } else {
+                format!(", kept unmanaged users included ({})", emails(&unmanaged))
+            };
+            out.push(Violation {
+                rule: "org.seats",
+                message: format!(
+                    "the plan would end with {} {} seats in use, {purchased} purchased{detail}",
+                    holders.len(),
+                    seat.as_str()
+                ),
+                help: format!(
+                    "buy more seats and raise `org.seats.{}`, move users to another tier, \
+                     or set `unmanaged_users: remove`",
+                    seat.as_str()
+                ),
+            });
+        }
+    }
+    out
+}
+
+/// sha256 hex of the canonical JSON of `value`.
+pub fn digest<T: Serialize>(value: &T) -> String {
+    let value = serde_json::to_value(value).unwrap_or(Value::Null);
+    let mut text = String::new();
+    canonical(&value, &mut text);
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .fold(String::new(), |mut hex, byte| {
+            let _ = write!(hex, "{byte:02x}");
+            hex
+        })
+}
+
+/// Canonical JSON: keys sorted, no whitespace.
+pub fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
+            out.push('{');
+            for (i, (key, child)) in sorted.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::from(key.as_str()).to_string());
+                out.push(':');
+                canonical(child, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, child) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(child, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+// ---------------------------------------------------------------- rendering
+
+/// How a body line is drawn.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tone {
+    Add,
+    Change,
+    Remove,
+    Plain,
+}
+
+impl Tone {
+    fn of(effect: Effect) -> Self {
+        match effect {
+            Effect::Add => Tone::Add,
+            Effect::Change => Tone::Change,
+            Effect::Remove => Tone::Remove,
+        }
+    }
+
+    fn sign(self) -> char {
+        match self {
+            Tone::Add => '+',
+            Tone::Change => '~',
+            Tone::Remove => '-',
+            Tone::Plain => ' ',
+        }
+    }
+
+    fn style(self) -> anstyle::Style {
+        let color = match self {
+            Tone::Add => anstyle::AnsiColor::Green,
+            Tone::Change => anstyle::AnsiColor::Yellow,
+            Tone::Remove => anstyle::AnsiColor::Red,
+            Tone::Plain => return anstyle::Style::new(),
+        };
+        color.on_default()
+    }
+}
+
+fn scalar(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".into(),
+        Value::String(s) => Value::from(s.as_str()).to_string(),
+        other => other.to_string(),
+    }
+}
+
+fn item(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn lines_of(value: &Value) -> String {
+    match value {
+        Value::Array(items) => items.iter().map(|i| item(i) + "\n").collect(),
+        Value::Null => String::new(),
+        other => item(other) + "\n",
+    }
+}
+
+/// The body of one operation: one line per scalar field, a line diff per list.
+fn body(op: &Operation) -> Vec<(Tone, String)> {
+    let mut out = Vec::new();
+    for change in &op.changes {
+        let listy = change.before.is_array() || change.after.is_array();
+        let (old, new) = (lines_of(&change.before), lines_of(&change.after));
+        if listy && old.is_empty() && new.is_empty() {
+            // An empty list set where there was none: nothing to diff line by line.
+            out.push((Tone::Plain, format!("{}: []", change.field)));
+            continue;
+        }
+        if listy {
+            out.push((Tone::Plain, format!("{}:", change.field)));
+            let diff = similar::TextDiff::from_lines(&old, &new);
+            for line in diff.iter_all_changes() {
+                let text = line.value().trim_end_matches('\n');
+                let tone = match line.tag() {
+                    similar::ChangeTag::Insert => Tone::Add,
+                    similar::ChangeTag::Delete => Tone::Remove,
+                    similar::ChangeTag::Equal => Tone::Plain,
+                };
+                out.push((tone, format!("  {} {text}", tone.sign())));
+            }
+            continue;
+        }
+        let line = match op.op.effect() {
+            Effect::Add if change.before.is_null() => {
+                format!("{}: {}", change.field, scalar(&change.after))
+            }
+            Effect::Remove if change.after.is_null() => {
+                format!("{}: {}", change.field, scalar(&change.before))
+            }
+            _ => format!(
+                "{}: {} -> {}",
+                change.field,
+                scalar(&change.before),
+                scalar(&change.after)
+            ),
+        };
+        out.push((Tone::Plain, line));
+    }
+    out
+}
+
+fn title(op: &Operation) -> String {
+    let mut text = format!("{} {}", op.op.as_str(), op.target);
+    if let Some(member) = &op.member {
+        let arrow = if op.op == OpKind::GroupAddMember {
+            "<-"
+        } else {
+            "->"
+        };
+        let _ = write!(text, " {arrow} {member}");
+    }
+    text
+}
+
+fn closing(summary: &Summary) -> String {
+    format!(
+        "Plan: {} to add, {} to change, {} to remove, {} manual.",
+        summary.add, summary.change, summary.remove, summary.manual
+    )
+}
+
+const NO_CHANGES: &str = "No changes. The live org matches the policy.";
+
+fn unmanaged_line(u: &Unmanaged) -> String {
+    format!(
+        "{} ({}, {} seat, {})",
+        u.email,
+        u.role.as_str(),
+        u.seat.as_str(),
+        u.status.as_str()
+    )
+}
+
+/// Terraform-like text; colour only when `color` (the caller decides: terminal, NO_COLOR).
+pub fn render_human(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    let paint = |tone: Tone, text: &str| {
+        if color && tone != Tone::Plain {
+            let style = tone.style();
+            format!("{}{text}{}", style.render(), style.render_reset())
+        } else {
+            text.to_owned()
+        }
+    };
+    writeln!(out, "Live: {}", plan.live)?;
+    writeln!(out)?;
+    for op in &plan.operations {
+        let tone = Tone::of(op.op.effect());
+        let head = format!("{} {}", tone.sign(), title(op));
+        match &op.source {
+            Some(source) => writeln!(out, "{}  ({source})", paint(tone, &head))?,
+            None => writeln!(out, "{}", paint(tone, &head))?,
+        }
+        for (line_tone, line) in body(op) {
+            writeln!(out, "    {}", paint(line_tone, &line))?;
+        }
+        if let Execution::Manual { instruction } = &op.execution {
+            writeln!(
+                out,
+                "    {}",
+                paint(Tone::Change, &format!("manual: {instruction}"))
+            )?;
+        }
+    }
+    if !plan.operations.is_empty() {
+        writeln!(out)?;
+    }
+    if !plan.unmanaged.is_empty() {
+        writeln!(out, "Unmanaged users (not in the policy, kept):")?;
+        for u in &plan.unmanaged {
+            writeln!(out, "  {}", unmanaged_line(u))?;
+        }
+        writeln!(out)?;
+    }
+    if !plan.unverifiable.is_empty() {
+        writeln!(
+            out,
+            "Unverifiable (the provider cannot read these; not compared):"
+        )?;
+        for field in &plan.unverifiable {
+            writeln!(out, "  {field}")?;
+        }
+        writeln!(out)?;
+    }
+    writeln!(out, "Seats:")?;
+    for (tier, usage) in [
+        ("standard", plan.seats.standard),
+        ("premium", plan.seats.premium),
+    ] {
+        writeln!(
+            out,
+            "  {tier}: {} -> {} (of {} purchased)",
+            usage.before, usage.after, usage.purchased
+        )?;
+    }
+    writeln!(out)?;
+    if plan.is_empty() {
+        writeln!(out, "{NO_CHANGES}")
+    } else {
+        writeln!(out, "{}", closing(&plan.summary))
+    }
+}
+
+/// The saved-plan format, pretty, with a final newline.
+pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, plan)?;
+    writeln!(out)
+}
+
+/// A pull-request comment: heading, summary tables, one `<details>` per operation.
+pub fn render_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "### orgplan plan")?;
+    writeln!(out)?;
+    writeln!(out, "Live: `{}`", plan.live)?;
+    writeln!(out)?;
+    if plan.is_empty() {
+        writeln!(out, "**{NO_CHANGES}**")?;
+    } else {
+        writeln!(out, "**{}**", closing(&plan.summary))?;
+        writeln!(out)?;
+        writeln!(out, "| Add | Change | Remove | Manual |")?;
+        writeln!(out, "|---:|---:|---:|---:|")?;
+        let s = &plan.summary;
+        writeln!(
+            out,
+            "| {} | {} | {} | {} |",
+            s.add, s.change, s.remove, s.manual
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "| Seats | Before | After | Purchased |")?;
+    writeln!(out, "|---|---:|---:|---:|")?;
+    for (tier, usage) in [
+        ("standard", plan.seats.standard),
+        ("premium", plan.seats.premium),
+    ] {
+        writeln!(
+            out,
+            "| {tier} | {} | {} | {} |",
+            usage.before, usage.after, usage.purchased
+        )?;
+    }
+    if !plan.unmanaged.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Unmanaged users (not in the policy, kept):")?;
+        writeln!(out)?;
+        for u in &plan.unmanaged {
+            writeln!(out, "- `{}`", unmanaged_line(u))?;
+        }
+    }
+    if !plan.unverifiable.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Unverifiable (the provider cannot read these; not compared):"
+        )?;
+        writeln!(out)?;
+        for field in &plan.unverifiable {
+            writeln!(out, "- `{field}`")?;
+        }
+    }
+    for op in &plan.operations {
+        let tone = Tone::of(op.op.effect());
+        writeln!(out)?;
+        writeln!(
+            out,
+            "<details><summary><code>{} {}</code>{}</summary>",
+            tone.sign(),
+            html_escape(&title(op)),
+            if matches!(op.execution, Execution::Manual { .. }) {
+                " (manual)"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(out)?;
+        if let Some(source) = &op.source {
+            writeln!(out, "Source: `{source}`")?;
+            writeln!(out)?;
+        }
+        if let Execution::Manual { instruction } = &op.execution {
+            writeln!(out, "Manual step: {instruction}")?;
+            writeln!(out)?;
+        }
+        let lines = body(op);
+        if !lines.is_empty() {
+            writeln!(out, "```diff")?;
+            for (_, line) in lines {
+                writeln!(out, "{line}")?;
+            }
+            writeln!(out, "```")?;
+            writeln!(out)?;
+        }
+        writeln!(out, "</details>")?;
+    }
+    Ok(())
+}
+
+fn html_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+#[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
+mod tests {
+    use super::*;
+    use crate::diff::tests::{BASE, policy};
+    use crate::live::LiveUser;
+
+    fn plan(policy: &Policy, live: &LiveState, allow: Option<usize>) -> Result<Plan, PlanError> {
+        let options = Options {
+            live: "file:live.json".into(),
+            allow_removals: allow,
+        };
+        build(policy, live, &Capabilities::full(), &options)
+    }
+
+    fn refused(result: Result<Plan, PlanError>) -> Vec<Violation> {
+        match result {
+            Err(PlanError::Refused(v)) => v,
+            Ok(plan) => panic!("not refused: {plan:?}"),
+        }
+    }
+
+    fn live_user(role: OrgRole) -> LiveUser {
+        LiveUser {
+            role,
+            ..LiveUser::default()
+        }
+    }
+
+    #[test]
+    fn removing_the_primary_owner_is_refused() {
+        let policy = policy(&BASE.replace(
+            "  ceo@acme.com: {name: Dana, role: primary_owner}\n",
+            "  boss@acme.com: {role: primary_owner}\n",
+        ));
+        let mut live = live::project(&policy);
+        live.users
+            .insert("ceo@acme.com".into(), live_user(OrgRole::PrimaryOwner));
+        let v = refused(plan(&policy, &live, Some(99)));
+        assert_eq!(v[0].rule, "safety.protected");
+        assert!(
+            v[0].message
+                .contains("remove `ceo@acme.com` (the primary owner)"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn suspending_or_demoting_a_protected_user_is_refused() {
+        let text = BASE.replace(
+            "safety: {max_removals: 10}",
+            "safety: {max_removals: 10, protected: [kate@acme.com]}",
+        );
+        let before = policy(&text.replace(
+            "kate@acme.com: {name: Kate}",
+            "kate@acme.com: {name: Kate, role: admin}",
+        ));
+        let live = live::project(&before);
+        let suspended = policy(&text.replace(
+            "kate@acme.com: {name: Kate}",
+            "kate@acme.com: {name: Kate, role: admin, status: suspended}",
+        ));
+        let v = refused(plan(&suspended, &live, None));
+        assert!(
+            v[0].message
+                .contains("suspend `kate@acme.com` (a protected user)"),
+            "{v:?}"
+        );
+        let demoted = policy(&text);
+        let v = refused(plan(&demoted, &live, None));
+        assert!(v[0].message.contains("demote `kate@acme.com`"), "{v:?}");
+    }
+
+    #[test]
+    fn too_many_removals_are_refused_unless_allowed() {
+        let policy = policy(&BASE.replace("max_removals: 10", "max_removals: 1"));
+        let mut live = live::project(&policy);
+        live.users.insert("a@acme.com".into(), LiveUser::default());
+        live.users.insert("b@acme.com".into(), LiveUser::default());
+        let v = refused(plan(&policy, &live, None));
+        assert_eq!(v[0].rule, "safety.max_removals");
+        assert!(v[0].message.contains("`a@acme.com`, `b@acme.com`"), "{v:?}");
+        assert!(v[0].help.contains("--allow-removals 2"));
+        assert!(refused(plan(&policy, &live, Some(1))).len() == 1);
+        assert!(plan(&policy, &live, Some(2)).is_ok());
+    }
+
+    #[test]
+    fn a_percentage_counts_live_users() {
+        let policy = policy(&BASE.replace("max_removals: 10", "max_removals: \"50%\""));
+        let mut live = live::project(&policy);
+        live.users.insert("a@acme.com".into(), LiveUser::default());
+        // 3 live users: 50% allows 1.
+        assert!(plan(&policy, &live, None).is_ok());
+        live.users.insert("b@acme.com".into(), LiveUser::default());
+        // 4 live users: 50% allows 2.
+        assert!(plan(&policy, &live, None).is_ok());
+        live.users.insert("c@acme.com".into(), LiveUser::default());
+        // 5 live users: 50% allows 2, 3 removed.
+        assert_eq!(
+            refused(plan(&policy, &live, None))[0].rule,
+            "safety.max_removals"
+        );
+    }
+
+    #[test]
+    fn too_few_admins_is_refused() {
+        let policy = policy(&BASE.replace("max_removals: 10", "max_removals: 10, min_admins: 2"));
+        let live = live::project(&policy);
+        let v = refused(plan(&policy, &live, None));
+        assert_eq!(v[0].rule, "safety.min_admins");
+        assert!(
+            v[0].message
+                .contains("1 owners and admins (`ceo@acme.com`)"),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn seats_over_the_purchase_are_refused_counting_kept_users() {
+        let keep = policy(
+            &BASE
+                .replace("unmanaged_users: remove", "unmanaged_users: keep")
+                .replace("standard: 5", "standard: 2"),
+        );
+        let mut live = live::project(&keep);
+        live.users.insert("x@acme.com".into(), LiveUser::default());
+        let v = refused(plan(&keep, &live, None));
+        assert_eq!(v[0].rule, "org.seats");
+        assert!(
+            v[0].message
+                .contains("3 standard seats in use, 2 purchased"),
+            "{v:?}"
+        );
+        assert!(v[0].message.contains("`x@acme.com`"), "{v:?}");
+    }
+
+    #[test]
+    fn seats_and_summary_of_a_new_org() {
+        let policy = policy(BASE);
+        let plan = plan(&policy, &LiveState::default(), None).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            plan.seats.standard,
+            SeatUsage {
+                purchased: 5,
+                before: 0,
+                after: 2
+            }
+        );
+        assert_eq!(
+            plan.summary,
+            Summary {
+                add: 5,
+                change: 1,
+                remove: 0,
+                manual: 0
+            }
+        );
+        let mut text = Vec::new();
+        render_human(&plan, &mut text, false).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            text.ends_with("Plan: 5 to add, 1 to change, 0 to remove, 0 manual.\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("  standard: 0 -> 2 (of 5 purchased)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn digests_ignore_key_order_and_whitespace() {
+        let a: Value = serde_json::from_str(r#"{"b": 1, "a": [1, {"d": 2, "c": 3}]}"#)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut text = String::new();
+        canonical(&a, &mut text);
+        assert_eq!(text, r#"{"a":[1,{"c":3,"d":2}],"b":1}"#);
+        assert_eq!(digest(&a).len(), 64);
+    }
+}

@@ -1,0 +1,205 @@
+//! Providers: the only code that talks to the live org (SPEC §4).
+//!
+//! A provider reads the live state and declares what it can carry out and what it can
+//! read. `--live URI` picks one: `file:PATH` works today; `scim+http(s)://…` and
+//! `anthropic:` are recognised and refused with a clear "not supported yet" error, so that
+//! nobody mistakes an unimplemented provider for an empty org.
+//!
+//! Applying operations comes with `orgplan apply`: the trait will gain
+//! `fn apply(&mut self, op: &Operation) -> Result<Applied, ProviderError>`; every provider
+//! already declares in [`Capabilities::applies`] which operation kinds it will carry out,
+//! so plans made today mark the rest as manual steps.
+
+pub mod file;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use crate::diff::OpKind;
+use crate::live::LiveState;
+
+/// The live URI used when `--live` is not given.
+pub const DEFAULT_LIVE: &str = "file:.orgplan/live.json";
+
+/// What a provider can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Operation kinds the provider carries out itself; any other operation becomes a
+    /// manual step with an instruction for the admin console.
+    pub applies: BTreeSet<OpKind>,
+    /// Fields or resources the provider cannot read, as `section.field` (`org.seats`,
+    /// `users.limits`) or a whole section (`roles`). They are not compared; the plan lists
+    /// them under `unverifiable`.
+    pub unreadable: Vec<String>,
+}
+
+impl Capabilities {
+    /// Carries out every operation and reads everything.
+    pub fn full() -> Self {
+        Capabilities {
+            applies: OpKind::ALL.into_iter().collect(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// True when `path` (`org.seats`, `users.limits.spend_usd`, `roles`) or an ancestor of
+    /// it cannot be read.
+    pub fn cannot_read(&self, path: &str) -> bool {
+        self.unreadable.iter().any(|u| {
+            path == u
+                || path
+                    .strip_prefix(u.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
+}
+
+/// A source of live state.
+pub trait Provider {
+    /// The URI, safe to print and save: no credentials.
+    fn uri(&self) -> String;
+    /// What this provider reads and carries out.
+    fn capabilities(&self) -> Capabilities;
+    /// Read the live org.
+    fn read(&self) -> Result<LiveState, ProviderError>;
+}
+
+/// Why a provider could not be built or read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProviderError {
+    /// A URI scheme that orgplan knows of but does not implement yet.
+    #[error(
+        "the {name} provider (`{uri}`) is not supported yet; use `--live file:PATH` with a live-state file"
+    )]
+    NotSupported {
+        /// Provider name for people.
+        name: &'static str,
+        /// The URI, credentials stripped.
+        uri: String,
+    },
+    /// A URI that names no provider.
+    #[error(
+        "unknown live URI `{0}`: expected `file:PATH`, `scim+https://…`, `scim+http://…` or `anthropic:`"
+    )]
+    UnknownUri(String),
+    /// The live-state file exists but cannot be read.
+    #[error("cannot read live state `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The file is not JSON, or is cut short.
+    #[error("live state `{path}` is {what}: {detail}")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// `truncated` or `not valid JSON`.
+        what: &'static str,
+        /// Parser message with line and column.
+        detail: String,
+    },
+    /// The file's `format_version` is missing or not one this build reads.
+    #[error(
+        "live state `{path}` has {found}; this orgplan reads `format_version: {}`",
+        crate::live::FORMAT_VERSION
+    )]
+    Version {
+        /// The file.
+        path: PathBuf,
+        /// What was found, for the message.
+        found: String,
+    },
+    /// JSON that is not in the live-state shape.
+    #[error("live state `{path}` is not a live-state file: at `{at}`: {detail}")]
+    Shape {
+        /// The file.
+        path: PathBuf,
+        /// Path of the offending value.
+        at: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Build the provider a `--live` URI names.
+pub fn from_uri(uri: &str) -> Result<Box<dyn Provider>, ProviderError> {
+    if let Some(path) = uri.strip_prefix("file:") {
+        if path.is_empty() {
+            return Err(ProviderError::UnknownUri(uri.to_owned()));
+        }
+        return Ok(Box::new(file::FileProvider::new(path)));
+    }
+    if uri.starts_with("scim+https://") || uri.starts_with("scim+http://") {
+        return Err(ProviderError::NotSupported {
+            name: "SCIM",
+            uri: redact(uri),
+        });
+    }
+    if uri.starts_with("anthropic:") {
+        return Err(ProviderError::NotSupported {
+            name: "Anthropic Admin API",
+            uri: redact(uri),
+        });
+    }
+    Err(ProviderError::UnknownUri(redact(uri)))
+}
+
+/// The URI without credentials: no `user:password@` and no query string (where tokens
+/// tend to hide). Secrets are never printed or saved.
+pub fn redact(uri: &str) -> String {
+    let without_query = uri.split(['?', '#']).next().unwrap_or_default();
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = match rest.find('/') {
+                Some(i) => rest.split_at(i),
+                None => (rest, ""),
+            };
+            let host = authority.rsplit('@').next().unwrap_or_default();
+            format!("{scheme}://{host}{path}")
+        }
+        None => without_query.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_are_stripped() {
+        assert_eq!(
+            redact("scim+https://bob:secret@idp.example.com/scim/v2?token=abc"),
+            "scim+https://idp.example.com/scim/v2"
+        );
+        assert_eq!(redact("file:.orgplan/live.json"), "file:.orgplan/live.json");
+    }
+
+    #[test]
+    fn unimplemented_providers_say_so() {
+        for uri in ["scim+https://idp.example.com/scim", "anthropic:"] {
+            let error = from_uri(uri)
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(error.contains("not supported yet"), "{error}");
+        }
+        assert!(matches!(
+            from_uri("ftp://x"),
+            Err(ProviderError::UnknownUri(_))
+        ));
+    }
+
+    #[test]
+    fn unreadable_paths_cover_their_children() {
+        let caps = Capabilities {
+            applies: BTreeSet::new(),
+            unreadable: vec!["org.seats".into()],
+        };
+        assert!(caps.cannot_read("org.seats"));
+        assert!(caps.cannot_read("org.seats.premium"));
+        assert!(!caps.cannot_read("org.seatsx"));
+        assert!(!caps.cannot_read("org.name"));
+    }
+}
