@@ -3,6 +3,14 @@
 use clap::Parser;
 
 fn main() -> std::process::ExitCode {
+    // Rust ignores SIGPIPE, so `orgplan plan | head` would end in a "Broken pipe" error;
+    // like other Unix tools, stop quietly when the reader has gone.
+    #[cfg(unix)]
+    // SAFETY: called first thing, before any other thread exists; resets one signal to
+    // its default disposition.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = orgplan::cli::Cli::parse();
     // The YAML tree of a hostile file can be deep; a large stack keeps its drop from
     // overflowing before the depth check has reported it.
