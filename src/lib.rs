@@ -11,6 +11,7 @@
 //! Plan ──provider.apply──▶ ApplyReport (+ audit log)
 //! ```
 
+pub mod apply;
 pub mod cli;
 pub mod diag;
 pub mod diff;
