@@ -15,6 +15,7 @@ pub mod apply;
 pub mod cli;
 pub mod diag;
 pub mod diff;
+pub mod export;
 pub mod live;
 pub mod load;
 pub mod model;
