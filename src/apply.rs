@@ -123,7 +123,9 @@ pub fn by_provider(op: &Operation) -> bool {
 /// What changed between the live state a plan was made from (its `live_index`) and
 /// `current`, one line per kind of change: ``users changed: `a@x.com`, `b@x.com` ``.
 pub fn changed_since(plan: &Plan, current: &LiveState) -> Vec<String> {
-    if plan.live_index.is_empty() {
+    // An empty index is an empty org, or a plan from before `live_index` existed.
+    let made_on_empty = plan.live_digest == crate::plan::digest(&LiveState::default());
+    if plan.live_index.is_empty() && !made_on_empty {
         return vec!["(the plan has no `live_index`: made by an older orgplan)".to_owned()];
     }
     let now = crate::plan::live_index(current);

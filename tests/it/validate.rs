@@ -1,6 +1,6 @@
 //! `orgplan validate`: every diagnostic code, the example org, robustness.
 
-use crate::common::{fixture, run};
+use crate::common::run;
 
 #[test]
 fn example_org_is_valid() {
