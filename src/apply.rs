@@ -497,6 +497,23 @@ mod tests {
     }
 
     #[test]
+    fn manual_steps_are_not_applied() {
+        let policy = policy(BASE);
+        let caps = Capabilities {
+            applies: [OpKind::UserInvite].into_iter().collect(),
+            unreadable: Vec::new(),
+        };
+        let found = crate::diff::diff(&policy, &LiveState::default(), &caps);
+        let mut live = LiveState::default();
+        let applied = apply_all(&mut live, &found.operations, &mut |_, _| {})
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(applied.len(), 2);
+        assert!(applied.iter().all(|op| op.op == OpKind::UserInvite));
+        assert_eq!(live.users.len(), 2);
+        assert!(live.org.is_none() && live.groups.is_empty());
+    }
+
+    #[test]
     fn dates_are_rfc3339() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
