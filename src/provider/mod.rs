@@ -143,7 +143,7 @@ pub enum ProviderError {
     },
     /// Another apply holds the lock for longer than we wait.
     #[error(
-        "live state is locked by another apply: waited {seconds} s for `{path}`; try again when it is done (if none is running, the lock file is stale only if a process still holds it open)"
+        "live state is locked by another apply: waited {seconds} s for the lock on `{path}`; try again when that apply is done (the lock is released when its process ends)"
     )]
     Locked {
         /// The lock file.
