@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod apply_cmd;
+
 use crate::diag;
 use crate::explain;
 use crate::load;
@@ -92,10 +94,54 @@ enum Command {
         #[arg(long)]
         model: Option<String>,
     },
+    /// Carry out a plan: a saved one (PLANFILE, from `plan -o`), or a fresh one shown
+    /// first and confirmed with `yes` (or `--auto-approve` where there is no terminal).
+    ///
+    /// Example: orgplan apply plan.json
+    Apply {
+        /// A plan saved by `orgplan plan -o FILE`; refused when the live org changed since.
+        plan_file: Option<PathBuf>,
+        /// Policy folder, read recursively (the safety rules are checked again on apply).
+        #[arg(short, long, default_value = "policies")]
+        policies: PathBuf,
+        /// Where the live org is: `file:PATH`. Default: the plan's, or
+        /// `file:.orgplan/live.json` without a plan file.
+        #[arg(long)]
+        live: Option<String>,
+        /// Apply a fresh plan without asking.
+        #[arg(long)]
+        auto_approve: bool,
+        /// Accept up to N removals and suspensions beyond `safety.max_removals`.
+        #[arg(long, value_name = "N")]
+        allow_removals: Option<usize>,
+        /// Output format of the apply report.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
+        format: ReportFormat,
+    },
+    /// Write policy files from the live org, such that `plan` on them reports no changes.
+    ///
+    /// Example: orgplan export --live file:.orgplan/live.json -o exported/
+    Export {
+        /// Where the live org is read: `file:PATH`.
+        #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
+        live: String,
+        /// Folder to write org.yaml, roles.yaml, groups.yaml and users.yaml into.
+        #[arg(short, long, value_name = "DIR")]
+        out: PathBuf,
+        /// Write into a folder that is not empty, replacing those four files.
+        #[arg(long)]
+        force: bool,
+    },
     /// Print the JSON Schema (draft-07) of policy files.
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
     Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ReportFormat {
+    Human,
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -158,6 +204,22 @@ pub fn run(cli: Cli) -> Exit {
             format,
             model,
         } => explain_command(&email, &policies, format, model.as_deref()),
+        Command::Apply {
+            plan_file,
+            policies,
+            live,
+            auto_approve,
+            allow_removals,
+            format,
+        } => apply_cmd::apply_command(&apply_cmd::ApplyArgs {
+            plan_file,
+            policies,
+            live,
+            auto_approve,
+            allow_removals,
+            json: format == ReportFormat::Json,
+        }),
+        Command::Export { live, out, force } => apply_cmd::export_command(&live, &out, force),
         Command::Schema => {
             print!("{}", crate::model::json_schema_text());
             Ok(Exit::Success)
@@ -208,7 +270,7 @@ fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<
     })
 }
 
-fn summary(policies: &std::path::Path, checked: &Checked) -> String {
+pub(crate) fn summary(policies: &std::path::Path, checked: &Checked) -> String {
     let errors = checked.errors();
     let warnings = checked.diagnostics.len() - errors;
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
@@ -293,7 +355,7 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename, so
 /// that a reader never sees half a plan.
-fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => std::path::Path::new("."),

@@ -11,10 +11,20 @@
 //! Plan ──provider.apply──▶ ApplyReport (+ audit log)
 //! ```
 
+#![cfg_attr(
+    test,
+    expect(
+        clippy::panic,
+        reason = "a unit test fails by panicking with what it found"
+    )
+)]
+
+pub mod apply;
 pub mod cli;
 pub mod diag;
 pub mod diff;
 pub mod explain;
+pub mod export;
 pub mod live;
 pub mod load;
 pub mod model;

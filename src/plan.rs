@@ -68,6 +68,11 @@ pub struct Plan {
     pub summary: Summary,
     /// Seat usage per tier.
     pub seats: SeatReport,
+    /// A short digest of every live entity (`org`, `roles/<name>`, `groups/<name>`,
+    /// `users/<email>`), so that `apply` can say what changed when it refuses a stale plan.
+    /// Absent from plans made before it existed, which then only say that the org changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub live_index: BTreeMap<String, String>,
 }
 
 /// Operation counts: every operation is an add, a change or a remove; `manual` counts
@@ -189,7 +194,33 @@ pub fn build(
             standard: usage(Seat::Standard, policy.org.seats.standard),
             premium: usage(Seat::Premium, policy.org.seats.premium),
         },
+        live_index: live_index(&live),
     })
+}
+
+/// A short digest (16 hex digits) of each entity of `live`, keyed `org`, `roles/<name>`,
+/// `groups/<name>`, `users/<email>`: enough to name what changed between two states.
+pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
+    let mut index = BTreeMap::new();
+    if let Some(org) = &live.org {
+        index.insert("org".to_owned(), short(org));
+    }
+    for (name, role) in &live.roles {
+        index.insert(format!("roles/{name}"), short(role));
+    }
+    for (name, group) in &live.groups {
+        index.insert(format!("groups/{name}"), short(group));
+    }
+    for (email, user) in &live.users {
+        index.insert(format!("users/{email}"), short(user));
+    }
+    index
+}
+
+fn short<T: Serialize>(value: &T) -> String {
+    let mut hex = digest(value);
+    hex.truncate(16);
+    hex
 }
 
 impl Plan {

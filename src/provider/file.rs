@@ -1,23 +1,150 @@
-//! `file:PATH`: the live state kept in a JSON file (SPEC §4). Reading only for now;
-//! writing (lock, temp file, fsync, rename, audit log) comes with `apply`.
+//! `file:PATH`: the live state kept in a JSON file (SPEC §4).
+//!
+//! An apply is one transaction: take an exclusive lock on `PATH.lock` (waiting a bounded
+//! time for a concurrent apply), re-read the state, apply every operation in memory,
+//! write the new state ONCE to a temporary file in the same folder, fsync it, rename it
+//! over `PATH` and fsync the folder; only then append one JSON line per applied operation
+//! to `PATH.audit.jsonl`. A crash at any point leaves `PATH` either the old or the new
+//! state, and the audit trail never names an operation that did not land (a crash between
+//! the rename and the append can leave the last apply unrecorded, never the reverse).
 
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::error::Category;
 
-use super::{Capabilities, Provider, ProviderError};
+use super::{Applied, Capabilities, Provider, ProviderError};
+use crate::apply::{self, ApplyError, AuditRecord, Batch};
 use crate::live::{FORMAT_VERSION, LiveState};
+
+/// How long an apply waits for a concurrent one by default.
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The `file:PATH` provider.
 #[derive(Debug, Clone)]
 pub struct FileProvider {
     path: PathBuf,
+    lock_timeout: Duration,
 }
 
 impl FileProvider {
     /// A provider for the live-state file at `path`.
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        FileProvider { path: path.into() }
+        FileProvider {
+            path: path.into(),
+            lock_timeout: LOCK_TIMEOUT,
+        }
+    }
+
+    /// Wait at most `timeout` for a concurrent apply to release the lock.
+    pub fn with_lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = timeout;
+        self
+    }
+
+    /// `PATH` with `suffix` appended to the file name: `live.json.lock`.
+    fn sibling(&self, suffix: &str) -> PathBuf {
+        let mut name = OsString::from(self.path.as_os_str());
+        name.push(suffix);
+        PathBuf::from(name)
+    }
+
+    /// The folder of `PATH`; `.` for a bare file name.
+    fn folder(&self) -> &Path {
+        match self.path.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent,
+            _ => Path::new("."),
+        }
+    }
+
+    /// Take the exclusive lock, polling so that the wait is bounded. The lock goes with
+    /// the returned file (closing it releases it), also when the process dies.
+    fn lock(&self) -> Result<File, ProviderError> {
+        let path = self.sibling(".lock");
+        let lock_error = |source| ProviderError::Lock {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(self.folder()).map_err(lock_error)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(lock_error)?;
+        let start = Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(file),
+                Err(TryLockError::WouldBlock) if start.elapsed() < self.lock_timeout => {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(ProviderError::Locked {
+                        path,
+                        seconds: self.lock_timeout.as_secs(),
+                    });
+                }
+                Err(TryLockError::Error(source)) => return Err(lock_error(source)),
+            }
+        }
+    }
+
+    /// Replace `PATH` with `state`: temporary file, fsync, rename, fsync the folder.
+    fn write(&self, state: &LiveState) -> Result<(), ProviderError> {
+        let write_error = |source| ProviderError::Write {
+            path: self.path.clone(),
+            source,
+        };
+        let mut bytes = serde_json::to_vec_pretty(state).map_err(|e| write_error(e.into()))?;
+        bytes.push(b'\n');
+        let prefix = format!(
+            ".{}.",
+            self.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        let mut temp = tempfile::Builder::new()
+            .prefix(&prefix)
+            .suffix(".tmp")
+            .tempfile_in(self.folder())
+            .map_err(write_error)?;
+        temp.write_all(&bytes).map_err(write_error)?;
+        temp.as_file().sync_all().map_err(write_error)?;
+        temp.persist(&self.path).map_err(|e| write_error(e.error))?;
+        // The rename is durable only once the folder entry is on disk.
+        #[cfg(unix)]
+        File::open(self.folder())
+            .and_then(|dir| dir.sync_all())
+            .map_err(write_error)?;
+        Ok(())
+    }
+
+    /// Append one line per applied operation, in one write, and fsync.
+    fn audit(&self, records: &[AuditRecord]) -> Result<PathBuf, ProviderError> {
+        let path = self.sibling(".audit.jsonl");
+        let audit_error = |source| ProviderError::Audit {
+            path: path.clone(),
+            count: records.len(),
+            source,
+        };
+        let mut lines = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut lines, record).map_err(|e| audit_error(e.into()))?;
+            lines.push(b'\n');
+        }
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(audit_error)?;
+        file.write_all(&lines).map_err(audit_error)?;
+        file.sync_all().map_err(audit_error)?;
+        Ok(path)
     }
 }
 
@@ -26,8 +153,7 @@ impl Provider for FileProvider {
         format!("file:{}", self.path.display())
     }
 
-    // The file holds everything, so it reads every field and will carry out every
-    // operation once `apply` lands.
+    // The file holds everything, so it reads every field and carries out every operation.
     fn capabilities(&self) -> Capabilities {
         Capabilities::full()
     }
@@ -42,6 +168,48 @@ impl Provider for FileProvider {
                 source,
             }),
         }
+    }
+
+    fn apply(
+        &self,
+        batch: &Batch<'_>,
+        check: &mut dyn FnMut(&LiveState) -> Result<(), ApplyError>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Applied, ApplyError> {
+        let _lock = self.lock()?;
+        let mut state = self.read()?;
+        check(&state)?;
+        let applied = apply::apply_all(&mut state, batch.operations, progress)?;
+        if applied.is_empty() {
+            return Ok(Applied {
+                operations: Vec::new(),
+                audit_log: None,
+            });
+        }
+        self.write(&state)?;
+        let time = apply::rfc3339(
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or_default(),
+        );
+        let records: Vec<AuditRecord> = applied
+            .iter()
+            .map(|op| AuditRecord {
+                time: time.clone(),
+                op: op.op,
+                target: op.target.clone(),
+                member: op.member.clone(),
+                changes: op.changes.clone(),
+                plan_digest: batch.plan_digest.to_owned(),
+                actor: batch.actor.to_owned(),
+            })
+            .collect();
+        let log = self.audit(&records)?;
+        Ok(Applied {
+            operations: applied.into_iter().cloned().collect(),
+            audit_log: Some(log.display().to_string()),
+        })
     }
 }
 

@@ -5,17 +5,18 @@
 //! `anthropic:` are recognised and refused with a clear "not supported yet" error, so that
 //! nobody mistakes an unimplemented provider for an empty org.
 //!
-//! Applying operations comes with `orgplan apply`: the trait will gain
-//! `fn apply(&mut self, op: &Operation) -> Result<Applied, ProviderError>`; every provider
-//! already declares in [`Capabilities::applies`] which operation kinds it will carry out,
-//! so plans made today mark the rest as manual steps.
+//! [`Provider::apply`] carries out a batch of operations as one transaction: the provider
+//! holds its lock while it re-reads the state, lets the caller refuse it (stale plan,
+//! safety), applies and records. Each provider declares in [`Capabilities::applies`] which
+//! operation kinds it carries out; the plan marks the rest as manual steps.
 
 pub mod file;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use crate::diff::OpKind;
+use crate::apply::{ApplyError, Batch};
+use crate::diff::{OpKind, Operation};
 use crate::live::LiveState;
 
 /// The live URI used when `--live` is not given.
@@ -62,6 +63,25 @@ pub trait Provider {
     fn capabilities(&self) -> Capabilities;
     /// Read the live org.
     fn read(&self) -> Result<LiveState, ProviderError>;
+    /// Carry out the operations of `batch` that the provider applies, as one transaction:
+    /// re-read the live state under the provider's lock, call `check` on it (which may
+    /// refuse), apply, record each applied operation in the audit trail. Returns the
+    /// operations applied and where they were recorded.
+    fn apply(
+        &self,
+        batch: &Batch<'_>,
+        check: &mut dyn FnMut(&LiveState) -> Result<(), ApplyError>,
+        progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<Applied, ApplyError>;
+}
+
+/// What [`Provider::apply`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// Operations carried out, in order.
+    pub operations: Vec<Operation>,
+    /// Where they were recorded.
+    pub audit_log: Option<String>,
 }
 
 /// Why a provider could not be built or read.
@@ -121,6 +141,44 @@ pub enum ProviderError {
         /// What is wrong.
         detail: String,
     },
+    /// Another apply holds the lock for longer than we wait.
+    #[error(
+        "live state is locked by another apply: waited {seconds} s for the lock on `{path}`; try again when that apply is done (the lock is released when its process ends)"
+    )]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// How long we waited.
+        seconds: u64,
+    },
+    /// The lock file could not be opened or locked.
+    #[error("cannot lock `{path}`: {source}")]
+    Lock {
+        /// The lock file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The new state could not be written; the old one is untouched.
+    #[error("cannot write live state `{path}`: {source}; nothing applied")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
+    /// The new state landed but its audit lines could not be appended.
+    #[error(
+        "{count} operations were applied, but the audit log `{path}` could not be written: {source}"
+    )]
+    Audit {
+        /// The audit log.
+        path: PathBuf,
+        /// Operations applied.
+        count: usize,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 /// Build the provider a `--live` URI names.
@@ -129,7 +187,16 @@ pub fn from_uri(uri: &str) -> Result<Box<dyn Provider>, ProviderError> {
         if path.is_empty() {
             return Err(ProviderError::UnknownUri(uri.to_owned()));
         }
-        return Ok(Box::new(file::FileProvider::new(path)));
+        // `ORGPLAN_LOCK_TIMEOUT` (seconds) shortens or lengthens the wait for a concurrent
+        // apply; scripts and tests use it, people rarely need to.
+        let mut provider = file::FileProvider::new(path);
+        if let Some(seconds) = std::env::var("ORGPLAN_LOCK_TIMEOUT")
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+        {
+            provider = provider.with_lock_timeout(std::time::Duration::from_secs(seconds));
+        }
+        return Ok(Box::new(provider));
     }
     if uri.starts_with("scim+https://") || uri.starts_with("scim+http://") {
         return Err(ProviderError::NotSupported {

@@ -3,9 +3,12 @@
 // A test reports failure by panicking; the crate-wide ban is for the library and binary.
 #![expect(clippy::panic, reason = "tests fail by panicking")]
 
+mod apply;
 mod common;
+mod crash;
 mod explain;
 mod plan;
 mod robustness;
+mod roundtrip;
 mod schema;
 mod validate;

@@ -1,0 +1,299 @@
+//! `orgplan apply` and `orgplan export`: the command-line side (arguments, confirmation,
+//! progress, rendering). The work is in [`crate::apply`], [`crate::export`] and the
+//! providers.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use super::{Exit, check_folder, summary, use_color, write_atomically};
+use crate::apply::{self, ApplyError, ApplyReport, Batch};
+use crate::diag;
+use crate::diff::Execution;
+use crate::live::LiveState;
+use crate::model::Policy;
+use crate::plan::{self, Plan};
+
+/// What `orgplan apply` was asked.
+pub(crate) struct ApplyArgs {
+    pub plan_file: Option<PathBuf>,
+    pub policies: PathBuf,
+    pub live: Option<String>,
+    pub auto_approve: bool,
+    pub allow_removals: Option<usize>,
+    pub json: bool,
+}
+
+/// Above this many operations, a terminal shows a progress bar.
+const PROGRESS_FROM: usize = 50;
+
+pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
+    // Read the saved plan first: a missing or foreign file is the first thing to hear of.
+    let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
+    let Some(policy) = load_policy(&args.policies)? else {
+        return Ok(Exit::Invalid);
+    };
+    let uri = args
+        .live
+        .clone()
+        .or_else(|| saved.as_ref().map(|p| p.live.clone()))
+        .unwrap_or_else(|| crate::provider::DEFAULT_LIVE.to_owned());
+    let provider = crate::provider::from_uri(&uri).map_err(|e| e.to_string())?;
+    let caps = provider.capabilities();
+    let options = plan::Options {
+        live: provider.uri(),
+        allow_removals: args.allow_removals,
+    };
+
+    let plan = match saved {
+        Some(plan) => plan,
+        None => {
+            let live = provider.read().map_err(|e| e.to_string())?;
+            let plan = plan::build(&policy, &live, &caps, &options).map_err(|e| e.to_string())?;
+            let stdout = std::io::stdout();
+            let color = use_color(stdout.is_terminal());
+            if !args.json {
+                let mut out = stdout.lock();
+                plan::render_human(&plan, &mut out, color)
+                    .and_then(|()| out.flush())
+                    .map_err(|e| e.to_string())?;
+            }
+            if !plan.is_empty() && !args.auto_approve && !confirmed()? {
+                return Err("apply cancelled, nothing done".to_owned());
+            }
+            plan
+        }
+    };
+
+    let plan_digest = plan::digest(&plan);
+    let actor = apply::actor(|name| std::env::var(name).ok());
+    let batch = Batch {
+        operations: &plan.operations,
+        plan_digest: &plan_digest,
+        actor: &actor,
+    };
+    // Judged under the provider's lock, on the state the operations will be applied to.
+    let mut check = |current: &LiveState| -> Result<(), ApplyError> {
+        let current = current.clone().normalized();
+        if plan::digest(&current) != plan.live_digest {
+            return Err(ApplyError::Stale(apply::changed_since(&plan, &current)));
+        }
+        let again = plan::build(&policy, &current, &caps, &options)?;
+        if again.policy_digest != plan.policy_digest {
+            return Err(ApplyError::PolicyChanged);
+        }
+        Ok(())
+    };
+    let mut bar = Progress::new(std::io::stderr().is_terminal());
+    let applied = provider
+        .apply(&batch, &mut check, &mut |done, total| {
+            bar.update(done, total)
+        })
+        .map_err(|e| e.to_string());
+    bar.finish();
+    let applied = applied?;
+
+    let report = ApplyReport {
+        live: provider.uri(),
+        plan_digest,
+        applied: applied.operations,
+        manual: plan
+            .operations
+            .iter()
+            .filter(|op| !apply::by_provider(op))
+            .cloned()
+            .collect(),
+        audit_log: applied.audit_log,
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report).map_err(|e| e.to_string())?;
+        writeln!(out).map_err(|e| e.to_string())?;
+    } else {
+        render_report(&report, &mut out).map_err(|e| e.to_string())?;
+    }
+    out.flush().map_err(|e| e.to_string())?;
+    Ok(Exit::Success)
+}
+
+fn read_plan(path: &Path) -> Result<Plan, String> {
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read plan `{}`: {e}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| format!("plan `{}` is not valid JSON: {e}", path.display()))?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(plan::FORMAT_VERSION)) {
+        return Err(format!(
+            "plan `{}` is not a saved plan this orgplan reads (`format_version: {}` expected); save one with `orgplan plan -o FILE`",
+            path.display(),
+            plan::FORMAT_VERSION
+        ));
+    }
+    serde_json::from_value(value)
+        .map_err(|e| format!("plan `{}` is not a saved plan: {e}", path.display()))
+}
+
+/// The checked policy, or `None` (after printing why) when it is invalid.
+fn load_policy(policies: &Path) -> Result<Option<Policy>, String> {
+    let checked = check_folder(policies)?;
+    if !checked.diagnostics.is_empty() {
+        let stderr = std::io::stderr();
+        let color = use_color(stderr.is_terminal());
+        diag::render(
+            &mut stderr.lock(),
+            &checked.diagnostics,
+            &checked.sources,
+            diag::Format::Human,
+            color,
+        )
+        .map_err(|e| e.to_string())?;
+    }
+    if checked.errors() > 0 {
+        let _ = writeln!(std::io::stderr(), "{}", summary(policies, &checked));
+        return Ok(None);
+    }
+    Ok(checked.policy)
+}
+
+/// Ask for `yes` on the terminal; without one, refuse (scripts pass `--auto-approve`).
+fn confirmed() -> Result<bool, String> {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        return Err(
+            "refusing to apply without confirmation: stdin is not a terminal; review the plan and run again with `--auto-approve`, or save it with `plan -o FILE` and `apply FILE`"
+                .to_owned(),
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    write!(
+        out,
+        "\nDo you want to apply these operations?\n  Only `yes` is accepted.\n\n  Enter a value: "
+    )
+    .and_then(|()| out.flush())
+    .map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    stdin
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| e.to_string())?;
+    Ok(answer.trim() == "yes")
+}
+
+fn render_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<()> {
+    let line = |op: &crate::diff::Operation| match &op.member {
+        Some(member) => format!("{} {} {member}", op.op.as_str(), op.target),
+        None => format!("{} {}", op.op.as_str(), op.target),
+    };
+    if !report.applied.is_empty() {
+        writeln!(
+            out,
+            "\nApplied {} operation{} to {}:",
+            report.applied.len(),
+            plural(report.applied.len()),
+            report.live
+        )?;
+        for op in &report.applied {
+            writeln!(out, "  {}", line(op))?;
+        }
+    }
+    if let Some(log) = &report.audit_log {
+        writeln!(out, "Audit trail: {log}")?;
+    }
+    if !report.manual.is_empty() {
+        writeln!(
+            out,
+            "\nManual steps ({}): not carried out by the provider, do them by hand:",
+            report.manual.len()
+        )?;
+        for op in &report.manual {
+            let instruction = match &op.execution {
+                Execution::Manual { instruction } => instruction.as_str(),
+                Execution::Provider => "",
+            };
+            writeln!(out, "  {}\n    {instruction}", line(op))?;
+        }
+    }
+    writeln!(
+        out,
+        "\nApply complete: {} applied, {} manual.",
+        report.applied.len(),
+        report.manual.len()
+    )
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// A one-line progress bar on stderr, redrawn in place with `\r`, for long applies on a
+/// terminal only (a log file would fill with redraws).
+struct Progress {
+    enabled: bool,
+    drawn: Option<usize>,
+}
+
+impl Progress {
+    fn new(terminal: bool) -> Self {
+        Progress {
+            enabled: terminal,
+            drawn: None,
+        }
+    }
+
+    fn update(&mut self, done: usize, total: usize) {
+        if !self.enabled || total <= PROGRESS_FROM {
+            return;
+        }
+        let percent = done * 100 / total;
+        if self.drawn == Some(percent) {
+            return;
+        }
+        self.drawn = Some(percent);
+        let filled = percent * 30 / 100;
+        let _ = write!(
+            std::io::stderr(),
+            "\rapplying [{}{}] {done}/{total} operations",
+            "#".repeat(filled),
+            " ".repeat(30 - filled)
+        );
+    }
+
+    fn finish(&mut self) {
+        if self.drawn.take().is_some() {
+            let _ = write!(std::io::stderr(), "\r{}\r", " ".repeat(72));
+        }
+    }
+}
+
+pub(crate) fn export_command(live: &str, out: &Path, force: bool) -> Result<Exit, String> {
+    let provider = crate::provider::from_uri(live).map_err(|e| e.to_string())?;
+    let state = provider.read().map_err(|e| e.to_string())?;
+    let files = crate::export::export(&state).map_err(|e| e.to_string())?;
+    let occupied = match std::fs::read_dir(out) {
+        Ok(mut entries) => entries.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(format!("cannot read `{}`: {e}", out.display())),
+    };
+    if occupied && !force {
+        return Err(format!(
+            "`{}` is not empty; export into an empty or new folder, or pass `--force` to replace org.yaml, roles.yaml, groups.yaml and users.yaml in it",
+            out.display()
+        ));
+    }
+    std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+    for (name, text) in &files {
+        let path = out.join(name);
+        write_atomically(&path, text.as_bytes())
+            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+    }
+    println!(
+        "Exported {} users, {} groups, {} roles from {} to {}",
+        state.users.len(),
+        state.groups.len(),
+        state.roles.len(),
+        provider.uri(),
+        out.display()
+    );
+    Ok(Exit::Success)
+}

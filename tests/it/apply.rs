@@ -1,0 +1,211 @@
+//! `orgplan apply` and `orgplan export` on the file provider.
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{fixture, orgplan, run};
+
+/// A temporary folder and the `file:` URI of a live file in it.
+fn temp_live() -> (tempfile::TempDir, PathBuf, String) {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let path = dir.path().join("state").join("live.json");
+    let uri = format!("file:{}", path.display());
+    (dir, path, uri)
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+#[test]
+fn apply_then_plan_reports_no_changes() {
+    let (_dir, path, uri) = temp_live();
+    let (stdout, stderr, code) = run(&["apply", "--live", &uri, "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Apply complete: 50 applied, 0 manual."),
+        "{stdout}"
+    );
+    // The folder was created, the state written, one audit line per operation.
+    let audit = read(&path.with_file_name("live.json.audit.jsonl"));
+    assert_eq!(audit.lines().count(), 50);
+    for line in audit.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        for field in ["time", "op", "target", "changes", "plan_digest", "actor"] {
+            assert!(record.get(field).is_some(), "{field} missing: {line}");
+        }
+    }
+    let (stdout, _, code) = run(&["plan", "--live", &uri, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("No changes."), "{stdout}");
+    // Nothing to do: nothing written, no audit line.
+    let (stdout, _, code) = run(&["apply", "--live", &uri]);
+    assert_eq!(code, 0, "{stdout}");
+    assert_eq!(
+        read(&path.with_file_name("live.json.audit.jsonl"))
+            .lines()
+            .count(),
+        50
+    );
+}
+
+#[test]
+fn without_a_terminal_apply_needs_auto_approve() {
+    let (_dir, path, uri) = temp_live();
+    let (stdout, stderr, code) = run(&["apply", "--live", &uri]);
+    assert_eq!(code, 1);
+    assert!(stdout.contains("Plan: 49 to add"), "{stdout}");
+    assert!(stderr.contains("--auto-approve"), "{stderr}");
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
+    let (dir, path, uri) = temp_live();
+    let plan = dir.path().join("plan.json");
+    let plan = plan.display().to_string();
+    let (_, stderr, code) = run(&[
+        "plan",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        &uri,
+        "-o",
+        &plan,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("Apply complete: 6 applied"), "{stdout}");
+
+    // The same plan again: the live org has changed under it (by the plan itself).
+    let (_, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(stderr.replace(&uri, "file:LIVE"), @r"
+    error: the plan is stale: the live org changed since it was made, nothing applied:
+      org settings added
+      users added: `ben@bluebird.studio`, `chloe@bluebird.studio`, `diego@bluebird.studio`, `emma@bluebird.studio`, `maria@bluebird.studio`
+      to proceed: run `orgplan plan` again and apply the new plan
+    ");
+
+    // A fresh plan, then someone edits the live org: only that user is named.
+    let (_, _, code) = run(&[
+        "plan",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        &uri,
+        "-o",
+        &plan,
+    ]);
+    assert_eq!(code, 0);
+    let edited = read(&path).replace("\"Ben Carter\"", "\"Benjamin Carter\"");
+    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    let (_, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("users changed: `ben@bluebird.studio`\n"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_plan_from_another_policy_is_refused() {
+    let (dir, _path, uri) = temp_live();
+    let plan = dir.path().join("plan.json").display().to_string();
+    let (_, _, code) = run(&["plan", "--live", &uri, "-o", &plan]);
+    assert_eq!(code, 0);
+    let (_, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the policy differs"), "{stderr}");
+}
+
+#[test]
+fn safety_is_checked_again_at_apply_time() {
+    let (dir, _path, uri) = temp_live();
+    let (_, _, code) = run(&["apply", "--live", &uri, "--auto-approve"]);
+    assert_eq!(code, 0);
+    // The small Team org, now removing the users it does not declare: the 21 users
+    // applied above, the primary owner among them.
+    let policy = dir.path().join("policy");
+    std::fs::create_dir_all(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
+    for name in ["org.yaml", "users.yaml"] {
+        let text =
+            read(&team.join(name)).replace("unmanaged_users: keep", "unmanaged_users: remove");
+        std::fs::write(policy.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let policy = policy.display().to_string();
+    let (_, stderr, code) = run(&["apply", "-p", &policy, "--live", &uri, "--auto-approve"]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("plan refused"), "{stderr}");
+    assert!(stderr.contains("safety.max_removals"), "{stderr}");
+}
+
+#[test]
+fn a_held_lock_makes_apply_wait_then_fail_naming_the_lock_file() {
+    let (_dir, path, uri) = temp_live();
+    let lock_path = path.with_file_name("live.json.lock");
+    std::fs::create_dir_all(path.parent().unwrap_or(&path)).unwrap_or_else(|e| panic!("{e}"));
+    let lock = std::fs::File::create(&lock_path).unwrap_or_else(|e| panic!("{e}"));
+    lock.lock().unwrap_or_else(|e| panic!("{e}"));
+    let output = orgplan()
+        .args(["apply", "--live", &uri, "--auto-approve"])
+        .env("ORGPLAN_LOCK_TIMEOUT", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        stderr.contains(&format!("`{}`", lock_path.display())),
+        "{stderr}"
+    );
+    assert!(!path.exists());
+    drop(lock);
+}
+
+#[test]
+fn export_then_plan_reports_no_changes() {
+    let (dir, _path, uri) = temp_live();
+    let (_, _, code) = run(&["apply", "--live", &uri, "--auto-approve"]);
+    assert_eq!(code, 0);
+    let out = dir.path().join("exported");
+    let out_arg = out.display().to_string();
+    let (stdout, stderr, code) = run(&["export", "--live", &uri, "-o", &out_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Exported 21 users, 5 groups, 3 roles"),
+        "{stdout}"
+    );
+    for name in ["org.yaml", "roles.yaml", "groups.yaml", "users.yaml"] {
+        assert!(
+            read(&out.join(name))
+                .starts_with("# yaml-language-server: $schema=../schema/orgplan.schema.json\n")
+        );
+    }
+    let (stdout, stderr, code) = run(&[
+        "plan",
+        "-p",
+        &out_arg,
+        "--live",
+        &uri,
+        "--detailed-exitcode",
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+
+    // Not over a folder with files in it, unless asked.
+    let (_, stderr, code) = run(&["export", "--live", &uri, "-o", &out_arg]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--force"), "{stderr}");
+    let (_, _, code) = run(&["export", "--live", &uri, "-o", &out_arg, "--force"]);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn export_of_an_org_never_set_up_is_refused() {
+    let (dir, _path, uri) = temp_live();
+    let out = dir.path().join("exported").display().to_string();
+    let (_, stderr, code) = run(&["export", "--live", &uri, "-o", &out]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("no org settings yet"), "{stderr}");
+}
