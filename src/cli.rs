@@ -301,9 +301,12 @@ struct PlanArgs {
     allow_removals: Option<usize>,
 }
 
-fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
-    let checked = check_folder(&args.policies)?;
-    // Diagnostics go to stderr so that stdout stays the plan (JSON can be piped).
+/// The checked policy, or `None` when it is invalid. Diagnostics go to stderr so that
+/// stdout stays the command's output (a JSON plan can be piped).
+pub(crate) fn load_policy(
+    policies: &std::path::Path,
+) -> Result<Option<crate::model::Policy>, String> {
+    let checked = check_folder(policies)?;
     if !checked.diagnostics.is_empty() {
         let stderr = std::io::stderr();
         let color = use_color(stderr.is_terminal());
@@ -316,10 +319,18 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         )
         .map_err(|e| e.to_string())?;
     }
-    let Some(policy) = checked.policy.as_ref().filter(|_| checked.errors() == 0) else {
-        let _ = writeln!(std::io::stderr(), "{}", summary(&args.policies, &checked));
+    if checked.errors() > 0 {
+        let _ = writeln!(std::io::stderr(), "{}", summary(policies, &checked));
+        return Ok(None);
+    }
+    Ok(checked.policy)
+}
+
+fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
+    let Some(policy) = load_policy(&args.policies)? else {
         return Ok(Exit::Invalid);
     };
+    let policy = &policy;
     let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
     let live = provider.read().map_err(|e| e.to_string())?;
     let options = crate::plan::Options {

@@ -5,12 +5,10 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Exit, check_folder, summary, use_color, write_atomically};
+use super::{Exit, use_color, write_atomically};
 use crate::apply::{self, ApplyError, ApplyReport, Batch};
-use crate::diag;
 use crate::diff::Execution;
 use crate::live::LiveState;
-use crate::model::Policy;
 use crate::plan::{self, Plan};
 
 /// What `orgplan apply` was asked.
@@ -29,7 +27,7 @@ const PROGRESS_FROM: usize = 50;
 pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     // Read the saved plan first: a missing or foreign file is the first thing to hear of.
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
-    let Some(policy) = load_policy(&args.policies)? else {
+    let Some(policy) = super::load_policy(&args.policies)? else {
         return Ok(Exit::Invalid);
     };
     let uri = args
@@ -132,28 +130,6 @@ fn read_plan(path: &Path) -> Result<Plan, String> {
     }
     serde_json::from_value(value)
         .map_err(|e| format!("plan `{}` is not a saved plan: {e}", path.display()))
-}
-
-/// The checked policy, or `None` (after printing why) when it is invalid.
-fn load_policy(policies: &Path) -> Result<Option<Policy>, String> {
-    let checked = check_folder(policies)?;
-    if !checked.diagnostics.is_empty() {
-        let stderr = std::io::stderr();
-        let color = use_color(stderr.is_terminal());
-        diag::render(
-            &mut stderr.lock(),
-            &checked.diagnostics,
-            &checked.sources,
-            diag::Format::Human,
-            color,
-        )
-        .map_err(|e| e.to_string())?;
-    }
-    if checked.errors() > 0 {
-        let _ = writeln!(std::io::stderr(), "{}", summary(policies, &checked));
-        return Ok(None);
-    }
-    Ok(checked.policy)
 }
 
 /// Ask for `yes` on the terminal; without one, refuse (scripts pass `--auto-approve`).
