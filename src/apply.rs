@@ -47,6 +47,39 @@ pub enum ApplyError {
     /// The provider failed.
     #[error("{0}")]
     Provider(#[from] ProviderError),
+    /// A remote provider stopped midway. What landed stays landed (and is audited); a new
+    /// plan will not propose it again, so running `plan`/`apply` again finishes the job.
+    #[error(
+        "apply stopped at `{op}` on `{target}`: {reason}{}{}\n  to proceed: fix the cause, then run `orgplan plan` and apply again; what landed is not planned again",
+        op_list("applied", .applied),
+        op_list("not applied", .remaining)
+    )]
+    Partial {
+        /// Operations that landed, in order.
+        applied: Vec<Operation>,
+        /// The operation that failed.
+        op: &'static str,
+        /// Its target.
+        target: String,
+        /// Why it failed.
+        reason: String,
+        /// Operations not carried out: the failed one and every one after it.
+        remaining: Vec<Operation>,
+    },
+}
+
+fn op_list(title: &str, operations: &[Operation]) -> String {
+    let mut out = format!("\n  {title} ({}):", operations.len());
+    if operations.is_empty() {
+        out.push_str(" none");
+    }
+    for op in operations {
+        out.push_str(&format!("\n    {} {}", op.op.as_str(), op.target));
+        if let Some(member) = &op.member {
+            out.push_str(&format!(" {member}"));
+        }
+    }
+    out
 }
 
 fn changed_list(changed: &[String]) -> String {

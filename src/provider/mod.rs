@@ -11,6 +11,7 @@
 //! operation kinds it carries out; the plan marks the rest as manual steps.
 
 pub mod file;
+pub mod http;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

@@ -1,0 +1,457 @@
+//! The HTTP client shared by the remote providers (SCIM, Anthropic Admin API).
+//!
+//! Every request has a timeout; 429 and 5xx answers and dropped connections are retried a
+//! bounded number of times, waiting what `Retry-After` says or else an exponential backoff
+//! with jitter. Credentials are headers marked secret: they never appear in `Debug`, in an
+//! error or in a log line, and URLs are printed without their query string.
+
+use std::time::Duration;
+
+use ureq::http;
+
+/// A header value that must never be printed (a bearer token, an API key).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wrap a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The value, for the one place that sends it.
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// HTTP methods the providers use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// GET.
+    Get,
+    /// POST.
+    Post,
+    /// PUT.
+    Put,
+    /// PATCH.
+    Patch,
+    /// DELETE.
+    Delete,
+}
+
+impl Method {
+    fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// An answer from the server (any status: the provider decides what a status means).
+#[derive(Debug, Clone)]
+pub struct Response {
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// The body as text.
+    pub body: String,
+}
+
+impl Response {
+    /// The first header called `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// True for 2xx.
+    pub fn ok(&self) -> bool {
+        (200..300).contains(&self.status)
+    }
+
+    /// The body as JSON (`null` when empty).
+    pub fn json(&self) -> Result<serde_json::Value, HttpError> {
+        if self.body.trim().is_empty() {
+            return Ok(serde_json::Value::Null);
+        }
+        serde_json::from_str(&self.body).map_err(|e| HttpError::Body(e.to_string()))
+    }
+}
+
+/// Why a request failed for good.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// No answer: connection refused or dropped, timeout — after every retry.
+    #[error("{method} {url} failed after {attempts} attempts: {detail}")]
+    Transport {
+        /// Method.
+        method: &'static str,
+        /// URL without query string.
+        url: String,
+        /// Attempts made.
+        attempts: u32,
+        /// The last error.
+        detail: String,
+    },
+    /// The body is not the JSON the provider expected.
+    #[error("the server's answer is not valid JSON: {0}")]
+    Body(String),
+}
+
+/// Retry and timeout settings.
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Timeout of one request, connection included.
+    pub timeout: Duration,
+    /// Attempts in all (the first one included).
+    pub attempts: u32,
+    /// First backoff delay; doubles every retry.
+    pub base_delay: Duration,
+    /// Longest wait between attempts, `Retry-After` included.
+    pub max_delay: Duration,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            timeout: Duration::from_secs(30),
+            attempts: 5,
+            base_delay: Duration::from_millis(250),
+            max_delay: Duration::from_secs(30),
+        }
+    }
+}
+
+impl Policy {
+    /// The defaults, adjusted by `ORGPLAN_HTTP_TIMEOUT` (seconds), `ORGPLAN_HTTP_ATTEMPTS`
+    /// and `ORGPLAN_HTTP_BACKOFF_MS` — for slow links, and for tests that inject faults.
+    pub fn from_env() -> Self {
+        let mut policy = Policy::default();
+        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        if let Some(seconds) = number("ORGPLAN_HTTP_TIMEOUT") {
+            policy.timeout = Duration::from_secs(seconds.max(1));
+        }
+        if let Some(attempts) = number("ORGPLAN_HTTP_ATTEMPTS") {
+            policy.attempts = attempts.clamp(1, 20) as u32;
+        }
+        if let Some(ms) = number("ORGPLAN_HTTP_BACKOFF_MS") {
+            policy.base_delay = Duration::from_millis(ms);
+            policy.max_delay = policy
+                .max_delay
+                .min(Duration::from_millis(ms.saturating_mul(64)).max(Duration::from_millis(ms)));
+        }
+        policy
+    }
+}
+
+/// A client for one base URL, with fixed headers (some secret).
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    headers: Vec<(String, Secret)>,
+    policy: Policy,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field(
+                "headers",
+                &self.headers.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+impl Client {
+    /// A client for `base` (such as `http://127.0.0.1:8080/scim/v2`), sending `headers`
+    /// with every request.
+    pub fn new(base: &str, headers: Vec<(String, Secret)>, policy: Policy) -> Self {
+        let config = ureq::Agent::config_builder()
+            .timeout_global(Some(policy.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build();
+        Client {
+            agent: config.into(),
+            base: base.trim_end_matches('/').to_owned(),
+            headers,
+            policy,
+        }
+    }
+
+    /// The base URL (no credentials are ever part of it).
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Send a request to `path` (relative to the base, query included), with `extra`
+    /// headers and an optional JSON body. Retries 429, 5xx and dropped connections.
+    pub fn send(
+        &self,
+        method: Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, HttpError> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_owned()
+        } else {
+            format!("{}{path}", self.base)
+        };
+        let body_text = body.map(|b| b.to_string());
+        let mut last_error = String::new();
+        for attempt in 1..=self.policy.attempts {
+            match self.once(method, &url, extra, body_text.as_deref()) {
+                Ok(response) => {
+                    let retryable = response.status == 429 || response.status >= 500;
+                    if !retryable || attempt == self.policy.attempts {
+                        return Ok(response);
+                    }
+                    let wait = retry_after(&response)
+                        .unwrap_or_else(|| self.backoff(attempt))
+                        .min(self.policy.max_delay);
+                    std::thread::sleep(wait);
+                }
+                Err(error) => {
+                    last_error = error;
+                    if attempt < self.policy.attempts {
+                        std::thread::sleep(self.backoff(attempt));
+                    }
+                }
+            }
+        }
+        Err(HttpError::Transport {
+            method: method.as_str(),
+            url: redact_url(&url),
+            attempts: self.policy.attempts,
+            detail: last_error,
+        })
+    }
+
+    fn once(
+        &self,
+        method: Method,
+        url: &str,
+        extra: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Result<Response, String> {
+        let mut builder = http::Request::builder().method(method.as_str()).uri(url);
+        for (name, value) in &self.headers {
+            builder = builder.header(name.as_str(), value.expose());
+        }
+        for (name, value) in extra {
+            builder = builder.header(*name, *value);
+        }
+        if body.is_some() {
+            builder = builder.header("content-type", "application/json");
+        }
+        let request = builder
+            .body(body.unwrap_or_default().to_owned())
+            .map_err(|e| e.to_string())?;
+        let mut response = self.agent.run(request).map_err(|e| e.to_string())?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_ascii_lowercase(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let body = response
+            .body_mut()
+            .read_to_string()
+            .map_err(|e| e.to_string())?;
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    // Exponential backoff with "full jitter": a random wait up to base × 2^(attempt-1).
+    fn backoff(&self, attempt: u32) -> Duration {
+        let ceiling = self
+            .policy
+            .base_delay
+            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
+            .min(self.policy.max_delay);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos() as u64);
+        // Half fixed, half random, so a retry never fires at once.
+        let half = ceiling / 2;
+        half + Duration::from_nanos(nanos % (half.as_nanos().max(1) as u64))
+    }
+}
+
+// `Retry-After: <seconds>`; the HTTP-date form falls back to backoff.
+fn retry_after(response: &Response) -> Option<Duration> {
+    response
+        .header("retry-after")?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .map(Duration::from_secs)
+}
+
+/// A URL safe to print: no user info, no query string.
+pub fn redact_url(url: &str) -> String {
+    let without_query = url.split(['?', '#']).next().unwrap_or_default();
+    match without_query.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit('@').next().unwrap_or(authority);
+            format!("{scheme}://{host}{path}")
+        }
+        None => without_query.to_owned(),
+    }
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "tests")]
+mod tests {
+    use super::*;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::{Arc, Mutex};
+
+    // A one-thread HTTP server answering from a script of (status, headers, body);
+    // `None` drops the connection without answering. Records the requests it saw.
+    fn server(
+        script: Vec<Option<(u16, &'static str, &'static str)>>,
+    ) -> (String, Arc<Mutex<Vec<String>>>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for step in script {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    head.push_str(&line);
+                    if line == "\r\n" {
+                        break;
+                    }
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                log.lock().unwrap().push(head);
+                if let Some((status, headers, body)) = step {
+                    let _ = write!(
+                        stream,
+                        "HTTP/1.1 {status} X\r\n{headers}content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                }
+            }
+        });
+        (address, seen)
+    }
+
+    fn fast() -> Policy {
+        Policy {
+            timeout: Duration::from_secs(5),
+            attempts: 4,
+            base_delay: Duration::from_millis(5),
+            max_delay: Duration::from_millis(50),
+        }
+    }
+
+    #[test]
+    fn retries_429_500_and_dropped_connections_then_succeeds() {
+        let (base, seen) = server(vec![
+            Some((429, "retry-after: 0\r\n", "")),
+            Some((500, "", "oops")),
+            None,
+            Some((200, "", "{\"ok\":true}")),
+        ]);
+        let client = Client::new(
+            &base,
+            vec![("authorization".into(), Secret::new("Bearer s3cret"))],
+            fast(),
+        );
+        let response = client
+            .send(Method::Get, "/Users?count=1", &[], None)
+            .unwrap();
+        assert_eq!(response.status, 200);
+        assert_eq!(response.json().unwrap()["ok"], true);
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.len(), 4);
+        assert!(seen[0].contains("authorization: Bearer s3cret"));
+    }
+
+    #[test]
+    fn gives_up_after_bounded_attempts_without_leaking_the_secret() {
+        let (base, _) = server(vec![None, None, None, None]);
+        let client = Client::new(
+            &base,
+            vec![("authorization".into(), Secret::new("Bearer s3cret"))],
+            fast(),
+        );
+        let error = client
+            .send(
+                Method::Post,
+                "/Users?token=abc",
+                &[],
+                Some(&serde_json::json!({})),
+            )
+            .unwrap_err();
+        let text = error.to_string();
+        assert!(text.contains("failed after 4 attempts"), "{text}");
+        assert!(!text.contains("s3cret") && !text.contains("abc"), "{text}");
+        assert!(!format!("{client:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_4xx_is_an_answer_not_a_retry() {
+        let (base, seen) = server(vec![Some((409, "", "{\"scimType\":\"uniqueness\"}"))]);
+        let client = Client::new(&base, Vec::new(), fast());
+        let response = client
+            .send(
+                Method::Post,
+                "/Users",
+                &[],
+                Some(&serde_json::json!({"a": 1})),
+            )
+            .unwrap();
+        assert_eq!(response.status, 409);
+        assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn urls_are_printed_without_credentials_or_query() {
+        assert_eq!(
+            redact_url("https://u:p@h.example/scim/v2?x=1"),
+            "https://h.example/scim/v2"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:9/a#f"), "http://127.0.0.1:9/a");
+    }
+}
