@@ -136,6 +136,17 @@ enum Command {
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
     Schema,
+    /// Print a shell completion script.
+    ///
+    /// Example: orgplan completions bash > /etc/bash_completion.d/orgplan
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), generated from the same definitions as --help.
+    ///
+    /// Example: orgplan man > orgplan.1 && man ./orgplan.1
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -220,6 +231,23 @@ pub fn run(cli: Cli) -> Exit {
             json: format == ReportFormat::Json,
         }),
         Command::Export { live, out, force } => apply_cmd::export_command(&live, &out, force),
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "orgplan",
+                &mut std::io::stdout(),
+            );
+            Ok(Exit::Success)
+        }
+        Command::Man => {
+            use clap::CommandFactory;
+            clap_mangen::Man::new(Cli::command())
+                .render(&mut std::io::stdout())
+                .map(|()| Exit::Success)
+                .map_err(|e| e.to_string())
+        }
         Command::Schema => {
             print!("{}", crate::model::json_schema_text());
             Ok(Exit::Success)

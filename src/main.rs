@@ -11,7 +11,19 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    let cli = orgplan::cli::Cli::parse();
+    // A usage error must not exit 2: `plan --detailed-exitcode` uses 2 for "changes
+    // found", and CI would read a mistyped flag as a pending change. It is a failure (1).
+    let cli = match orgplan::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            return std::process::ExitCode::from(if error.use_stderr() {
+                orgplan::cli::Exit::Failure as u8
+            } else {
+                orgplan::cli::Exit::Success as u8
+            });
+        }
+    };
     // The YAML tree of a hostile file can be deep; a large stack keeps its drop from
     // overflowing before the depth check has reported it.
     let worker = std::thread::Builder::new()

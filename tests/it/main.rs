@@ -4,6 +4,7 @@
 #![expect(clippy::panic, reason = "tests fail by panicking")]
 
 mod apply;
+mod cli;
 mod common;
 mod crash;
 mod explain;
