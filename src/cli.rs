@@ -162,11 +162,40 @@ enum DiagFormat {
     Github,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum PlanFormat {
     Human,
     Json,
     Markdown,
+    /// GitHub Actions annotations on the policy lines.
+    Github,
+}
+
+// A safety refusal as `::error` annotations on the policy line of the rule that refused it,
+// so a pull request shows why its plan cannot be applied.
+fn print_refusal_annotations(policy: &crate::model::Policy, violations: &[crate::plan::Violation]) {
+    use crate::model::Section;
+    for violation in violations {
+        let path: &[&str] = match violation.rule {
+            "safety.protected" => &["safety", "protected"],
+            "safety.max_removals" => &["safety", "max_removals"],
+            "safety.min_admins" => &["safety", "min_admins"],
+            "org.seats" => &["seats"],
+            _ => &[],
+        };
+        let location = policy
+            .origins
+            .locate(Section::Org, "", path)
+            .map(|l| (l.file, l.line));
+        let message = format!("{}\nto proceed: {}", violation.message, violation.help);
+        let annotation = diag::Annotation {
+            level: "error",
+            location,
+            title: violation.rule,
+            message: &message,
+        };
+        println!("{}", annotation.line());
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -333,16 +362,23 @@ struct PlanArgs {
 /// stdout stays the command's output (a JSON plan can be piped).
 pub(crate) fn load_policy(
     policies: &std::path::Path,
+    format: diag::Format,
 ) -> Result<Option<crate::model::Policy>, String> {
     let checked = check_folder(policies)?;
     if !checked.diagnostics.is_empty() {
-        let stderr = std::io::stderr();
-        let color = use_color(stderr.is_terminal());
+        // Annotations are read from stdout by the GitHub runner; text goes to stderr.
+        let (mut out, color): (Box<dyn Write>, bool) = if format == diag::Format::Github {
+            (Box::new(std::io::stdout()), false)
+        } else {
+            let stderr = std::io::stderr();
+            let color = use_color(stderr.is_terminal());
+            (Box::new(stderr), color)
+        };
         diag::render(
-            &mut stderr.lock(),
+            &mut out,
             &checked.diagnostics,
             &checked.sources,
-            diag::Format::Human,
+            format,
             color,
         )
         .map_err(|e| e.to_string())?;
@@ -355,7 +391,11 @@ pub(crate) fn load_policy(
 }
 
 fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
-    let Some(policy) = load_policy(&args.policies)? else {
+    let diag_format = match args.format {
+        PlanFormat::Github => diag::Format::Github,
+        _ => diag::Format::Human,
+    };
+    let Some(policy) = load_policy(&args.policies, diag_format)? else {
         return Ok(Exit::Invalid);
     };
     let policy = &policy;
@@ -365,8 +405,14 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         live: provider.uri(),
         allow_removals: args.allow_removals,
     };
-    let plan = crate::plan::build(policy, &live, &provider.capabilities(), &options)
-        .map_err(|e| e.to_string())?;
+    let plan = match crate::plan::build(policy, &live, &provider.capabilities(), &options) {
+        Ok(plan) => plan,
+        Err(crate::plan::PlanError::Refused(violations)) if args.format == PlanFormat::Github => {
+            print_refusal_annotations(policy, &violations);
+            return Err(crate::plan::PlanError::Refused(violations).to_string());
+        }
+        Err(error) => return Err(error.to_string()),
+    };
 
     // Save first: a plan that cannot be saved should not look like a success.
     if let Some(path) = &args.out {
@@ -382,6 +428,7 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         PlanFormat::Human => crate::plan::render_human(&plan, &mut out, color),
         PlanFormat::Json => crate::plan::render_json(&plan, &mut out),
         PlanFormat::Markdown => crate::plan::render_markdown(&plan, &mut out),
+        PlanFormat::Github => crate::plan::render_github(&plan, &mut out),
     }
     .and_then(|()| out.flush())
     .map_err(|e| e.to_string())?;

@@ -317,24 +317,56 @@ pub fn render(
 
 /// One GitHub Actions annotation: `::error file=F,line=L,col=C,title=CODE::message`.
 pub fn github_line(diagnostic: &Diagnostic) -> String {
-    let mut properties = Vec::new();
-    if let Some(location) = &diagnostic.location {
-        properties.push(format!("file={}", escape_property(&location.file)));
-        properties.push(format!("line={}", location.line));
-        properties.push(format!("col={}", location.col));
-    }
-    properties.push(format!("title={}", diagnostic.code));
     let mut message = diagnostic.message.clone();
     if let Some(help) = &diagnostic.help {
         message.push_str("\nhelp: ");
         message.push_str(help);
     }
-    format!(
-        "::{} {}::{}",
-        diagnostic.severity.as_str(),
-        properties.join(","),
-        escape_data(&message)
-    )
+    let location = diagnostic.location.as_ref();
+    let mut line = Annotation {
+        level: diagnostic.severity.as_str(),
+        location: location.map(|l| (l.file.clone(), l.line)),
+        title: diagnostic.code,
+        message: &message,
+    }
+    .line();
+    if let Some(location) = location {
+        // The column goes right after the line, as GitHub documents the properties.
+        let at = format!(",line={}", location.line);
+        line = line.replacen(&at, &format!("{at},col={}", location.col), 1);
+    }
+    line
+}
+
+/// A GitHub Actions workflow command (`::notice`, `::warning`, `::error`), escaped as the
+/// runner expects; shared by `validate` and `plan`.
+pub struct Annotation<'a> {
+    /// `notice`, `warning` or `error`.
+    pub level: &'a str,
+    /// File and line the annotation belongs to.
+    pub location: Option<(String, usize)>,
+    /// The title (a diagnostic code, an operation).
+    pub title: &'a str,
+    /// The message; newlines are kept as `%0A`.
+    pub message: &'a str,
+}
+
+impl Annotation<'_> {
+    /// The workflow command line.
+    pub fn line(&self) -> String {
+        let mut properties = Vec::new();
+        if let Some((file, line)) = &self.location {
+            properties.push(format!("file={}", escape_property(file)));
+            properties.push(format!("line={line}"));
+        }
+        properties.push(format!("title={}", escape_property(self.title)));
+        format!(
+            "::{} {}::{}",
+            self.level,
+            properties.join(","),
+            escape_data(self.message)
+        )
+    }
 }
 
 // The escaping rules of GitHub's workflow commands (actions/toolkit `command.ts`).

@@ -703,6 +703,62 @@ pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out)
 }
 
+/// GitHub Actions workflow commands: one annotation per operation on the policy line that
+/// asked for it (a `notice`; removals, which have no such line, are `warning`s on the
+/// run), manual steps as `warning`s with their instruction, and the closing line.
+pub fn render_github(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    for op in &plan.operations {
+        let removal = op.op.effect() == Effect::Remove;
+        let mut message = format!("{} {}", Tone::of(op.op.effect()).sign(), title(op));
+        for change in &op.changes {
+            let _ = write!(
+                message,
+                "\n{}: {} -> {}",
+                change.field,
+                compact(&change.before),
+                compact(&change.after)
+            );
+        }
+        let mut level = if removal { "warning" } else { "notice" };
+        if let Execution::Manual { instruction } = &op.execution {
+            level = "warning";
+            let _ = write!(message, "\nmanual step: {instruction}");
+        }
+        let diagnostic = crate::diag::Annotation {
+            level,
+            location: op.source.as_deref().and_then(split_source),
+            title: op.op.as_str(),
+            message: &message,
+        };
+        writeln!(out, "{}", diagnostic.line())?;
+    }
+    let summary = if plan.is_empty() {
+        NO_CHANGES.to_owned()
+    } else {
+        closing(&plan.summary)
+    };
+    let closing = crate::diag::Annotation {
+        level: "notice",
+        location: None,
+        title: "orgplan plan",
+        message: &summary,
+    };
+    writeln!(out, "{}", closing.line())
+}
+
+// `policies/users.yaml:12` -> (file, line).
+fn split_source(source: &str) -> Option<(String, usize)> {
+    let (file, line) = source.rsplit_once(':')?;
+    Some((file.to_owned(), line.parse().ok()?))
+}
+
+fn compact(value: &Value) -> String {
+    match value {
+        Value::Null => "(none)".to_owned(),
+        other => other.to_string(),
+    }
+}
+
 /// A pull-request comment: heading, summary tables, one `<details>` per operation.
 pub fn render_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     writeln!(out, "### orgplan plan")?;

@@ -27,7 +27,7 @@ const PROGRESS_FROM: usize = 50;
 pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     // Read the saved plan first: a missing or foreign file is the first thing to hear of.
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
-    let Some(policy) = super::load_policy(&args.policies)? else {
+    let Some(policy) = super::load_policy(&args.policies, crate::diag::Format::Human)? else {
         return Ok(Exit::Invalid);
     };
     let uri = args

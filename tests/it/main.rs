@@ -8,6 +8,7 @@ mod cli;
 mod common;
 mod crash;
 mod explain;
+mod github;
 mod plan;
 mod robustness;
 mod roundtrip;
