@@ -427,7 +427,10 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
     match args.format {
         PlanFormat::Human => crate::plan::render_human(&plan, &mut out, color),
         PlanFormat::Json => crate::plan::render_json(&plan, &mut out),
-        PlanFormat::Markdown => crate::plan::render_markdown(&plan, &mut out),
+        PlanFormat::Markdown => {
+            let access = crate::plan::access_changes(&plan, policy, &live);
+            crate::plan::render_markdown(&plan, &access, &mut out)
+        }
         PlanFormat::Github => crate::plan::render_github(&plan, &mut out),
     }
     .and_then(|()| out.flush())

@@ -323,6 +323,97 @@ fn models(rules: &mut Option<ModelRules>) {
     }
 }
 
+/// The live org seen as a policy, so that effective permissions can be computed for
+/// the org as it is (to show who gains or loses what). `None` for an org never set up.
+/// Pending invites count as active: their access starts when they accept.
+pub fn as_policy(live: &LiveState) -> Option<Policy> {
+    let org = live.org.as_ref()?;
+    let org = crate::model::Org {
+        name: org.name.clone(),
+        plan: org.plan,
+        domains: org.domains.clone(),
+        seats: org.seats,
+        provisioning: org.provisioning,
+        sso: org.sso,
+        capabilities: org.capabilities.clone(),
+        models: org.models.clone(),
+        defaults: org.defaults.clone(),
+        caps: org.caps.clone(),
+        unmanaged_users: crate::model::UnmanagedUsers::Keep,
+        safety: crate::model::Safety::default(),
+    };
+    let roles = live
+        .roles
+        .iter()
+        .map(|(name, role)| {
+            let role = crate::model::Role {
+                description: role.description.clone(),
+                capabilities: role.capabilities.clone(),
+                models: role.models.clone(),
+                limits: role.limits.clone(),
+            };
+            (name.clone(), role)
+        })
+        .collect();
+    let groups: BTreeMap<String, crate::model::Group> = live
+        .groups
+        .iter()
+        .map(|(name, group)| {
+            let group = crate::model::Group {
+                description: group.description.clone(),
+                roles: group.roles.clone(),
+                members: group.members.clone(),
+                limits: group.limits.clone(),
+            };
+            (name.clone(), group)
+        })
+        .collect();
+    let users: BTreeMap<String, crate::model::User> = live
+        .users
+        .iter()
+        .map(|(email, user)| {
+            let status = match user.status {
+                LiveStatus::Suspended => crate::model::UserStatus::Suspended,
+                LiveStatus::Active | LiveStatus::Invited => crate::model::UserStatus::Active,
+            };
+            let user = crate::model::User {
+                name: user.name.clone(),
+                role: user.role,
+                seat: user.seat,
+                groups: Vec::new(),
+                limits: user.limits.clone(),
+                status,
+                external: true,
+            };
+            (email.to_lowercase(), user)
+        })
+        .collect();
+    let mut memberships: BTreeMap<String, BTreeSet<String>> = users
+        .keys()
+        .map(|email| (email.clone(), BTreeSet::new()))
+        .collect();
+    let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (name, group) in &groups {
+        let set = members.entry(name.clone()).or_default();
+        for member in &group.members {
+            let member = member.to_lowercase();
+            if let Some(of_user) = memberships.get_mut(&member) {
+                of_user.insert(name.clone());
+                set.insert(member);
+            }
+        }
+    }
+    Some(Policy {
+        org,
+        roles,
+        groups,
+        users,
+        memberships,
+        members,
+        origins: crate::model::Origins::default(),
+    })
+}
+
 #[cfg(test)]
 #[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {

@@ -759,8 +759,30 @@ fn compact(value: &Value) -> String {
     }
 }
 
-/// A pull-request comment: heading, summary tables, one `<details>` per operation.
-pub fn render_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+/// The access changes of a plan, per person, for the pull-request comment: effective
+/// permissions of the org as it is against those of the policy.
+pub fn access_changes(
+    plan: &Plan,
+    policy: &Policy,
+    live: &LiveState,
+) -> Vec<crate::resolve::AccessChange> {
+    let before = live::as_policy(live);
+    let removed: Vec<String> = plan
+        .operations
+        .iter()
+        .filter(|op| op.op == OpKind::UserRemove)
+        .map(|op| op.target.clone())
+        .collect();
+    crate::resolve::access_changes(before.as_ref(), policy, &removed)
+}
+
+/// A pull-request comment: heading, summary tables, manual steps called out, who gains or
+/// loses what, then one `<details>` per operation.
+pub fn render_markdown(
+    plan: &Plan,
+    access: &[crate::resolve::AccessChange],
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out, "### orgplan plan")?;
     writeln!(out)?;
     writeln!(out, "Live: `{}`", plan.live)?;
@@ -809,6 +831,41 @@ pub fn render_markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         writeln!(out)?;
         for field in &plan.unverifiable {
             writeln!(out, "- `{field}`")?;
+        }
+    }
+    let manual: Vec<&Operation> = plan
+        .operations
+        .iter()
+        .filter(|op| matches!(op.execution, Execution::Manual { .. }))
+        .collect();
+    if !manual.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "> [!WARNING]")?;
+        writeln!(
+            out,
+            "> {} manual step{} an admin must carry out by hand; `apply` does not do them:",
+            manual.len(),
+            if manual.len() == 1 { "" } else { "s" }
+        )?;
+        for op in manual {
+            if let Execution::Manual { instruction } = &op.execution {
+                writeln!(out, "> - `{}`: {}", title(op), instruction)?;
+            }
+        }
+    }
+    if !access.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "#### Access changes")?;
+        writeln!(out)?;
+        writeln!(out, "| User | Gains, loses, changes |")?;
+        writeln!(out, "|---|---|")?;
+        for person in access {
+            let cells: Vec<String> = person
+                .changes
+                .iter()
+                .map(|c| c.replace('|', "\\|"))
+                .collect();
+            writeln!(out, "| `{}` | {} |", person.email, cells.join("<br>"))?;
         }
     }
     for op in &plan.operations {
@@ -881,6 +938,72 @@ mod tests {
             role,
             ..LiveUser::default()
         }
+    }
+
+    #[test]
+    fn access_changes_name_who_gains_and_loses_what() {
+        let before = policy(BASE);
+        let live = live::project(&before);
+        // Kate leaves `sales` (loses `analyst`, so `api` and `chat`); Lee joins it.
+        let after = policy(&BASE.replace(
+            "members: [kate@acme.com]",
+            "members: [lee@acme.com]",
+        ).replace(
+            "  kate@acme.com: {name: Kate}\n",
+            "  kate@acme.com: {name: Kate}\n  lee@acme.com: {name: Lee, limits: {spend_usd: {monthly: 5}}}\n",
+        ));
+        let plan = plan(&after, &live, None).unwrap_or_else(|e| panic!("{e}"));
+        let access = access_changes(&plan, &after, &live);
+        let by_email: Vec<(&str, Vec<&str>)> = access
+            .iter()
+            .map(|a| {
+                (
+                    a.email.as_str(),
+                    a.changes.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            by_email,
+            vec![
+                (
+                    "kate@acme.com",
+                    vec![
+                        "- role `analyst`",
+                        "- capability `chat`",
+                        "- capability `api`"
+                    ]
+                ),
+                (
+                    "lee@acme.com",
+                    vec![
+                        "+ role `analyst`",
+                        "+ capability `chat`",
+                        "+ capability `api`",
+                        "+ spend_usd monthly limit 5"
+                    ]
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn markdown_calls_out_manual_steps_before_the_details() {
+        let policy = policy(BASE);
+        let mut plan = plan(&policy, &LiveState::default(), None).unwrap_or_else(|e| panic!("{e}"));
+        plan.operations[0].execution = Execution::Manual {
+            instruction: "set it in the admin console".into(),
+        };
+        let mut out = Vec::new();
+        render_markdown(&plan, &[], &mut out).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&out);
+        let callout = text
+            .find("> [!WARNING]")
+            .unwrap_or_else(|| panic!("{text}"));
+        assert!(text[callout..].starts_with(
+            "> [!WARNING]\n> 1 manual step an admin must carry out by hand; `apply` does not do them:\n> - `org.update org`: set it in the admin console\n"
+        ), "{text}");
+        assert!(callout < text.find("<details>").unwrap_or(0));
     }
 
     #[test]

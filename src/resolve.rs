@@ -391,6 +391,117 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
     pattern[p..].iter().all(|c| *c == '*')
 }
 
+/// How one user's access changes with a plan: custom roles, capabilities, model
+/// patterns and limits gained or lost, for the pull-request comment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccessChange {
+    /// Lowercased email.
+    pub email: String,
+    /// One line per change, such as "+ capability `api`" or "~ spend_usd monthly 50 -> 300".
+    pub changes: Vec<String>,
+}
+
+/// Who gains or loses what between the live org (`before`, seen as a policy; `None` for
+/// an org never set up) and the policy (`after`); `removed` are the users the plan removes.
+/// Org-wide settings (`org.models`, `org.capabilities`) are left out: they change everyone
+/// and the plan's `org.update` already shows them.
+pub fn access_changes(
+    before: Option<&Policy>,
+    after: &Policy,
+    removed: &[String],
+) -> Vec<AccessChange> {
+    let mut out = Vec::new();
+    for email in after.users.keys() {
+        let old = before.and_then(|b| resolve(b, email));
+        let Some(new) = resolve(after, email) else {
+            continue;
+        };
+        let changes = compare(old.as_ref(), &new);
+        if !changes.is_empty() {
+            out.push(AccessChange {
+                email: email.clone(),
+                changes,
+            });
+        }
+    }
+    for email in removed {
+        out.push(AccessChange {
+            email: email.clone(),
+            changes: vec!["- account removed: loses all access".to_owned()],
+        });
+    }
+    out.sort_by(|a, b| a.email.cmp(&b.email));
+    out
+}
+
+fn compare(old: Option<&Effective>, new: &Effective) -> Vec<String> {
+    let mut changes = Vec::new();
+    let mut sets = |what: &str, old: Vec<String>, new: Vec<String>| {
+        for item in &new {
+            if !old.contains(item) {
+                changes.push(format!("+ {what} `{item}`"));
+            }
+        }
+        for item in &old {
+            if !new.contains(item) {
+                changes.push(format!("- {what} `{item}`"));
+            }
+        }
+    };
+    let roles = |e: Option<&Effective>| e.map(|e| e.roles.clone()).unwrap_or_default();
+    let capabilities = |e: Option<&Effective>| {
+        e.map(|e| {
+            e.capabilities
+                .iter()
+                .map(|(c, _)| c.as_str().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+    };
+    let patterns = |e: Option<&Effective>, deny: bool| {
+        let mut list: Vec<String> = e
+            .map(|e| if deny { &e.deny } else { &e.allow })
+            .into_iter()
+            .flatten()
+            .map(|p| p.pattern.clone())
+            .collect();
+        list.sort();
+        list.dedup();
+        list
+    };
+    sets("role", roles(old), roles(Some(new)));
+    sets("capability", capabilities(old), capabilities(Some(new)));
+    sets(
+        "model allow",
+        patterns(old, false),
+        patterns(Some(new), false),
+    );
+    sets("model deny", patterns(old, true), patterns(Some(new), true));
+    let limit_values = |e: Option<&Effective>| -> BTreeMap<(Metric, Period), Amount> {
+        e.into_iter()
+            .flat_map(|e| e.limits.iter())
+            .flat_map(|(metric, periods)| {
+                periods
+                    .iter()
+                    .map(|(period, (amount, _))| ((*metric, *period), *amount))
+            })
+            .collect()
+    };
+    let (old_limits, new_limits) = (limit_values(old), limit_values(Some(new)));
+    let keys: std::collections::BTreeSet<&(Metric, Period)> =
+        old_limits.keys().chain(new_limits.keys()).collect();
+    for key @ (metric, period) in keys {
+        let name = format!("{} {}", metric.as_str(), period.as_str());
+        match (old_limits.get(key), new_limits.get(key)) {
+            (Some(a), Some(b)) if a != b => changes.push(format!("~ {name} {a} -> {b}")),
+            (None, Some(b)) => changes.push(format!("+ {name} limit {b}")),
+            (Some(a), None) => changes.push(format!("- {name} limit {a} (no limit now)")),
+            _ => {}
+        }
+    }
+    changes
+}
+
 #[cfg(test)]
 #[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
