@@ -549,7 +549,60 @@ pub fn json_schema() -> serde_json::Value {
     let generator = schemars::generate::SchemaSettings::draft07().into_generator();
     let mut value = generator.into_root_schema_for::<PolicyFile>().to_value();
     tidy_schema(&mut value);
+    describe_at_the_property(&mut value);
     value
+}
+
+// The YAML language server shows a referenced definition's description on hover instead
+// of the property's own, which is the one written for that place ("Guard rails that refuse
+// a dangerous plan" rather than the type's doc). So the properties keep the text: enum
+// definitions hand their list of values to every property that uses them, and then no
+// definition keeps a description of its own.
+fn describe_at_the_property(schema: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Some(definitions) = schema.get("definitions").and_then(Value::as_object) else {
+        return;
+    };
+    // For an enum, the value list that follows the first line of its description.
+    let value_lists: std::collections::BTreeMap<String, String> = definitions
+        .iter()
+        .filter(|(_, d)| d.get("enum").is_some())
+        .filter_map(|(name, d)| {
+            let text = d.get("description")?.as_str()?;
+            let list = text.split_once("\n- ")?.1;
+            Some((format!("#/definitions/{name}"), format!("\n- {list}")))
+        })
+        .collect();
+    fn walk(node: &mut Value, lists: &std::collections::BTreeMap<String, String>) {
+        match node {
+            Value::Object(map) => {
+                let reference = map
+                    .get("allOf")
+                    .and_then(|a| a.get(0))
+                    .and_then(|r| r.get("$ref"))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                if let (Some(reference), Some(Value::String(description))) =
+                    (reference, map.get_mut("description"))
+                {
+                    if let Some(list) = lists.get(&reference) {
+                        description.push_str(list);
+                    }
+                }
+                map.values_mut().for_each(|v| walk(v, lists));
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| walk(v, lists)),
+            _ => {}
+        }
+    }
+    walk(schema, &value_lists);
+    if let Some(definitions) = schema.get_mut("definitions").and_then(Value::as_object_mut) {
+        for definition in definitions.values_mut() {
+            if let Some(map) = definition.as_object_mut() {
+                map.remove("description");
+            }
+        }
+    }
 }
 
 // Three rewrites of what schemars writes, for editors and draft-07:

@@ -54,11 +54,24 @@ fn every_property_is_described_and_objects_are_closed() {
                 );
             }
         }
-        if node.get("enum").is_some() {
-            assert!(
-                node.get("description").is_some(),
-                "{path}: enum without description"
-            );
+        // A property that takes an enum lists its values, with their meaning, for hover.
+        if let Some(reference) = node
+            .get("allOf")
+            .and_then(|a| a.get(0))
+            .and_then(|r| r.get("$ref"))
+            .and_then(|r| r.as_str())
+        {
+            let name = reference.trim_start_matches("#/definitions/");
+            if let Some(values) = schema["definitions"][name]["enum"].as_array() {
+                let description = node["description"].as_str().unwrap_or_default();
+                for value in values {
+                    let listed = format!("- `{}`: ", value.as_str().unwrap_or_default());
+                    assert!(
+                        description.contains(&listed),
+                        "{path} does not list {listed}"
+                    );
+                }
+            }
         }
     }
 }
