@@ -582,12 +582,11 @@ fn describe_at_the_property(schema: &mut serde_json::Value) {
                     .and_then(|r| r.get("$ref"))
                     .and_then(Value::as_str)
                     .map(str::to_owned);
-                if let (Some(reference), Some(Value::String(description))) =
-                    (reference, map.get_mut("description"))
-                {
-                    if let Some(list) = lists.get(&reference) {
-                        description.push_str(list);
-                    }
+                if let (Some(list), Some(Value::String(description))) = (
+                    reference.and_then(|r| lists.get(&r)),
+                    map.get_mut("description"),
+                ) {
+                    description.push_str(list);
                 }
                 map.values_mut().for_each(|v| walk(v, lists));
             }
