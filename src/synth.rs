@@ -358,13 +358,13 @@ fn drift(live: &mut LiveState, users: usize, admins: usize, rng: &mut Rng) {
             if let Some(user) = live.users.get_mut(email) {
                 user.role = OrgRole::Admin;
             }
-        } else if roll < 25 {
-            if let Some(user) = live.users.get_mut(email) {
-                user.seat = match user.seat {
-                    Seat::Standard => Seat::Premium,
-                    Seat::Premium => Seat::Standard,
-                };
-            }
+        } else if roll < 25
+            && let Some(user) = live.users.get_mut(email)
+        {
+            user.seat = match user.seat {
+                Seat::Standard => Seat::Premium,
+                Seat::Premium => Seat::Standard,
+            };
         }
     }
     // Membership drift: members missing from live groups, and stray live members.
@@ -376,10 +376,10 @@ fn drift(live: &mut LiveState, users: usize, admins: usize, rng: &mut Rng) {
             if rng.percent(50) && !group.members.is_empty() {
                 let at = rng.below(group.members.len());
                 group.members.remove(at);
-            } else if live.users.contains_key(stray) {
-                if let Err(at) = group.members.binary_search(stray) {
-                    group.members.insert(at, stray.clone());
-                }
+            } else if live.users.contains_key(stray)
+                && let Err(at) = group.members.binary_search(stray)
+            {
+                group.members.insert(at, stray.clone());
             }
         }
     }
@@ -437,6 +437,7 @@ pub fn parse_only(dir: &Path) -> Result<(usize, u64, usize), crate::load::LoadEr
 }
 
 #[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 
