@@ -16,7 +16,12 @@ use orgplan::provider::{Provider, file::FileProvider};
 
 const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
 
+// `cargo test --all-targets` runs each benchmark once, in a debug build, with `--test`:
+// then every size is cut to 1,000 users so that the test suite stays quick.
+static TEST_MODE: OnceLock<bool> = OnceLock::new();
+
 fn main() {
+    TEST_MODE.get_or_init(|| std::env::args().any(|arg| arg == "--test"));
     divan::main();
 }
 
@@ -29,6 +34,11 @@ struct Org {
 
 // One org per size, generated the first time a benchmark asks for it.
 fn org(users: usize) -> &'static Org {
+    let users = if TEST_MODE.get().copied().unwrap_or(false) {
+        users.min(1_000)
+    } else {
+        users
+    };
     static ORGS: OnceLock<Mutex<HashMap<usize, &'static Org>>> = OnceLock::new();
     let mut orgs = ORGS
         .get_or_init(Default::default)
