@@ -147,6 +147,22 @@ enum Command {
     ///
     /// Example: orgplan man > orgplan.1 && man ./orgplan.1
     Man,
+    /// Generate a synthetic org for benchmarks, or time the YAML parse floor.
+    #[command(hide = true)]
+    Synth {
+        /// Number of users.
+        #[arg(long, required_unless_present = "parse_only")]
+        users: Option<usize>,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output folder (the policy files and live.json).
+        #[arg(short, long, required_unless_present = "parse_only")]
+        out: Option<PathBuf>,
+        /// Only read and parse the YAML files of DIR with saphyr, then exit.
+        #[arg(long, value_name = "DIR", conflicts_with_all = ["users", "out"])]
+        parse_only: Option<PathBuf>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -281,6 +297,12 @@ pub fn run(cli: Cli) -> Exit {
             print!("{}", crate::model::json_schema_text());
             Ok(Exit::Success)
         }
+        Command::Synth {
+            users,
+            seed,
+            out,
+            parse_only,
+        } => synth_command(users, seed, out, parse_only),
     };
     match result {
         Ok(exit) => exit,
@@ -347,6 +369,29 @@ pub(crate) fn summary(policies: &std::path::Path, checked: &Checked) -> String {
             plural(warnings, "warning"),
         ),
     }
+}
+
+fn synth_command(
+    users: Option<usize>,
+    seed: u64,
+    out: Option<PathBuf>,
+    parse_only: Option<PathBuf>,
+) -> Result<Exit, String> {
+    if let Some(dir) = parse_only {
+        let (files, bytes, documents) =
+            crate::synth::parse_only(&dir).map_err(|e| e.to_string())?;
+        println!("parsed {files} files, {bytes} bytes, {documents} documents");
+        return Ok(Exit::Success);
+    }
+    let (Some(users), Some(out)) = (users, out) else {
+        return Err("synth needs --users N and -o DIR".to_owned());
+    };
+    let bytes = crate::synth::generate(users, seed, &out).map_err(|e| e.to_string())?;
+    println!(
+        "wrote {users} users ({bytes} bytes of policy) to {}",
+        out.display()
+    );
+    Ok(Exit::Success)
 }
 
 struct PlanArgs {

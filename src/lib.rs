@@ -31,4 +31,5 @@ pub mod model;
 pub mod plan;
 pub mod provider;
 pub mod resolve;
+pub mod synth;
 pub mod validate;

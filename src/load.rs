@@ -5,7 +5,7 @@
 //! position of a node) and converted to `serde_json::Value` for the schema check and the
 //! typed decoding; [`Document`] maps each JSON pointer back to its span.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -90,11 +90,58 @@ impl Sources {
     }
 }
 
+// (line, col, width), 1-based. `u32` is plenty: a policy file has at most 32 MiB.
+type Place = (u32, u32, u32);
+
 /// Where a node is: the span of its key (for mapping entries) and of its value.
 #[derive(Debug, Clone, Copy)]
 struct NodeSpan {
-    key: Option<(usize, usize, usize)>,
-    value: (usize, usize, usize),
+    key: Option<Place>,
+    value: Place,
+}
+
+/// The spans of a document, as a tree shaped like the document: no JSON pointer string
+/// is built or hashed per node, and a lookup walks the pointer's segments.
+#[derive(Debug)]
+struct SpanTree {
+    span: NodeSpan,
+    children: Children,
+}
+
+#[derive(Debug)]
+enum Children {
+    None,
+    Sequence(Vec<SpanTree>),
+    // Sorted by key; a key that appears twice keeps its last span, like the JSON value.
+    Mapping(Vec<(Box<str>, SpanTree)>),
+}
+
+impl SpanTree {
+    fn child(&self, segment: &str) -> Option<&SpanTree> {
+        match &self.children {
+            Children::None => None,
+            Children::Sequence(items) => {
+                // Only the canonical form of an index, as a JSON pointer writes it.
+                let canonical = !segment.is_empty()
+                    && segment.bytes().all(|b| b.is_ascii_digit())
+                    && (segment == "0" || !segment.starts_with('0'));
+                items.get(segment.parse::<usize>().ok().filter(|_| canonical)?)
+            }
+            Children::Mapping(entries) => {
+                let unescaped;
+                let key = if segment.contains('~') {
+                    unescaped = segment.replace("~1", "/").replace("~0", "~");
+                    unescaped.as_str()
+                } else {
+                    segment
+                };
+                let at = entries
+                    .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+                    .ok()?;
+                Some(&entries[at].1)
+            }
+        }
+    }
 }
 
 /// One parsed policy file.
@@ -106,8 +153,8 @@ pub struct Document {
     pub name: String,
     /// The content, as JSON.
     pub value: Value,
-    // JSON pointer -> (line, col, width) of key and value, 1-based.
-    spans: HashMap<String, NodeSpan>,
+    // The place of every node's key and value.
+    spans: SpanTree,
 }
 
 impl Document {
@@ -123,22 +170,28 @@ impl Document {
             .map(|span| self.location(span.key.unwrap_or(span.value)))
     }
 
+    // The span at `pointer`, or at its nearest ancestor; `None` for a pointer that is not
+    // one (it must be empty or start with `/`).
     fn find(&self, pointer: &str) -> Option<&NodeSpan> {
-        let mut pointer = pointer;
-        loop {
-            if let Some(span) = self.spans.get(pointer) {
-                return Some(span);
-            }
-            pointer = &pointer[..pointer.rfind('/')?];
+        if pointer.is_empty() {
+            return Some(&self.spans.span);
         }
+        let mut node = &self.spans;
+        for segment in pointer.strip_prefix('/')?.split('/') {
+            match node.child(segment) {
+                Some(child) => node = child,
+                None => break,
+            }
+        }
+        Some(&node.span)
     }
 
-    fn location(&self, (line, col, width): (usize, usize, usize)) -> Location {
+    fn location(&self, (line, col, width): Place) -> Location {
         Location {
             file: self.name.clone(),
-            line,
-            col,
-            width,
+            line: line as usize,
+            col: col as usize,
+            width: width as usize,
         }
     }
 }
@@ -344,17 +397,15 @@ pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
     let lines: Vec<&str> = text.lines().collect();
     let mut converter = Converter {
         lines: &lines,
-        spans: HashMap::new(),
         problem: None,
     };
-    let value = converter.convert(&root, None, String::new(), 0);
+    let (value, spans) = converter.convert(&root, None, 0);
     if let Some((message, (line, col, _))) = converter.problem {
         loaded
             .diagnostics
-            .push(Diagnostic::error("yaml-syntax", message).at(at(line, col)));
+            .push(Diagnostic::error("yaml-syntax", message).at(at(line as usize, col as usize)));
         return;
     }
-    let spans = converter.spans;
     loaded.documents.push(Document {
         file,
         name,
@@ -365,13 +416,12 @@ pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
 
 struct Converter<'a> {
     lines: &'a [&'a str],
-    spans: HashMap<String, NodeSpan>,
-    problem: Option<(String, (usize, usize, usize))>,
+    problem: Option<(String, Place)>,
 }
 
 impl Converter<'_> {
     // (line, col, width), 1-based; the width stops at the end of the first line.
-    fn place(&self, span: &saphyr_parser::Span) -> (usize, usize, usize) {
+    fn place(&self, span: &saphyr_parser::Span) -> Place {
         let line = span.start.line().max(1);
         let col = span.start.col() + 1;
         let rest = self
@@ -384,37 +434,48 @@ impl Converter<'_> {
         } else {
             rest
         };
-        (line, col, width.max(1))
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        (narrow(line), narrow(col), narrow(width.max(1)))
     }
 
     fn convert(
         &mut self,
         node: &MarkedYaml<'_>,
-        key: Option<(usize, usize, usize)>,
-        pointer: String,
+        key: Option<Place>,
         depth: usize,
-    ) -> Value {
+    ) -> (Value, SpanTree) {
         let place = self.place(&node.span);
+        let span = NodeSpan { key, value: place };
+        let leaf = |value| {
+            (
+                value,
+                SpanTree {
+                    span,
+                    children: Children::None,
+                },
+            )
+        };
         if depth > MAX_DEPTH {
             if self.problem.is_none() {
                 self.problem = Some((format!("nesting deeper than {MAX_DEPTH} levels"), place));
             }
-            return Value::Null;
+            return leaf(Value::Null);
         }
-        let value = match &node.data {
-            YamlData::Value(scalar) => scalar_to_json(scalar),
-            YamlData::Representation(text, _, _) => Value::String(text.to_string()),
-            YamlData::Sequence(items) => Value::Array(
-                items
+        let (value, children) = match &node.data {
+            YamlData::Value(scalar) => (scalar_to_json(scalar), Children::None),
+            YamlData::Representation(text, _, _) => {
+                (Value::String(text.to_string()), Children::None)
+            }
+            YamlData::Sequence(items) => {
+                let (values, spans) = items
                     .iter()
-                    .enumerate()
-                    .map(|(index, item)| {
-                        self.convert(item, None, format!("{pointer}/{index}"), depth + 1)
-                    })
-                    .collect(),
-            ),
+                    .map(|item| self.convert(item, None, depth + 1))
+                    .unzip();
+                (Value::Array(values), Children::Sequence(spans))
+            }
             YamlData::Mapping(entries) => {
                 let mut map = Map::new();
+                let mut spans: Vec<(Box<str>, SpanTree)> = Vec::with_capacity(entries.len());
                 for (key_node, value_node) in entries {
                     let key_place = self.place(&key_node.span);
                     let key_text = match &key_node.data {
@@ -434,24 +495,28 @@ impl Converter<'_> {
                             continue;
                         }
                     };
-                    let child = format!("{pointer}/{}", escape_segment(&key_text));
-                    let value = self.convert(value_node, Some(key_place), child, depth + 1);
+                    let (value, span) = self.convert(value_node, Some(key_place), depth + 1);
+                    spans.push((key_text.as_str().into(), span));
                     map.insert(key_text, value);
                 }
-                Value::Object(map)
+                // Stable sort, then keep the last of equal keys (as `map.insert` does).
+                spans.sort_by(|(a, _), (b, _)| a.cmp(b));
+                spans.reverse();
+                spans.dedup_by(|(a, _), (b, _)| a == b);
+                spans.reverse();
+                (Value::Object(map), Children::Mapping(spans))
             }
             YamlData::Tagged(_, inner) => {
-                return self.convert(inner, key, pointer, depth);
+                return self.convert(inner, key, depth);
             }
             YamlData::Alias(_) | YamlData::BadValue => {
                 if self.problem.is_none() {
                     self.problem = Some(("a value could not be read".to_owned(), place));
                 }
-                Value::Null
+                return leaf(Value::Null);
             }
         };
-        self.spans.insert(pointer, NodeSpan { key, value: place });
-        value
+        (value, SpanTree { span, children })
     }
 }
 

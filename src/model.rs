@@ -743,14 +743,22 @@ pub struct Origins {
 impl Origins {
     fn pointer_of(&self, section: Section, name: &str, path: &[&str]) -> Option<(usize, String)> {
         let (doc, key) = self.entries.get(&(section, name.to_owned()))?;
-        let mut pointer = format!("/{}", section.as_str());
-        if section != Section::Org {
+        // Escape only what needs it: most keys have no `~` or `/`.
+        let push = |pointer: &mut String, segment: &str| {
             pointer.push('/');
-            pointer.push_str(&crate::load::escape_segment(key));
+            if segment.contains(['~', '/']) {
+                pointer.push_str(&crate::load::escape_segment(segment));
+            } else {
+                pointer.push_str(segment);
+            }
+        };
+        let mut pointer = String::with_capacity(64);
+        push(&mut pointer, section.as_str());
+        if section != Section::Org {
+            push(&mut pointer, key);
         }
         for segment in path {
-            pointer.push('/');
-            pointer.push_str(&crate::load::escape_segment(segment));
+            push(&mut pointer, segment);
         }
         Some((*doc, pointer))
     }

@@ -1,7 +1,7 @@
 //! Effective permissions (SPEC §3): what each user can actually do, computed from the
 //! policy alone, with the origin (`file:line`) of every value. Pure: no I/O.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
@@ -93,213 +93,293 @@ pub struct Decision {
 /// A suspended user has nothing: no capability (each granted one is listed as withheld),
 /// no model pattern and no limit, so that `explain` never shows access that does not exist.
 pub fn resolve(policy: &Policy, email: &str) -> Option<Effective> {
-    let email = email.to_lowercase();
-    let email = email.as_str();
-    let user = policy.users.get(email)?;
-    let suspended = user.status == UserStatus::Suspended;
-    let origins = &policy.origins;
-    let groups: Vec<String> = policy
-        .memberships
-        .get(email)
-        .map(|groups| groups.iter().cloned().collect())
-        .unwrap_or_default();
-    let roles: Vec<String> = policy
-        .roles_of(email)
-        .into_iter()
-        .map(str::to_owned)
-        .collect();
-    let role_origin = |role: &str, path: &[&str]| Origin {
-        from: format!("role `{role}`"),
-        source: origins.source(Section::Roles, role, path),
-    };
-    let defaults_origin = |path: &[&str]| Origin {
-        from: "org.defaults".to_owned(),
-        source: origins.source(Section::Org, "", &[&["defaults"], path].concat()),
-    };
+    Resolver::new(policy).resolve(email)
+}
 
-    // Capabilities: held roles' union, or the defaults when none is held.
-    let mut granted: BTreeMap<Capability, Origin> = BTreeMap::new();
-    if roles.is_empty() {
-        for (i, capability) in policy.org.defaults.capabilities.iter().enumerate() {
-            granted
-                .entry(*capability)
-                .or_insert_with(|| defaults_origin(&["capabilities", &i.to_string()]));
-        }
-    } else {
-        for role in &roles {
-            let held = policy.roles.get(role).map(|r| &r.capabilities);
-            for (i, capability) in held.into_iter().flatten().enumerate() {
-                granted
-                    .entry(*capability)
-                    .or_insert_with(|| role_origin(role, &["capabilities", &i.to_string()]));
-            }
+type LimitEntry = (Metric, Period, Amount, Origin);
+
+/// What one grant (a role, or `org.defaults`) contributes, with origins.
+#[derive(Debug, Default)]
+struct Grants {
+    capabilities: Vec<(Capability, Origin)>,
+    allow: Vec<Pattern>,
+    deny: Vec<Pattern>,
+    limits: Vec<LimitEntry>,
+}
+
+/// Resolves many users of one policy: the origins of what roles, groups, `org.defaults`
+/// and `org.models` grant are looked up once, not once per user.
+#[derive(Debug)]
+pub struct Resolver<'p> {
+    policy: &'p Policy,
+    defaults: Grants,
+    roles: HashMap<&'p str, Grants>,
+    group_limits: HashMap<&'p str, Vec<LimitEntry>>,
+    org_allow: Option<Vec<Pattern>>,
+    org_deny: Vec<Pattern>,
+}
+
+fn limit_entries(
+    limits: &crate::model::Limits,
+    origin: &dyn Fn(&[&str]) -> Origin,
+) -> Vec<LimitEntry> {
+    let mut out = Vec::new();
+    for (metric, periods) in limits {
+        for (period, amount) in periods {
+            out.push((
+                *metric,
+                *period,
+                *amount,
+                origin(&["limits", metric.as_str(), period.as_str()]),
+            ));
         }
     }
-    let mut capabilities = Vec::new();
-    let mut withheld = Vec::new();
-    for (capability, origin) in granted {
-        if suspended {
-            withheld.push((capability, "the user is suspended".to_owned()));
-        } else if !policy.org.capabilities.contains(&capability) {
-            withheld.push((capability, "not enabled in `org.capabilities`".to_owned()));
-        } else if capability == Capability::ClaudeCode && user.seat == Seat::Standard {
-            withheld.push((capability, "needs a premium seat".to_owned()));
-        } else {
-            capabilities.push((capability, origin));
-        }
-    }
+    out
+}
 
-    // Models: patterns of the held roles, or of the defaults.
-    let mut allow = Vec::new();
-    let mut deny = Vec::new();
-    let pattern = |pattern: &String, origin: Origin| Pattern {
-        pattern: pattern.clone(),
+fn pattern(pattern: &str, origin: Origin) -> Pattern {
+    Pattern {
+        pattern: pattern.to_owned(),
         origin,
-    };
-    if roles.is_empty() {
-        if let Some(models) = &policy.org.defaults.models {
+    }
+}
+
+impl<'p> Resolver<'p> {
+    /// A resolver for `policy`.
+    pub fn new(policy: &'p Policy) -> Self {
+        let origins = &policy.origins;
+        let defaults_origin = |path: &[&str]| Origin {
+            from: "org.defaults".to_owned(),
+            source: origins.source(Section::Org, "", &[&["defaults"], path].concat()),
+        };
+        let defaults_access = &policy.org.defaults;
+        let mut defaults = Grants {
+            capabilities: defaults_access
+                .capabilities
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (*c, defaults_origin(&["capabilities", &i.to_string()])))
+                .collect(),
+            limits: limit_entries(&defaults_access.limits, &defaults_origin),
+            ..Grants::default()
+        };
+        if let Some(models) = &defaults_access.models {
             for (i, p) in models.allow.iter().enumerate() {
-                allow.push(pattern(
+                defaults.allow.push(pattern(
                     p,
                     defaults_origin(&["models", "allow", &i.to_string()]),
                 ));
             }
             for (i, p) in models.deny.iter().enumerate() {
-                deny.push(pattern(
+                defaults.deny.push(pattern(
                     p,
                     defaults_origin(&["models", "deny", &i.to_string()]),
                 ));
             }
         }
-    } else {
-        for role in &roles {
-            if let Some(models) = policy.roles.get(role).and_then(|r| r.models.as_ref()) {
-                for (i, p) in models.allow.iter().enumerate() {
-                    allow.push(pattern(
-                        p,
-                        role_origin(role, &["models", "allow", &i.to_string()]),
-                    ));
-                }
-                for (i, p) in models.deny.iter().enumerate() {
-                    deny.push(pattern(
-                        p,
-                        role_origin(role, &["models", "deny", &i.to_string()]),
-                    ));
-                }
-            }
-        }
-    }
-    let org_origin = |path: &[&str]| Origin {
-        from: "org.models".to_owned(),
-        source: origins.source(Section::Org, "", &[&["models"], path].concat()),
-    };
-    // An `org.models` that only denies (no `allow`) filters nothing in: an admin who writes
-    // `deny: [x]` means "everything but x", not "no model at all".
-    let mut org_allow = policy
-        .org
-        .models
-        .as_ref()
-        .filter(|models| !models.allow.is_empty())
-        .map(|models| {
-            models
-                .allow
-                .iter()
-                .enumerate()
-                .map(|(i, p)| pattern(p, org_origin(&["allow", &i.to_string()])))
-                .collect()
-        });
-    let mut org_deny: Vec<Pattern> = policy
-        .org
-        .models
-        .iter()
-        .flat_map(|models| models.deny.iter().enumerate())
-        .map(|(i, p)| pattern(p, org_origin(&["deny", &i.to_string()])))
-        .collect();
-
-    // Limits: the user, then the most generous group, the most generous role, the defaults.
-    let mut limits: BTreeMap<Metric, BTreeMap<Period, (Amount, Origin)>> = BTreeMap::new();
-    let mut offer = |layer: Vec<(Metric, Period, Amount, Origin)>| {
-        let mut best: BTreeMap<(Metric, Period), (Amount, Origin)> = BTreeMap::new();
-        for (metric, period, amount, origin) in layer {
-            let slot = best
-                .entry((metric, period))
-                .or_insert((amount, origin.clone()));
-            if amount.0 > slot.0.0 {
-                *slot = (amount, origin);
-            }
-        }
-        for ((metric, period), value) in best {
-            limits
-                .entry(metric)
-                .or_default()
-                .entry(period)
-                .or_insert(value);
-        }
-    };
-    let entries = |limits: &crate::model::Limits, origin: &dyn Fn(&[&str]) -> Origin| {
-        let mut out = Vec::new();
-        for (metric, periods) in limits {
-            for (period, amount) in periods {
-                out.push((
-                    *metric,
-                    *period,
-                    *amount,
-                    origin(&["limits", metric.as_str(), period.as_str()]),
-                ));
-            }
-        }
-        out
-    };
-    offer(entries(&user.limits, &|path| Origin {
-        from: "the user".to_owned(),
-        source: origins.source(Section::Users, email, path),
-    }));
-    offer(
-        groups
+        let roles = policy
+            .roles
             .iter()
-            .filter_map(|name| Some((name, policy.groups.get(name)?)))
-            .flat_map(|(name, group)| {
-                entries(&group.limits, &|path| Origin {
+            .map(|(name, role)| {
+                let role_origin = |path: &[&str]| Origin {
+                    from: format!("role `{name}`"),
+                    source: origins.source(Section::Roles, name, path),
+                };
+                let mut grants = Grants {
+                    capabilities: role
+                        .capabilities
+                        .iter()
+                        .enumerate()
+                        .map(|(i, c)| (*c, role_origin(&["capabilities", &i.to_string()])))
+                        .collect(),
+                    limits: limit_entries(&role.limits, &role_origin),
+                    ..Grants::default()
+                };
+                if let Some(models) = &role.models {
+                    for (i, p) in models.allow.iter().enumerate() {
+                        grants.allow.push(pattern(
+                            p,
+                            role_origin(&["models", "allow", &i.to_string()]),
+                        ));
+                    }
+                    for (i, p) in models.deny.iter().enumerate() {
+                        grants
+                            .deny
+                            .push(pattern(p, role_origin(&["models", "deny", &i.to_string()])));
+                    }
+                }
+                (name.as_str(), grants)
+            })
+            .collect();
+        let group_limits = policy
+            .groups
+            .iter()
+            .filter(|(_, group)| !group.limits.is_empty())
+            .map(|(name, group)| {
+                let entries = limit_entries(&group.limits, &|path| Origin {
                     from: format!("group `{name}`"),
                     source: origins.source(Section::Groups, name, path),
-                })
+                });
+                (name.as_str(), entries)
             })
-            .collect(),
-    );
-    offer(
-        roles
+            .collect();
+        let org_origin = |path: &[&str]| Origin {
+            from: "org.models".to_owned(),
+            source: origins.source(Section::Org, "", &[&["models"], path].concat()),
+        };
+        // An `org.models` that only denies (no `allow`) filters nothing in: an admin who
+        // writes `deny: [x]` means "everything but x", not "no model at all".
+        let org_allow = policy
+            .org
+            .models
+            .as_ref()
+            .filter(|models| !models.allow.is_empty())
+            .map(|models| {
+                models
+                    .allow
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| pattern(p, org_origin(&["allow", &i.to_string()])))
+                    .collect()
+            });
+        let org_deny = policy
+            .org
+            .models
             .iter()
-            .filter_map(|name| Some((name, policy.roles.get(name)?)))
-            .flat_map(|(name, role)| entries(&role.limits, &|path| role_origin(name, path)))
-            .collect(),
-    );
-    offer(entries(&policy.org.defaults.limits, &|path| {
-        defaults_origin(path)
-    }));
-
-    if suspended {
-        allow.clear();
-        deny.clear();
-        org_allow = None;
-        org_deny.clear();
-        limits.clear();
+            .flat_map(|models| models.deny.iter().enumerate())
+            .map(|(i, p)| pattern(p, org_origin(&["deny", &i.to_string()])))
+            .collect();
+        Resolver {
+            policy,
+            defaults,
+            roles,
+            group_limits,
+            org_allow,
+            org_deny,
+        }
     }
-    Some(Effective {
-        email: email.to_owned(),
-        role: user.role,
-        seat: user.seat,
-        status: user.status,
-        status_source: origins.source(Section::Users, email, &["status"]),
-        groups,
-        roles,
-        capabilities,
-        withheld,
-        allow,
-        deny,
-        org_allow,
-        org_deny,
-        limits,
-    })
+
+    /// Effective permissions of `email` (compared case-insensitively), or `None` when no
+    /// such user is declared. See [`resolve`].
+    pub fn resolve(&self, email: &str) -> Option<Effective> {
+        let policy = self.policy;
+        let email = email.to_lowercase();
+        let email = email.as_str();
+        let user = policy.users.get(email)?;
+        let suspended = user.status == UserStatus::Suspended;
+        let origins = &policy.origins;
+        let groups: Vec<String> = policy
+            .memberships
+            .get(email)
+            .map(|groups| groups.iter().cloned().collect())
+            .unwrap_or_default();
+        let roles: Vec<String> = policy
+            .roles_of(email)
+            .into_iter()
+            .map(str::to_owned)
+            .collect();
+        let held: Vec<&Grants> = roles
+            .iter()
+            .filter_map(|role| self.roles.get(role.as_str()))
+            .collect();
+        // Capabilities and model patterns: held roles' union, or the defaults when none
+        // is held.
+        let grants: Vec<&Grants> = if roles.is_empty() {
+            vec![&self.defaults]
+        } else {
+            held.clone()
+        };
+        let mut granted: BTreeMap<Capability, Origin> = BTreeMap::new();
+        for grant in &grants {
+            for (capability, origin) in &grant.capabilities {
+                granted.entry(*capability).or_insert_with(|| origin.clone());
+            }
+        }
+        let mut capabilities = Vec::new();
+        let mut withheld = Vec::new();
+        for (capability, origin) in granted {
+            if suspended {
+                withheld.push((capability, "the user is suspended".to_owned()));
+            } else if !policy.org.capabilities.contains(&capability) {
+                withheld.push((capability, "not enabled in `org.capabilities`".to_owned()));
+            } else if capability == Capability::ClaudeCode && user.seat == Seat::Standard {
+                withheld.push((capability, "needs a premium seat".to_owned()));
+            } else {
+                capabilities.push((capability, origin));
+            }
+        }
+        let (mut allow, mut deny, mut org_allow, mut org_deny) = if suspended {
+            (Vec::new(), Vec::new(), None, Vec::new())
+        } else {
+            (
+                grants
+                    .iter()
+                    .flat_map(|g| g.allow.iter().cloned())
+                    .collect(),
+                grants.iter().flat_map(|g| g.deny.iter().cloned()).collect(),
+                self.org_allow.clone(),
+                self.org_deny.clone(),
+            )
+        };
+
+        // Limits: the user, then the most generous group, the most generous role, the
+        // defaults.
+        let mut limits: BTreeMap<Metric, BTreeMap<Period, (Amount, Origin)>> = BTreeMap::new();
+        if !suspended {
+            let mut offer = |layer: &mut dyn Iterator<Item = &LimitEntry>| {
+                let mut best: BTreeMap<(Metric, Period), (Amount, &Origin)> = BTreeMap::new();
+                for (metric, period, amount, origin) in layer {
+                    let slot = best.entry((*metric, *period)).or_insert((*amount, origin));
+                    if amount.0 > slot.0.0 {
+                        *slot = (*amount, origin);
+                    }
+                }
+                for ((metric, period), (amount, origin)) in best {
+                    limits
+                        .entry(metric)
+                        .or_default()
+                        .entry(period)
+                        .or_insert_with(|| (amount, origin.clone()));
+                }
+            };
+            let own = limit_entries(&user.limits, &|path| Origin {
+                from: "the user".to_owned(),
+                source: origins.source(Section::Users, email, path),
+            });
+            offer(&mut own.iter());
+            offer(
+                &mut groups
+                    .iter()
+                    .filter_map(|name| self.group_limits.get(name.as_str()))
+                    .flatten(),
+            );
+            offer(&mut held.iter().flat_map(|g| g.limits.iter()));
+            offer(&mut self.defaults.limits.iter());
+        }
+        if suspended {
+            allow.clear();
+            deny.clear();
+            org_allow = None;
+            org_deny.clear();
+            limits.clear();
+        }
+        Some(Effective {
+            email: email.to_owned(),
+            role: user.role,
+            seat: user.seat,
+            status: user.status,
+            status_source: origins.source(Section::Users, email, &["status"]),
+            groups,
+            roles,
+            capabilities,
+            withheld,
+            allow,
+            deny,
+            org_allow,
+            org_deny,
+            limits,
+        })
+    }
 }
 
 /// May `effective`'s user use `model`? Deny wins over allow; the org filter applies to all.

@@ -943,8 +943,9 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
 }
 
 fn check_effective(policy: &Policy, out: &mut Vec<Diagnostic>) {
+    let resolver = resolve::Resolver::new(policy);
     for email in policy.users.keys() {
-        let Some(effective) = resolve::resolve(policy, email) else {
+        let Some(effective) = resolver.resolve(email) else {
             continue;
         };
         let seat_restricted =

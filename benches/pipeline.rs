@@ -1,0 +1,113 @@
+//! Benchmarks of the pipeline on synthetic orgs of 1k, 10k and 100k users
+//! (`orgplan synth`): load + validate, resolve every user, diff + plan, and the whole
+//! `orgplan plan` path. Run with `cargo bench`; `benches/measure.sh` measures the binary.
+
+#![expect(
+    clippy::expect_used,
+    reason = "a benchmark without its fixture cannot run"
+)]
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
+use orgplan::live::LiveState;
+use orgplan::model::Policy;
+use orgplan::provider::{Provider, file::FileProvider};
+
+const SIZES: [usize; 3] = [1_000, 10_000, 100_000];
+
+// `cargo test --all-targets` runs each benchmark once, in a debug build, with `--test`:
+// then every size is cut to 1,000 users so that the test suite stays quick.
+static TEST_MODE: OnceLock<bool> = OnceLock::new();
+
+fn main() {
+    TEST_MODE.get_or_init(|| std::env::args().any(|arg| arg == "--test"));
+    divan::main();
+}
+
+/// A generated org, kept for the whole run.
+struct Org {
+    dir: tempfile::TempDir,
+    policy: Policy,
+    live: LiveState,
+}
+
+// One org per size, generated the first time a benchmark asks for it.
+fn org(users: usize) -> &'static Org {
+    let users = if TEST_MODE.get().copied().unwrap_or(false) {
+        users.min(1_000)
+    } else {
+        users
+    };
+    static ORGS: OnceLock<Mutex<HashMap<usize, &'static Org>>> = OnceLock::new();
+    let mut orgs = ORGS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("fixture lock");
+    orgs.entry(users).or_insert_with(|| {
+        let dir = tempfile::tempdir().expect("temp dir");
+        orgplan::synth::generate(users, 1, dir.path()).expect("synthetic org");
+        let policy = orgplan::cli::check_folder(dir.path())
+            .expect("load")
+            .policy
+            .expect("valid policy");
+        let live = FileProvider::new(dir.path().join("live.json"))
+            .read()
+            .expect("live state");
+        Box::leak(Box::new(Org { dir, policy, live }))
+    })
+}
+
+fn options(org: &Org) -> orgplan::plan::Options {
+    orgplan::plan::Options {
+        live: format!("file:{}", org.dir.path().join("live.json").display()),
+        allow_removals: None,
+    }
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn load_validate(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    bencher.bench(|| orgplan::cli::check_folder(org.dir.path()).expect("load"));
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn resolve_all(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    bencher.bench(|| {
+        let resolver = orgplan::resolve::Resolver::new(&org.policy);
+        org.policy
+            .users
+            .keys()
+            .filter_map(|email| resolver.resolve(email))
+            .count()
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn diff_plan(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    let provider = FileProvider::new(org.dir.path().join("live.json"));
+    let options = options(org);
+    bencher.bench(|| {
+        orgplan::plan::build(&org.policy, &org.live, &provider.capabilities(), &options)
+            .expect("plan")
+    });
+}
+
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn whole_plan(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    let options = options(org);
+    bencher.bench(|| {
+        let checked = orgplan::cli::check_folder(org.dir.path()).expect("load");
+        let policy = checked.policy.as_ref().expect("valid policy");
+        let provider = FileProvider::new(org.dir.path().join("live.json"));
+        let live = provider.read().expect("live state");
+        let plan =
+            orgplan::plan::build(policy, &live, &provider.capabilities(), &options).expect("plan");
+        let mut out = Vec::new();
+        orgplan::plan::render_human(&plan, &mut out, false).expect("render");
+        out.len()
+    });
+}
