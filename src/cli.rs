@@ -58,8 +58,8 @@ enum Command {
         /// Policy folder, read recursively.
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is read: `file:PATH` (scim+https:// and anthropic: are not
-        /// supported yet).
+        /// Where the live org is read: `file:PATH` or `scim+https://HOST/PATH` (token in
+        /// `ORGPLAN_SCIM_TOKEN`); `anthropic:` is not supported yet.
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Also save the plan as JSON to FILE (for `apply FILE`).
@@ -117,6 +117,15 @@ enum Command {
         /// Output format of the apply report.
         #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
         format: ReportFormat,
+        /// Remote providers: operations of one kind carried out at once.
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
+        /// SCIM: remove a user with DELETE, or deactivate it (PATCH `active=false`).
+        #[arg(long, value_enum, default_value_t = ScimDeprovision::Delete)]
+        scim_deprovision: ScimDeprovision,
+        /// Remote providers: the local JSONL audit file (a SCIM server keeps none of ours).
+        #[arg(long, value_name = "FILE", default_value = ".orgplan/audit.jsonl")]
+        audit: PathBuf,
     },
     /// Write policy files from the live org, such that `plan` on them reports no changes.
     ///
@@ -136,6 +145,12 @@ enum Command {
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
     Schema,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScimDeprovision {
+    Delete,
+    Deactivate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -211,6 +226,9 @@ pub fn run(cli: Cli) -> Exit {
             auto_approve,
             allow_removals,
             format,
+            parallelism,
+            scim_deprovision,
+            audit,
         } => apply_cmd::apply_command(&apply_cmd::ApplyArgs {
             plan_file,
             policies,
@@ -218,6 +236,18 @@ pub fn run(cli: Cli) -> Exit {
             auto_approve,
             allow_removals,
             json: format == ReportFormat::Json,
+            remote: crate::provider::Options {
+                scim: crate::provider::scim::Options {
+                    parallelism: usize::from(parallelism),
+                    deprovision: match scim_deprovision {
+                        ScimDeprovision::Delete => crate::provider::scim::Deprovision::Delete,
+                        ScimDeprovision::Deactivate => {
+                            crate::provider::scim::Deprovision::Deactivate
+                        }
+                    },
+                    audit,
+                },
+            },
         }),
         Command::Export { live, out, force } => apply_cmd::export_command(&live, &out, force),
         Command::Schema => {
