@@ -11,4 +11,5 @@ mod plan;
 mod robustness;
 mod roundtrip;
 mod schema;
+mod scim_faults;
 mod validate;

@@ -37,6 +37,9 @@ use crate::live::{LiveState, LiveStatus};
 /// Environment variable holding the bearer token.
 pub const TOKEN_VAR: &str = "ORGPLAN_SCIM_TOKEN";
 
+/// Start of the reason of an operation whose answer was lost.
+const LOST: &str = "no answer, the request may have landed";
+
 /// Page size asked for when listing.
 const PAGE: usize = 100;
 
@@ -77,6 +80,9 @@ pub enum ScimError {
     /// No answer.
     #[error("{0}")]
     Http(#[from] HttpError),
+    /// A create or an add whose answer was lost: it may have landed.
+    #[error("{LOST}: {0}")]
+    Lost(String),
     /// An answer that is not success.
     #[error("SCIM {method} {path} answered {status}{}{hint}", detail_of(.detail))]
     Status {
@@ -227,6 +233,14 @@ impl ScimProvider {
         let mut extra = vec![("accept", "application/scim+json")];
         if let (Some(etag), true) = (if_match, self.found.etag) {
             extra.push(("if-match", etag));
+        }
+        // A create or an add that lost its answer may have landed: the operation is
+        // re-checked and tried again from the top (see `Run::attempt`), never replayed.
+        if matches!(method, Method::Post | Method::Patch) {
+            return self
+                .client
+                .send_no_replay(method, path, &extra, body)
+                .map_err(|e| ScimError::Lost(e.to_string()));
         }
         Ok(self.client.send(method, path, &extra, body)?)
     }
@@ -572,7 +586,7 @@ impl<'a> Run<'a> {
                         let i = next.fetch_add(1, Ordering::SeqCst);
                         let Some(unit) = units.get(i) else { break };
                         for (index, op) in unit {
-                            match self.one(op) {
+                            match self.attempt(op) {
                                 Ok(()) => lock(&landed).push((*index, *op)),
                                 Err(reason) => {
                                     lock(&failures).push((*index, *op, reason));
@@ -593,6 +607,19 @@ impl<'a> Run<'a> {
             .next()
             .map(|(_, op, reason)| (op, reason));
         (landed.into_iter().map(|(_, op)| op).collect(), failure)
+    }
+
+    /// [`Run::one`], tried again while a create or an add loses its answer: `one`
+    /// re-reads before it writes (adopting a created record, skipping a member already
+    /// there), so a second try never does the work twice.
+    fn attempt(&self, op: &Operation) -> Result<(), String> {
+        let mut tries = 1;
+        loop {
+            match self.one(op) {
+                Err(reason) if reason.starts_with(LOST) && tries < 4 => tries += 1,
+                other => return other,
+            }
+        }
     }
 
     /// Carry out one operation; `Err` is the reason, for the report.
