@@ -104,7 +104,7 @@ enum Command {
         /// Policy folder, read recursively (the safety rules are checked again on apply).
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is: `file:PATH`. Default: the plan's, or
+        /// Where the live org is: `file:PATH` or `scim+https://HOST/PATH`. Default: the plan's, or
         /// `file:.orgplan/live.json` without a plan file.
         #[arg(long)]
         live: Option<String>,
@@ -131,7 +131,7 @@ enum Command {
     ///
     /// Example: orgplan export --live file:.orgplan/live.json -o exported/
     Export {
-        /// Where the live org is read: `file:PATH`.
+        /// Where the live org is read: `file:PATH` or `scim+https://HOST/PATH`.
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Folder to write org.yaml, roles.yaml, groups.yaml and users.yaml into.

@@ -33,6 +33,8 @@ enum FaultKind {
     DropAfter,
     /// Wait longer than the client's timeout, then close without carrying it out.
     Slow,
+    /// 412: the resource changed since the client read it.
+    Changed,
 }
 
 #[derive(Default)]
@@ -116,6 +118,7 @@ fn serve(mut stream: TcpStream, store: &Shared) {
     let (status, headers, answer) = match fault {
         Some(FaultKind::TooMany) => (429, "retry-after: 1\r\n", json!({"detail": "slow down"})),
         Some(FaultKind::Error) => (500, "", json!({"detail": "oops"})),
+        Some(FaultKind::Changed) => (412, "", json!({"detail": "version mismatch"})),
         Some(FaultKind::Slow) => {
             std::thread::sleep(Duration::from_millis(2500));
             return;
@@ -164,7 +167,7 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
         ("GET", ["ServiceProviderConfig"]) => (
             200,
             json!({"patch": {"supported": true}, "filter": {"supported": true, "maxResults": 100},
-                   "etag": {"supported": false}, "bulk": {"supported": false}}),
+                   "etag": {"supported": true}, "bulk": {"supported": false}}),
         ),
         ("GET", ["Schemas"]) => (200, list(Vec::new(), query)),
         ("GET", ["ResourceTypes"]) => (
@@ -482,16 +485,40 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
         std::fs::read_to_string(&audit).unwrap_or_default()
     );
     assert!(!everything.contains(TOKEN), "the token leaked");
+    // The saved plan keeps the URL, without credentials.
+    let saved = std::fs::read_to_string(&plan_file).unwrap_or_default();
+    assert!(saved.contains(&format!("\"live\": \"{url}\"")), "{saved}");
+
+    // Someone suspends a user by hand; the policy wants it active. The server answers 412
+    // to the PATCH (it changed again meanwhile): the apply stops, overwriting nothing.
+    {
+        let mut s = lock(&store);
+        if let Some(kate) = s
+            .users
+            .values_mut()
+            .find(|u| u["userName"] == "kate.sullivan@acme.com")
+        {
+            kate["active"] = json!(false);
+        }
+        s.faults = vec![Fault {
+            method: "PATCH",
+            path: "/Users",
+            kind: FaultKind::Changed,
+        }];
+    }
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 1, "{out}{err}");
     assert!(
-        std::fs::read_to_string(&plan_file)
-            .unwrap_or_default()
-            .contains(
-                &url["scim+".len()..]
-                    .split('/')
-                    .next()
-                    .map(|h| h.to_owned())
-                    .unwrap_or_default()
-            )
+        err.contains("user.reactivate")
+            && err.contains("stale:")
+            && err.contains("nothing overwritten"),
+        "{err}"
+    );
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("user.reactivate kate.sullivan@acme.com"),
+        "{out}"
     );
 }
 
@@ -511,4 +538,27 @@ fn a_wrong_token_says_which_variable_to_set() {
         "{err}"
     );
     assert!(!err.contains("wrong-token-123"), "{err}");
+}
+
+#[test]
+fn an_unreachable_server_fails_without_printing_credentials() {
+    // A port nobody listens on: bound, then released.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let uri = format!("scim+http://user:secret@127.0.0.1:{port}/scim/v2?token=abc");
+    let output = orgplan()
+        .args(["plan", "--live", &uri])
+        .env("ORGPLAN_SCIM_TOKEN", TOKEN)
+        .env("ORGPLAN_HTTP_ATTEMPTS", "2")
+        .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("failed after 2 attempts"), "{err}");
+    for secret in ["secret", "abc", TOKEN] {
+        assert!(!err.contains(secret), "{err}");
+    }
 }
