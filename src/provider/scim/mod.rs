@@ -488,9 +488,12 @@ impl Provider for ScimProvider {
             applied.extend(landed.iter().map(|op| (*op).clone()));
             progress(applied.len(), todo.len());
             if let Some((failed, reason)) = failure {
+                // Operations are told apart by address: two may be equal in value.
+                let done: BTreeSet<*const Operation> =
+                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
                 let remaining = todo[start..]
                     .iter()
-                    .filter(|op| !landed.iter().any(|l| std::ptr::eq(*l, **op)))
+                    .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
                     .map(|op| (*op).clone())
                     .collect();
                 return Err(ApplyError::Partial {
