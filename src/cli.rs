@@ -58,8 +58,8 @@ enum Command {
         /// Policy folder, read recursively.
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is read: `file:PATH` (scim+https:// and anthropic: are not
-        /// supported yet).
+        /// Where the live org is read: `file:PATH` or `scim+https://HOST/PATH` (token in
+        /// `ORGPLAN_SCIM_TOKEN`); `anthropic:` is not supported yet.
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Also save the plan as JSON to FILE (for `apply FILE`).
@@ -104,7 +104,7 @@ enum Command {
         /// Policy folder, read recursively (the safety rules are checked again on apply).
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is: `file:PATH`. Default: the plan's, or
+        /// Where the live org is: `file:PATH` or `scim+https://HOST/PATH`. Default: the plan's, or
         /// `file:.orgplan/live.json` without a plan file.
         #[arg(long)]
         live: Option<String>,
@@ -117,12 +117,21 @@ enum Command {
         /// Output format of the apply report.
         #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
         format: ReportFormat,
+        /// Remote providers: operations of one kind carried out at once.
+        #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
+        parallelism: u16,
+        /// SCIM: remove a user with DELETE, or deactivate it (PATCH `active=false`).
+        #[arg(long, value_enum, default_value_t = ScimDeprovision::Delete)]
+        scim_deprovision: ScimDeprovision,
+        /// Remote providers: the local JSONL audit file (a SCIM server keeps none of ours).
+        #[arg(long, value_name = "FILE", default_value = ".orgplan/audit.jsonl")]
+        audit: PathBuf,
     },
     /// Write policy files from the live org, such that `plan` on them reports no changes.
     ///
     /// Example: orgplan export --live file:.orgplan/live.json -o exported/
     Export {
-        /// Where the live org is read: `file:PATH`.
+        /// Where the live org is read: `file:PATH` or `scim+https://HOST/PATH`.
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Folder to write org.yaml, roles.yaml, groups.yaml and users.yaml into.
@@ -163,6 +172,12 @@ enum Command {
         #[arg(long, value_name = "DIR", conflicts_with_all = ["users", "out"])]
         parse_only: Option<PathBuf>,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ScimDeprovision {
+    Delete,
+    Deactivate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -267,6 +282,9 @@ pub fn run(cli: Cli) -> Exit {
             auto_approve,
             allow_removals,
             format,
+            parallelism,
+            scim_deprovision,
+            audit,
         } => apply_cmd::apply_command(&apply_cmd::ApplyArgs {
             plan_file,
             policies,
@@ -274,6 +292,18 @@ pub fn run(cli: Cli) -> Exit {
             auto_approve,
             allow_removals,
             json: format == ReportFormat::Json,
+            remote: crate::provider::Options {
+                scim: crate::provider::scim::Options {
+                    parallelism: usize::from(parallelism),
+                    deprovision: match scim_deprovision {
+                        ScimDeprovision::Delete => crate::provider::scim::Deprovision::Delete,
+                        ScimDeprovision::Deactivate => {
+                            crate::provider::scim::Deprovision::Deactivate
+                        }
+                    },
+                    audit,
+                },
+            },
         }),
         Command::Export { live, out, force } => apply_cmd::export_command(&live, &out, force),
         Command::Completions { shell } => {

@@ -19,6 +19,8 @@ pub(crate) struct ApplyArgs {
     pub auto_approve: bool,
     pub allow_removals: Option<usize>,
     pub json: bool,
+    /// Settings of remote providers (`--parallelism`, `--scim-deprovision`, `--audit`).
+    pub remote: crate::provider::Options,
 }
 
 /// Above this many operations, a terminal shows a progress bar.
@@ -35,7 +37,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         .clone()
         .or_else(|| saved.as_ref().map(|p| p.live.clone()))
         .unwrap_or_else(|| crate::provider::DEFAULT_LIVE.to_owned());
-    let provider = crate::provider::from_uri(&uri).map_err(|e| e.to_string())?;
+    let provider = crate::provider::from_uri_with(&uri, &args.remote).map_err(|e| e.to_string())?;
     let caps = provider.capabilities();
     let options = plan::Options {
         live: provider.uri(),
@@ -244,6 +246,15 @@ impl Progress {
 
 pub(crate) fn export_command(live: &str, out: &Path, force: bool) -> Result<Exit, String> {
     let provider = crate::provider::from_uri(live).map_err(|e| e.to_string())?;
+    // A provider that cannot read the org settings cannot give a policy that plans clean.
+    let caps = provider.capabilities();
+    if caps.cannot_read("org") {
+        return Err(format!(
+            "cannot export from {}: it cannot read {}; load orgplan's SCIM extension schemas (schema/scim/) into the server, or export from a provider that reads everything",
+            provider.uri(),
+            caps.unreadable.join(", ")
+        ));
+    }
     let state = provider.read().map_err(|e| e.to_string())?;
     let files = crate::export::export(&state).map_err(|e| e.to_string())?;
     let occupied = match std::fs::read_dir(out) {

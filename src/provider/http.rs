@@ -210,6 +210,31 @@ impl Client {
         extra: &[(&str, &str)],
         body: Option<&serde_json::Value>,
     ) -> Result<Response, HttpError> {
+        self.send_with(method, path, extra, body, true)
+    }
+
+    /// [`Client::send`] for a request that must not be sent twice blindly (a POST that
+    /// creates, a PATCH that adds): 429 and 5xx answers are retried, but a lost answer
+    /// (dropped connection, timeout) is returned at once, since the server may have
+    /// acted; the caller checks what landed before trying again.
+    pub fn send_no_replay(
+        &self,
+        method: Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+    ) -> Result<Response, HttpError> {
+        self.send_with(method, path, extra, body, false)
+    }
+
+    fn send_with(
+        &self,
+        method: Method,
+        path: &str,
+        extra: &[(&str, &str)],
+        body: Option<&serde_json::Value>,
+        replay: bool,
+    ) -> Result<Response, HttpError> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
         } else {
@@ -231,6 +256,14 @@ impl Client {
                 }
                 Err(error) => {
                     last_error = error;
+                    if !replay {
+                        return Err(HttpError::Transport {
+                            method: method.as_str(),
+                            url: redact_url(&url),
+                            attempts: attempt,
+                            detail: last_error,
+                        });
+                    }
                     if attempt < self.policy.attempts {
                         std::thread::sleep(self.backoff(attempt));
                     }

@@ -1,8 +1,8 @@
 //! Providers: the only code that talks to the live org (SPEC §4).
 //!
 //! A provider reads the live state and declares what it can carry out and what it can
-//! read. `--live URI` picks one: `file:PATH` works today; `scim+http(s)://…` and
-//! `anthropic:` are recognised and refused with a clear "not supported yet" error, so that
+//! read. `--live URI` picks one: `file:PATH`, `scim+http(s)://…` (see [`scim`]);
+//! `anthropic:` is recognised and refused with a clear "not supported yet" error, so that
 //! nobody mistakes an unimplemented provider for an empty org.
 //!
 //! [`Provider::apply`] carries out a batch of operations as one transaction: the provider
@@ -12,6 +12,7 @@
 
 pub mod file;
 pub mod http;
+pub mod scim;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -168,6 +169,9 @@ pub enum ProviderError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The SCIM service provider could not be reached, read or written.
+    #[error("{0}")]
+    Scim(#[from] scim::ScimError),
     /// The new state landed but its audit lines could not be appended.
     #[error(
         "{count} operations were applied, but the audit log `{path}` could not be written: {source}"
@@ -182,8 +186,20 @@ pub enum ProviderError {
     },
 }
 
+/// Settings of remote providers that come from `apply` flags.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// SCIM: parallelism, how users are deprovisioned, the audit file.
+    pub scim: scim::Options,
+}
+
 /// Build the provider a `--live` URI names.
 pub fn from_uri(uri: &str) -> Result<Box<dyn Provider>, ProviderError> {
+    from_uri_with(uri, &Options::default())
+}
+
+/// [`from_uri`] with the settings of `apply`.
+pub fn from_uri_with(uri: &str, options: &Options) -> Result<Box<dyn Provider>, ProviderError> {
     if let Some(path) = uri.strip_prefix("file:") {
         if path.is_empty() {
             return Err(ProviderError::UnknownUri(uri.to_owned()));
@@ -200,10 +216,8 @@ pub fn from_uri(uri: &str) -> Result<Box<dyn Provider>, ProviderError> {
         return Ok(Box::new(provider));
     }
     if uri.starts_with("scim+https://") || uri.starts_with("scim+http://") {
-        return Err(ProviderError::NotSupported {
-            name: "SCIM",
-            uri: redact(uri),
-        });
+        let provider = scim::ScimProvider::connect(uri, options.scim.clone())?;
+        return Ok(Box::new(provider));
     }
     if uri.starts_with("anthropic:") {
         return Err(ProviderError::NotSupported {
@@ -246,13 +260,11 @@ mod tests {
 
     #[test]
     fn unimplemented_providers_say_so() {
-        for uri in ["scim+https://idp.example.com/scim", "anthropic:"] {
-            let error = from_uri(uri)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(error.contains("not supported yet"), "{error}");
-        }
+        let error = from_uri("anthropic:")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("not supported yet"), "{error}");
         assert!(matches!(
             from_uri("ftp://x"),
             Err(ProviderError::UnknownUri(_))

@@ -13,4 +13,6 @@ mod plan;
 mod robustness;
 mod roundtrip;
 mod schema;
+mod scim;
+mod scim_faults;
 mod validate;
