@@ -58,8 +58,8 @@ enum Command {
         /// Policy folder, read recursively.
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is read: `file:PATH` (scim+https:// and anthropic: are not
-        /// supported yet).
+        /// Where the live org is read: `file:PATH`, or `anthropic:` for the Admin API (key
+        /// in `ANTHROPIC_ADMIN_KEY`); scim+https:// is not supported yet.
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Also save the plan as JSON to FILE (for `apply FILE`).
@@ -337,7 +337,8 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         live: provider.uri(),
         allow_removals: args.allow_removals,
     };
-    let plan = crate::plan::build(policy, &live, &provider.capabilities(), &options)
+    let refine = |ops, live: &_| provider.refine(ops, live);
+    let plan = crate::plan::build_with(policy, &live, &provider.capabilities(), &options, &refine)
         .map_err(|e| e.to_string())?;
 
     // Save first: a plan that cannot be saved should not look like a success.

@@ -1,15 +1,16 @@
 //! Providers: the only code that talks to the live org (SPEC §4).
 //!
 //! A provider reads the live state and declares what it can carry out and what it can
-//! read. `--live URI` picks one: `file:PATH` works today; `scim+http(s)://…` and
-//! `anthropic:` are recognised and refused with a clear "not supported yet" error, so that
-//! nobody mistakes an unimplemented provider for an empty org.
+//! read. `--live URI` picks one: `file:PATH` and `anthropic:` (the Admin API) work today;
+//! `scim+http(s)://…` is recognised and refused with a clear "not supported yet" error, so
+//! that nobody mistakes an unimplemented provider for an empty org.
 //!
 //! [`Provider::apply`] carries out a batch of operations as one transaction: the provider
 //! holds its lock while it re-reads the state, lets the caller refuse it (stale plan,
 //! safety), applies and records. Each provider declares in [`Capabilities::applies`] which
 //! operation kinds it carries out; the plan marks the rest as manual steps.
 
+pub mod anthropic;
 pub mod file;
 pub mod http;
 
@@ -74,6 +75,14 @@ pub trait Provider {
         check: &mut dyn FnMut(&LiveState) -> Result<(), ApplyError>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Applied, ApplyError>;
+    /// Adjust the diff's operations to what this provider can really carry out, given the
+    /// live state it read: split an operation it can do only in part, or make one a manual
+    /// step with an instruction naming the console page. Pure over `live` and what the
+    /// provider learnt in its last `read`. The default changes nothing.
+    fn refine(&self, operations: Vec<Operation>, live: &LiveState) -> Vec<Operation> {
+        let _ = live;
+        operations
+    }
 }
 
 /// What [`Provider::apply`] did.
@@ -168,6 +177,9 @@ pub enum ProviderError {
         /// What the system said.
         source: std::io::Error,
     },
+    /// The Anthropic Admin API provider could not be set up, read or answered an error.
+    #[error(transparent)]
+    Anthropic(#[from] anthropic::AnthropicError),
     /// The new state landed but its audit lines could not be appended.
     #[error(
         "{count} operations were applied, but the audit log `{path}` could not be written: {source}"
@@ -206,10 +218,7 @@ pub fn from_uri(uri: &str) -> Result<Box<dyn Provider>, ProviderError> {
         });
     }
     if uri.starts_with("anthropic:") {
-        return Err(ProviderError::NotSupported {
-            name: "Anthropic Admin API",
-            uri: redact(uri),
-        });
+        return Ok(Box::new(anthropic::AnthropicProvider::from_env(uri)?));
     }
     Err(ProviderError::UnknownUri(redact(uri)))
 }
@@ -246,13 +255,17 @@ mod tests {
 
     #[test]
     fn unimplemented_providers_say_so() {
-        for uri in ["scim+https://idp.example.com/scim", "anthropic:"] {
-            let error = from_uri(uri)
-                .err()
-                .map(|e| e.to_string())
-                .unwrap_or_default();
-            assert!(error.contains("not supported yet"), "{error}");
-        }
+        let error = from_uri("scim+https://idp.example.com/scim")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("not supported yet"), "{error}");
+        // `anthropic:` is implemented; only the bare URI names it.
+        let error = from_uri("anthropic:org?key=secret")
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(error.contains("`anthropic:org`"), "{error}");
         assert!(matches!(
             from_uri("ftp://x"),
             Err(ProviderError::UnknownUri(_))
