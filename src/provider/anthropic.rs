@@ -294,7 +294,10 @@ impl AnthropicProvider {
             if page.get("has_more").and_then(Value::as_bool) != Some(true) {
                 return Ok(items);
             }
-            let next = page.get("last_id").and_then(Value::as_str).map(str::to_owned);
+            let next = page
+                .get("last_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned);
             if next.is_none() || next == after {
                 return Err(shape(path, "`has_more` without a new `last_id`"));
             }
@@ -334,15 +337,18 @@ impl AnthropicProvider {
         let mut state = LiveState::default();
 
         let me = self.call(Method::Get, "/v1/organizations/me", None)?;
+        // Only the name is readable. The rest are placeholders, never compared (they are
+        // unverifiable), chosen so that `orgplan export` writes a policy that validates:
+        // Enterprise (the only plan with the RBAC API), every capability switched on, and
+        // seats filled in below from the accounts.
         state.org = Some(LiveOrg {
             name: text(&me, "name", "/v1/organizations/me")?,
-            // Only an Enterprise org has the RBAC API; the plan itself is not readable.
             plan: OrgPlan::Enterprise,
             domains: Vec::new(),
             seats: Default::default(),
             provisioning: Default::default(),
             sso: None,
-            capabilities: Vec::new(),
+            capabilities: Capability::ALL.to_vec(),
             models: None,
             defaults: Default::default(),
             caps: Default::default(),
@@ -488,8 +494,9 @@ impl AnthropicProvider {
             let Some(email) = emails_by_id.get(user_id) else {
                 continue;
             };
-            let period: Period = serde_json::from_value(limit.get("period").cloned().unwrap_or_default())
-                .map_err(|_| shape(path, "a spend limit with an unknown `period`"))?;
+            let period: Period =
+                serde_json::from_value(limit.get("period").cloned().unwrap_or_default())
+                    .map_err(|_| shape(path, "a spend limit with an unknown `period`"))?;
             // CHOICE: `amount: null` (an explicit "no limit" override) reads as no limit.
             let Some(amount) = limit.get("amount").and_then(Value::as_str) else {
                 continue;
@@ -505,6 +512,10 @@ impl AnthropicProvider {
                     .or_default()
                     .insert(period, Amount(cents as f64 / 100.0));
             }
+        }
+        let accounts = u32::try_from(state.users.len()).unwrap_or(u32::MAX);
+        if let Some(org) = &mut state.org {
+            org.seats.standard = accounts;
         }
         Ok((state.normalized(), meta))
     }
@@ -620,7 +631,11 @@ impl AnthropicProvider {
                 }
             }
             Step::RemoveUser { id } => {
-                self.call(Method::Delete, &format!("/v1/organizations/users/{id}"), None)?;
+                self.call(
+                    Method::Delete,
+                    &format!("/v1/organizations/users/{id}"),
+                    None,
+                )?;
             }
             Step::DeleteInvite { id } => {
                 self.call(
@@ -914,13 +929,11 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
                     }
                     let api_role = meta.api_roles.get(email).map(String::as_str);
                     let role = match api_role {
-                        Some("user" | "managed") => {
-                            Some(if groups.iter().any(|g| grants(g)) {
-                                "managed".to_owned()
-                            } else {
-                                "user".to_owned()
-                            })
-                        }
+                        Some("user" | "managed") => Some(if groups.iter().any(|g| grants(g)) {
+                            "managed".to_owned()
+                        } else {
+                            "user".to_owned()
+                        }),
                         _ => None,
                     };
                     Step::Membership {
@@ -943,10 +956,7 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
                 let mut set = Vec::new();
                 for change in &op.changes {
                     let Some(period) = spend_period(&change.field) else {
-                        return Err(fail(format!(
-                            "the Admin API cannot set `{}`",
-                            change.field
-                        )));
+                        return Err(fail(format!("the Admin API cannot set `{}`", change.field)));
                     };
                     let cents = match &change.after {
                         Value::Null => None,
@@ -1048,10 +1058,9 @@ fn refine(operations: Vec<Operation>, live: &LiveState, meta: &Meta) -> Vec<Oper
                         "create the custom role `{target}` with {}",
                         fields(&op.changes)
                     ),
-                    OpKind::RoleUpdate => format!(
-                        "in the custom role `{target}`, set {}",
-                        fields(&op.changes)
-                    ),
+                    OpKind::RoleUpdate => {
+                        format!("in the custom role `{target}`, set {}", fields(&op.changes))
+                    }
                     _ => format!("delete the custom role `{target}`"),
                 };
                 let text = format!(
@@ -1060,8 +1069,13 @@ fn refine(operations: Vec<Operation>, live: &LiveState, meta: &Meta) -> Vec<Oper
                 out.push(manual(op, text));
             }
             OpKind::GroupCreate => {
+                // A new group has no roles: only a non-empty grant is a step.
                 let (grants, rest): (Vec<Change>, Vec<Change>) =
                     op.changes.iter().cloned().partition(|c| c.field == "roles");
+                let grants: Vec<Change> = grants
+                    .into_iter()
+                    .filter(|c| c.after.as_array().is_some_and(|a| !a.is_empty()))
+                    .collect();
                 out.push(with_changes(&op, rest));
                 if !grants.is_empty() {
                     let mut grant = with_changes(&op, grants);
