@@ -1301,3 +1301,218 @@ fn encode(text: &str) -> String {
         })
         .collect()
 }
+
+#[cfg(test)]
+#[expect(clippy::panic, reason = "tests fail by panicking")]
+mod tests {
+    use super::*;
+
+    fn op(
+        kind: OpKind,
+        target: &str,
+        member: Option<&str>,
+        changes: &[(&str, Value)],
+    ) -> Operation {
+        Operation {
+            op: kind,
+            target: target.into(),
+            member: member.map(str::to_owned),
+            changes: changes
+                .iter()
+                .map(|(field, after)| Change {
+                    field: (*field).into(),
+                    before: Value::Null,
+                    after: after.clone(),
+                })
+                .collect(),
+            source: None,
+            execution: Execution::Provider,
+        }
+    }
+
+    fn live() -> LiveState {
+        let mut state = LiveState::default();
+        let user = |id: &str, status| LiveUser {
+            id: Some(id.into()),
+            status,
+            ..LiveUser::default()
+        };
+        state
+            .users
+            .insert("bob@x.com".into(), user("user_1", LiveStatus::Active));
+        state
+            .users
+            .insert("ivy@x.com".into(), user("invite_1", LiveStatus::Invited));
+        state.groups.insert(
+            "eng".into(),
+            LiveGroup {
+                id: Some("g1".into()),
+                roles: vec!["dev".into()],
+                ..LiveGroup::default()
+            },
+        );
+        state.groups.insert(
+            "idp".into(),
+            LiveGroup {
+                id: Some("g2".into()),
+                ..LiveGroup::default()
+            },
+        );
+        state
+    }
+
+    fn meta() -> Meta {
+        Meta {
+            scim_groups: ["idp".to_owned()].into(),
+            api_roles: [("bob@x.com".to_owned(), "user".to_owned())].into(),
+            spend_ids: BTreeMap::new(),
+        }
+    }
+
+    fn summary(ops: &[Operation]) -> Vec<String> {
+        ops.iter()
+            .map(|o| {
+                let kind = match o.execution {
+                    Execution::Provider => "provider",
+                    Execution::Manual { .. } => "manual",
+                };
+                format!("{} {} {kind}", o.op.as_str(), o.target)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn what_the_api_cannot_write_becomes_a_manual_step() {
+        let ops = vec![
+            op(
+                OpKind::UserInvite,
+                "new@x.com",
+                None,
+                &[("role", "admin".into())],
+            ),
+            op(
+                OpKind::UserInvite,
+                "kim@x.com",
+                None,
+                &[
+                    ("role", "member".into()),
+                    ("limits.spend_usd.monthly", 5.into()),
+                ],
+            ),
+            op(
+                OpKind::UserUpdate,
+                "bob@x.com",
+                None,
+                &[
+                    ("role", "admin".into()),
+                    ("limits.spend_usd.daily", 2.5.into()),
+                ],
+            ),
+            op(
+                OpKind::UserUpdate,
+                "ivy@x.com",
+                None,
+                &[("limits.spend_usd.monthly", 1.into())],
+            ),
+            op(OpKind::GroupAddMember, "idp", Some("bob@x.com"), &[]),
+            op(OpKind::GroupAddMember, "eng", Some("ivy@x.com"), &[]),
+            op(OpKind::GroupAddMember, "eng", Some("kim@x.com"), &[]),
+            op(OpKind::GroupDelete, "idp", None, &[]),
+        ];
+        let refined = refine(ops, &live(), &meta());
+        assert_eq!(
+            summary(&refined),
+            [
+                "user.invite new@x.com manual",
+                "user.invite kim@x.com provider",
+                "user.update kim@x.com manual",
+                "user.update bob@x.com provider",
+                "user.update bob@x.com manual",
+                "user.update ivy@x.com manual",
+                "group.add_member idp manual",
+                "group.add_member eng manual",
+                "group.add_member eng provider",
+                "group.delete idp manual",
+            ]
+        );
+        let Execution::Manual { instruction } = &refined[0].execution else {
+            panic!("not manual");
+        };
+        assert!(instruction.contains(MEMBERS_PAGE), "{instruction}");
+    }
+
+    #[test]
+    fn memberships_ride_on_the_invite_and_switch_the_api_role() {
+        let ops = [
+            op(
+                OpKind::UserInvite,
+                "kim@x.com",
+                None,
+                &[("role", "member".into())],
+            ),
+            op(OpKind::GroupAddMember, "eng", Some("bob@x.com"), &[]),
+            op(OpKind::GroupAddMember, "eng", Some("kim@x.com"), &[]),
+        ];
+        let todo: Vec<&Operation> = ops.iter().collect();
+        let steps = resolve(&todo, &live(), &meta()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            steps[0],
+            Step::Invite {
+                email: "kim@x.com".into(),
+                role: "managed".into(),
+                groups: vec!["eng".into()],
+            }
+        );
+        assert!(matches!(&steps[1], Step::Membership { role: Some(r), .. } if r == "managed"));
+        assert_eq!(steps[2], Step::WithInvite);
+    }
+
+    #[test]
+    fn a_batch_the_api_cannot_carry_out_is_refused_before_any_request() {
+        let ops = [op(OpKind::GroupAddMember, "eng", Some("ivy@x.com"), &[])];
+        let todo: Vec<&Operation> = ops.iter().collect();
+        let error = resolve(&todo, &live(), &meta())
+            .err()
+            .map(|e| e.to_string());
+        assert!(
+            error
+                .as_deref()
+                .is_some_and(|e| e.contains("nothing applied")),
+            "{error:?}"
+        );
+    }
+
+    #[test]
+    fn amounts_are_whole_cents_and_cursors_are_encoded() {
+        assert_eq!(cents(&json!(50)), Some(5000));
+        assert_eq!(cents(&json!(12.34)), Some(1234));
+        assert_eq!(cents(&json!(0.001)), None);
+        assert_eq!(encode("pg+/=2"), "pg%2B%2F%3D2");
+        assert_eq!(org_role("managed"), OrgRole::Member);
+        assert_eq!(org_role("primary_owner"), OrgRole::PrimaryOwner);
+    }
+
+    #[test]
+    fn the_key_is_scrubbed_and_never_in_debug() {
+        let provider = AnthropicProvider::new(
+            "http://127.0.0.1:9",
+            "sk-secret",
+            HttpPolicy::default(),
+            SPEND_INTERVAL,
+            PathBuf::from("audit.jsonl"),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(provider.scrub("bad key sk-secret"), "bad key ***");
+        assert!(!format!("{provider:?}").contains("sk-secret"));
+        assert!(
+            AnthropicProvider::new(
+                "ftp://x",
+                "k",
+                HttpPolicy::default(),
+                SPEND_INTERVAL,
+                PathBuf::new()
+            )
+            .is_err()
+        );
+    }
+}
