@@ -58,8 +58,8 @@ enum Command {
         /// Policy folder, read recursively.
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is read: `file:PATH` or `scim+https://HOST/PATH` (token in
-        /// `ORGPLAN_SCIM_TOKEN`); `anthropic:` is not supported yet.
+        /// Where the live org is read: `file:PATH`, `scim+https://HOST/PATH` (token in
+        /// `ORGPLAN_SCIM_TOKEN`) or `anthropic:` (key in `ANTHROPIC_ADMIN_KEY`).
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Also save the plan as JSON to FILE (for `apply FILE`).
@@ -480,7 +480,9 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         live: provider.uri(),
         allow_removals: args.allow_removals,
     };
-    let plan = match crate::plan::build(policy, &live, &provider.capabilities(), &options) {
+    let refine = |ops, live: &_| provider.refine(ops, live);
+    let built = crate::plan::build_with(policy, &live, &provider.capabilities(), &options, &refine);
+    let plan = match built {
         Ok(plan) => plan,
         Err(crate::plan::PlanError::Refused(violations)) if args.format == PlanFormat::Github => {
             print_refusal_annotations(policy, &violations);

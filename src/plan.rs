@@ -157,8 +157,26 @@ pub fn build(
     caps: &Capabilities,
     options: &Options,
 ) -> Result<Plan, PlanError> {
+    build_with(policy, live, caps, options, &|operations, _| operations)
+}
+
+/// [`build`], letting the provider refine the diff's operations before the safety checks
+/// and the summary (see [`crate::provider::Provider::refine`]): it may split an operation
+/// or turn it into a manual step with its own instruction. The result is sorted again
+/// into execution order.
+pub fn build_with(
+    policy: &Policy,
+    live: &LiveState,
+    caps: &Capabilities,
+    options: &Options,
+    refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
+) -> Result<Plan, PlanError> {
     let live = live.clone().normalized();
-    let found = diff::diff(policy, &live, caps);
+    let mut found = diff::diff(policy, &live, caps);
+    found.operations = refine(found.operations, &live);
+    found
+        .operations
+        .sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
     let after = after_plan(policy, &live, &found.operations);
     let violations = safety(policy, &live, &found.operations, &after, options);
     if !violations.is_empty() {

@@ -48,7 +48,9 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         Some(plan) => plan,
         None => {
             let live = provider.read().map_err(|e| e.to_string())?;
-            let plan = plan::build(&policy, &live, &caps, &options).map_err(|e| e.to_string())?;
+            let refine = |ops, live: &_| provider.refine(ops, live);
+            let plan = plan::build_with(&policy, &live, &caps, &options, &refine)
+                .map_err(|e| e.to_string())?;
             let stdout = std::io::stdout();
             let color = use_color(stdout.is_terminal());
             if !args.json {

@@ -1,15 +1,15 @@
 //! Providers: the only code that talks to the live org (SPEC §4).
 //!
 //! A provider reads the live state and declares what it can carry out and what it can
-//! read. `--live URI` picks one: `file:PATH`, `scim+http(s)://…` (see [`scim`]);
-//! `anthropic:` is recognised and refused with a clear "not supported yet" error, so that
-//! nobody mistakes an unimplemented provider for an empty org.
+//! read. `--live URI` picks one: `file:PATH`, `scim+http(s)://…` (see [`scim`]) or
+//! `anthropic:` (the Admin API, see [`anthropic`]).
 //!
 //! [`Provider::apply`] carries out a batch of operations as one transaction: the provider
 //! holds its lock while it re-reads the state, lets the caller refuse it (stale plan,
 //! safety), applies and records. Each provider declares in [`Capabilities::applies`] which
 //! operation kinds it carries out; the plan marks the rest as manual steps.
 
+pub mod anthropic;
 pub mod file;
 pub mod http;
 pub mod scim;
@@ -75,6 +75,14 @@ pub trait Provider {
         check: &mut dyn FnMut(&LiveState) -> Result<(), ApplyError>,
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Applied, ApplyError>;
+    /// Adjust the diff's operations to what this provider can really carry out, given the
+    /// live state it read: split an operation it can do only in part, or make one a manual
+    /// step with an instruction naming the console page. Pure over `live` and what the
+    /// provider learnt in its last `read`. The default changes nothing.
+    fn refine(&self, operations: Vec<Operation>, live: &LiveState) -> Vec<Operation> {
+        let _ = live;
+        operations
+    }
 }
 
 /// What [`Provider::apply`] did.
@@ -89,16 +97,6 @@ pub struct Applied {
 /// Why a provider could not be built or read.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// A URI scheme that orgplan knows of but does not implement yet.
-    #[error(
-        "the {name} provider (`{uri}`) is not supported yet; use `--live file:PATH` with a live-state file"
-    )]
-    NotSupported {
-        /// Provider name for people.
-        name: &'static str,
-        /// The URI, credentials stripped.
-        uri: String,
-    },
     /// A URI that names no provider.
     #[error(
         "unknown live URI `{0}`: expected `file:PATH`, `scim+https://…`, `scim+http://…` or `anthropic:`"
@@ -172,6 +170,9 @@ pub enum ProviderError {
     /// The SCIM service provider could not be reached, read or written.
     #[error("{0}")]
     Scim(#[from] scim::ScimError),
+    /// The Anthropic Admin API provider could not be set up, read or answered an error.
+    #[error(transparent)]
+    Anthropic(#[from] anthropic::AnthropicError),
     /// The new state landed but its audit lines could not be appended.
     #[error(
         "{count} operations were applied, but the audit log `{path}` could not be written: {source}"
@@ -220,10 +221,7 @@ pub fn from_uri_with(uri: &str, options: &Options) -> Result<Box<dyn Provider>, 
         return Ok(Box::new(provider));
     }
     if uri.starts_with("anthropic:") {
-        return Err(ProviderError::NotSupported {
-            name: "Anthropic Admin API",
-            uri: redact(uri),
-        });
+        return Ok(Box::new(anthropic::AnthropicProvider::from_env(uri)?));
     }
     Err(ProviderError::UnknownUri(redact(uri)))
 }
@@ -259,12 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn unimplemented_providers_say_so() {
-        let error = from_uri("anthropic:")
+    fn bad_uris_are_refused_without_echoing_secrets() {
+        // `anthropic:` takes no path: anything after it is refused, without echoing a
+        // query that could hold a secret.
+        let error = from_uri("anthropic:org?key=secret")
             .err()
             .map(|e| e.to_string())
             .unwrap_or_default();
-        assert!(error.contains("not supported yet"), "{error}");
+        assert!(error.contains("`anthropic:org`"), "{error}");
+        assert!(!error.contains("secret"), "{error}");
         assert!(matches!(
             from_uri("ftp://x"),
             Err(ProviderError::UnknownUri(_))

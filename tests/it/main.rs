@@ -3,6 +3,8 @@
 // A test reports failure by panicking; the crate-wide ban is for the library and binary.
 #![expect(clippy::panic, reason = "tests fail by panicking")]
 
+mod anthropic;
+mod anthropic_server;
 mod apply;
 mod cli;
 mod common;

@@ -201,11 +201,7 @@ fn bad_live_files_fail_with_a_clear_message() {
 }
 
 #[test]
-fn unimplemented_providers_are_refused_honestly() {
-    // SCIM is implemented now: see scim_faults.rs for an unreachable server.
-    let (_, stderr, code) = run(&["plan", "--live", "anthropic:"]);
-    assert_eq!(code, 1);
-    assert!(stderr.contains("is not supported yet"), "{stderr}");
+fn unknown_live_uris_are_refused() {
     let (_, stderr, code) = run(&["plan", "--live", "ftp://x"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("unknown live URI"), "{stderr}");

@@ -1,0 +1,434 @@
+//! `--live anthropic:` against the stand-in Admin API (tests/it/anthropic_server.rs):
+//! plan, apply, plan again, drift, export, errors, 429s, pacing, and the key kept secret.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::anthropic_server::{KEY, StandIn};
+use crate::common::{fixture, orgplan};
+
+/// A run of orgplan against `server`, with fast retries; (stdout, stderr, exit code).
+fn run_with(
+    server: &StandIn,
+    dir: &Path,
+    key: &str,
+    extra: &[(&str, &str)],
+    args: &[&str],
+) -> (String, String, i32) {
+    let mut command = orgplan();
+    command
+        .args(args)
+        .env("ANTHROPIC_ADMIN_KEY", key)
+        .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+        .env("ORGPLAN_ANTHROPIC_AUDIT", dir.join("audit.jsonl"))
+        .env("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "0")
+        .env("ORGPLAN_HTTP_ATTEMPTS", "3")
+        .env("ORGPLAN_HTTP_BACKOFF_MS", "1")
+        .env("ORGPLAN_HTTP_TIMEOUT", "10");
+    for (name, value) in extra {
+        command.env(name, value);
+    }
+    let output = command.output().unwrap_or_else(|e| panic!("{e}"));
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+        output.status.code().unwrap_or(-1),
+    )
+}
+
+fn run(server: &StandIn, dir: &Path, args: &[&str]) -> (String, String, i32) {
+    run_with(server, dir, KEY, &[], args)
+}
+
+fn temp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// The plan's operations as `op target [member] (provider|manual)` lines.
+fn plan_ops(server: &StandIn, dir: &Path, policies: &str) -> Vec<String> {
+    let (stdout, stderr, code) = run(
+        server,
+        dir,
+        &[
+            "plan",
+            "-p",
+            policies,
+            "--live",
+            "anthropic:",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let plan: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    plan["operations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{stdout}"))
+        .iter()
+        .map(|op| {
+            let member = op["member"]
+                .as_str()
+                .map(|m| format!(" {m}"))
+                .unwrap_or_default();
+            format!(
+                "{} {}{member} ({})",
+                op["op"].as_str().unwrap_or_default(),
+                op["target"].as_str().unwrap_or_default(),
+                op["execution"]["kind"].as_str().unwrap_or_default()
+            )
+        })
+        .collect()
+}
+
+fn apply(server: &StandIn, dir: &Path, policies: &str) -> String {
+    let (stdout, stderr, code) = run(
+        server,
+        dir,
+        &[
+            "apply",
+            "-p",
+            policies,
+            "--live",
+            "anthropic:",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    stdout
+}
+
+#[test]
+fn plan_apply_accept_and_plan_again_reports_no_changes() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    assert_eq!(
+        plan_ops(&server, dir.path(), &policies),
+        [
+            "group.create ops (provider)",
+            "group.create sales (provider)",
+            "group.update sales (manual)",
+            "user.invite kate@acme.com (provider)",
+            "user.invite lee@acme.com (provider)",
+            "user.invite max@acme.com (provider)",
+            "user.update kate@acme.com (manual)",
+            "group.add_member ops lee@acme.com (provider)",
+            "group.add_member ops max@acme.com (provider)",
+            "group.add_member sales kate@acme.com (provider)",
+        ]
+    );
+    let (stdout, _, _) = run(
+        &server,
+        dir.path(),
+        &["plan", "-p", &policies, "--live", "anthropic:"],
+    );
+    // What cannot be read is listed, not diffed; manual steps name the console page.
+    assert!(stdout.contains("org.seats"), "{stdout}");
+    assert!(stdout.contains("users.limits.tokens"), "{stdout}");
+    assert!(
+        stdout.contains("claude.ai › Admin settings › Groups › `sales`"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Waits for `kate@acme.com` to accept"),
+        "{stdout}"
+    );
+
+    let report = apply(&server, dir.path(), &policies);
+    assert!(
+        report.contains("Apply complete: 8 applied, 2 manual."),
+        "{report}"
+    );
+    {
+        let org = server.org();
+        assert_eq!(org.groups.len(), 2);
+        assert_eq!(org.invites.len(), 3);
+        // Memberships of an invited user ride on the invite.
+        let kate = org
+            .invites
+            .iter()
+            .find(|i| i.email == "kate@acme.com")
+            .unwrap_or_else(|| panic!("no invite"));
+        assert_eq!(kate.groups.len(), 1);
+        assert_eq!(kate.role, "user");
+    }
+    let audit =
+        std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audit.lines().count(), 8);
+
+    // Only what waits for people remains.
+    assert_eq!(
+        plan_ops(&server, dir.path(), &policies),
+        [
+            "group.update sales (manual)",
+            "user.update kate@acme.com (manual)"
+        ]
+    );
+    // The admin grants the role in the console; the invitees accept.
+    {
+        let mut org = server.org();
+        org.grant("sales", "analyst");
+        for email in ["kate@acme.com", "lee@acme.com", "max@acme.com"] {
+            org.accept(email);
+        }
+    }
+    assert_eq!(
+        plan_ops(&server, dir.path(), &policies),
+        ["user.update kate@acme.com (provider)"]
+    );
+    apply(&server, dir.path(), &policies);
+    {
+        let org = server.org();
+        assert_eq!(org.spend.len(), 1);
+        assert_eq!(org.spend[0].amount, "5000");
+        assert_eq!(org.spend[0].period, "monthly");
+    }
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &[
+            "plan",
+            "-p",
+            &policies,
+            "--live",
+            "anthropic:",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("No changes."), "{stdout}");
+
+    // Every list was read over several pages, with both cursor schemes.
+    let org = server.org();
+    let seen = |needle: &str| org.log.iter().any(|(_, _, path, _)| path.contains(needle));
+    assert!(seen("/v1/organizations/users?limit=100&after_id="));
+    assert!(seen("/permissions?limit=100&page=pg%2B%2F%3D2"));
+}
+
+/// The stand-in in the state the fixture asks for, every invite accepted.
+fn in_sync(server: &StandIn, dir: &Path, policies: &str) {
+    apply(server, dir, policies);
+    {
+        let mut org = server.org();
+        org.grant("sales", "analyst");
+        for email in ["kate@acme.com", "lee@acme.com", "max@acme.com"] {
+            org.accept(email);
+        }
+    }
+    apply(server, dir, policies);
+}
+
+#[test]
+fn drift_made_in_the_org_is_planned_exactly() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    in_sync(&server, dir.path(), &policies);
+    {
+        let mut org = server.org();
+        let lee = org.user_id("lee@acme.com");
+        let max = org.user_id("max@acme.com");
+        org.group("ops").members.retain(|m| *m != lee);
+        org.spend.push(crate::anthropic_server::Spend {
+            id: "spl_drift".into(),
+            user_id: max,
+            period: "weekly".into(),
+            amount: "1234".into(),
+        });
+        // An admin renamed themselves: names are not compared.
+        org.users[0].name = "Dana Q.".into();
+    }
+    assert_eq!(
+        plan_ops(&server, dir.path(), &policies),
+        [
+            "user.update max@acme.com (provider)",
+            "group.add_member ops lee@acme.com (provider)",
+        ]
+    );
+    // Applied with the spend-limit requests paced.
+    let before = server.org().log.len();
+    let (stdout, stderr, code) = run_with(
+        &server,
+        dir.path(),
+        KEY,
+        &[("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "150")],
+        &[
+            "apply",
+            "-p",
+            &policies,
+            "--live",
+            "anthropic:",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    {
+        let org = server.org();
+        assert!(org.spend.iter().all(|s| s.id != "spl_drift"));
+        // Two reads and a delete, each at least the interval after the one before.
+        let spend: Vec<_> = org.log[before..]
+            .iter()
+            .filter(|(_, _, path, _)| path.starts_with("/v1/organizations/spend_limits"))
+            .map(|(time, _, _, _)| *time)
+            .collect();
+        assert!(spend.len() >= 3, "{spend:?}");
+        for pair in spend.windows(2) {
+            assert!(pair[1].duration_since(pair[0]) >= Duration::from_millis(140));
+        }
+    }
+    assert!(plan_ops(&server, dir.path(), &policies).is_empty());
+}
+
+#[test]
+fn export_then_plan_reports_no_changes() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    in_sync(&server, dir.path(), &policies);
+    let out = dir.path().join("exported");
+    let out_arg = out.display().to_string();
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &["export", "--live", "anthropic:", "-o", &out_arg],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("Exported 4 users, 2 groups, 1 roles from anthropic:"),
+        "{stdout}"
+    );
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &[
+            "plan",
+            "-p",
+            &out_arg,
+            "--live",
+            "anthropic:",
+            "--detailed-exitcode",
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+}
+
+#[test]
+fn a_failure_midway_reports_what_landed_and_audits_only_that() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    server.org().refuse_invite = Some("lee@acme.com".into());
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &[
+            "apply",
+            "-p",
+            &policies,
+            "--live",
+            "anthropic:",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stderr.contains("apply stopped at `user.invite` on `lee@acme.com`"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("answered 400 `invalid_request_error`: email domain is not allowed"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("applied (3):"), "{stderr}");
+    assert!(stderr.contains("not applied (5):"), "{stderr}");
+    let audit =
+        std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(audit.lines().count(), 3, "{audit}");
+    // Fixed, a new plan finishes the job.
+    server.org().refuse_invite = None;
+    apply(&server, dir.path(), &policies);
+    assert_eq!(server.org().invites.len(), 3);
+}
+
+#[test]
+fn rate_limits_are_retried_and_a_wrong_key_is_refused_with_the_documented_error() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    server.org().throttle = 2;
+    let ops = plan_ops(&server, dir.path(), &policies);
+    assert_eq!(ops.len(), 10);
+    assert_eq!(server.org().throttle, 0);
+
+    let wrong = "sk-ant-admin01-WRONG-key";
+    let (stdout, stderr, code) = run_with(
+        &server,
+        dir.path(),
+        wrong,
+        &[],
+        &["plan", "-p", &policies, "--live", "anthropic:"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains(
+            "Admin API GET /v1/organizations/me answered 401 `authentication_error`: invalid x-api-key"
+        ),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(wrong) && !stderr.contains(wrong));
+
+    // Without a key, nothing is sent.
+    let before = server.org().log.len();
+    let (_, stderr, code) = run_with(
+        &server,
+        dir.path(),
+        "",
+        &[],
+        &["plan", "-p", &policies, "--live", "anthropic:"],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("`ANTHROPIC_ADMIN_KEY` is not set"),
+        "{stderr}"
+    );
+    assert_eq!(server.org().log.len(), before);
+    // Every request carried the documented headers.
+    for (_, _, _, headers) in server.org().log.iter() {
+        let has = |name: &str| headers.iter().any(|(n, _)| n == name);
+        assert!(has("x-api-key") && has("anthropic-version") && has("anthropic-beta"));
+    }
+}
+
+#[test]
+fn the_key_never_appears_in_output_plans_or_the_audit() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    let plan = dir.path().join("plan.json").display().to_string();
+    let mut outputs = Vec::new();
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &["plan", "-p", &policies, "--live", "anthropic:", "-o", &plan],
+    );
+    assert_eq!(code, 0, "{stderr}");
+    outputs.push(stdout + &stderr);
+    let (stdout, stderr, code) = run(&server, dir.path(), &["apply", &plan, "-p", &policies]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    outputs.push(stdout + &stderr);
+    // A stale plan and an error answer, for their messages too.
+    let (stdout, stderr, _) = run(&server, dir.path(), &["apply", &plan, "-p", &policies]);
+    outputs.push(stdout + &stderr);
+    for name in ["plan.json", "audit.jsonl"] {
+        outputs
+            .push(std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{e}")));
+    }
+    let saved: Value = serde_json::from_str(&outputs[3]).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(saved["live"], "anthropic:");
+    for text in &outputs {
+        assert!(!text.contains(KEY), "{text}");
+        assert!(!text.contains("5ecret"), "{text}");
+    }
+}

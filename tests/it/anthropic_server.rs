@@ -1,0 +1,622 @@
+//! A stand-in for the Anthropic Admin API, for contract tests: a thread serving HTTP/1.1
+//! on 127.0.0.1 from an in-memory org, with the documented request and response bodies,
+//! both pagination schemes at two items a page, the documented error bodies, header
+//! checks, and 429s with `retry-after` on demand.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+/// The key the stand-in accepts.
+pub const KEY: &str = "sk-ant-admin01-STANDIN-5ecret-key-value";
+/// Items per page, whatever the client asks: every list takes several pages.
+const PAGE: usize = 2;
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Invite {
+    pub id: String,
+    pub email: String,
+    pub role: String,
+    pub status: String,
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub name: String,
+    pub scim: bool,
+    pub role_ids: Vec<String>,
+    pub members: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub id: String,
+    pub name: String,
+    pub custom: bool,
+    pub permissions: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spend {
+    pub id: String,
+    pub user_id: String,
+    pub period: String,
+    pub amount: String,
+}
+
+/// One request: (time, method, path with query, headers lowercased).
+pub type Seen = (Instant, String, String, Vec<(String, String)>);
+
+/// The in-memory org and what the stand-in saw.
+#[derive(Debug, Default)]
+pub struct Org {
+    pub name: String,
+    pub users: Vec<User>,
+    pub invites: Vec<Invite>,
+    pub groups: Vec<Group>,
+    pub roles: Vec<Role>,
+    pub spend: Vec<Spend>,
+    next: u64,
+    /// Answer the next N requests with 429 and `retry-after: 0`.
+    pub throttle: usize,
+    /// Answer 400 to `POST /v1/organizations/invites` for this email.
+    pub refuse_invite: Option<String>,
+    /// (time, method, path with query, headers lowercased) of every request.
+    pub log: Vec<Seen>,
+}
+
+impl Org {
+    fn id(&mut self, prefix: &str) -> String {
+        self.next += 1;
+        format!("{prefix}_{:04}", self.next)
+    }
+
+    /// The id of the user with `email`.
+    pub fn user_id(&self, email: &str) -> String {
+        self.users
+            .iter()
+            .find(|u| u.email == email)
+            .map(|u| u.id.clone())
+            .unwrap_or_else(|| panic!("no user {email}"))
+    }
+
+    /// The group named `name`.
+    pub fn group(&mut self, name: &str) -> &mut Group {
+        self.groups
+            .iter_mut()
+            .find(|g| g.name == name)
+            .unwrap_or_else(|| panic!("no group {name}"))
+    }
+
+    /// The invitee accepts: a user with the invite's role and groups.
+    pub fn accept(&mut self, email: &str) {
+        let invite = self
+            .invites
+            .iter_mut()
+            .find(|i| i.email == email && i.status == "pending")
+            .unwrap_or_else(|| panic!("no pending invite for {email}"));
+        invite.status = "accepted".into();
+        let (role, groups) = (invite.role.clone(), invite.groups.clone());
+        let id = self.id("user");
+        self.users.push(User {
+            id: id.clone(),
+            email: email.into(),
+            name: email.split('@').next().unwrap_or_default().into(),
+            role,
+        });
+        for group in &mut self.groups {
+            if groups.contains(&group.id) {
+                group.members.push(id.clone());
+            }
+        }
+    }
+
+    /// Grant the custom role `role` to the group `group` (a console-only change).
+    pub fn grant(&mut self, group: &str, role: &str) {
+        let role_id = self
+            .roles
+            .iter()
+            .find(|r| r.name == role)
+            .map(|r| r.id.clone())
+            .unwrap_or_else(|| panic!("no role {role}"));
+        self.group(group).role_ids.push(role_id);
+    }
+}
+
+/// A running stand-in.
+pub struct StandIn {
+    pub url: String,
+    org: Arc<Mutex<Org>>,
+}
+
+impl StandIn {
+    /// An Enterprise org with only its primary owner, one custom role `analyst` (chat, api)
+    /// and one built-in role.
+    pub fn start() -> StandIn {
+        let mut org = Org {
+            name: "Acme Corp".into(),
+            ..Org::default()
+        };
+        let owner = org.id("user");
+        org.users.push(User {
+            id: owner,
+            email: "ceo@acme.com".into(),
+            name: "Dana".into(),
+            role: "primary_owner".into(),
+        });
+        let builtin = org.id("rbac_role");
+        org.roles.push(Role {
+            id: builtin,
+            name: "Member".into(),
+            custom: false,
+            permissions: vec!["chat".into()],
+        });
+        let analyst = org.id("rbac_role");
+        org.roles.push(Role {
+            id: analyst,
+            name: "analyst".into(),
+            custom: true,
+            permissions: vec!["chat".into(), "api".into(), "permission_view_usage".into()],
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let url = format!(
+            "http://{}",
+            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        );
+        let org = Arc::new(Mutex::new(org));
+        let shared = Arc::clone(&org);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                serve(stream, &shared);
+            }
+        });
+        StandIn { url, org }
+    }
+
+    /// The org, to inspect or change directly (drift, console-only changes).
+    pub fn org(&self) -> MutexGuard<'_, Org> {
+        self.org.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn serve(stream: TcpStream, org: &Mutex<Org>) {
+    let Ok(clone) = stream.try_clone() else {
+        return;
+    };
+    let mut reader = BufReader::new(clone);
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut headers = Vec::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.trim_end().split_once(':') {
+            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
+            if name == "content-length" {
+                length = value.parse().unwrap_or(0);
+            }
+            headers.push((name, value));
+        }
+    }
+    let mut body = vec![0; length];
+    if reader.read_exact(&mut body).is_err() {
+        return;
+    }
+    let mut parts = request_line.split_whitespace();
+    let method = parts.next().unwrap_or_default().to_owned();
+    let target = parts.next().unwrap_or_default().to_owned();
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let (status, extra, answer) = {
+        let mut org = org.lock().unwrap_or_else(|e| e.into_inner());
+        org.log.push((
+            Instant::now(),
+            method.clone(),
+            target.clone(),
+            headers.clone(),
+        ));
+        handle(&mut org, &method, &target, &headers, &body)
+    };
+    let text = answer.to_string();
+    let mut stream = stream;
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
+        text.len()
+    );
+}
+
+fn error(status: u16, kind: &str, message: &str) -> (u16, String, Value) {
+    (
+        status,
+        String::new(),
+        json!({"type": "error", "error": {"type": kind, "message": message}}),
+    )
+}
+
+fn ok(value: Value) -> (u16, String, Value) {
+    (200, String::new(), value)
+}
+
+fn decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `data`/`has_more`/`first_id`/`last_id` after `after_id`.
+fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .min(PAGE);
+    let start = query
+        .get("after_id")
+        .and_then(|after| items.iter().position(|i| i["id"] == after.as_str()))
+        .map_or(0, |p| p + 1);
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    json!({
+        "data": page,
+        "has_more": start + page.len() < items.len(),
+        "first_id": page.first().map(|i| i["id"].clone()),
+        "last_id": page.last().map(|i| i["id"].clone()),
+    })
+}
+
+/// `data`/`has_more`/`next_page` from an opaque `page` token.
+fn by_page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .min(PAGE);
+    // Opaque to the client, with characters that need encoding in a query string.
+    let start = query
+        .get("page")
+        .and_then(|t| t.strip_prefix("pg+/="))
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or(0);
+    let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
+    let more = start + page.len() < items.len();
+    json!({
+        "data": page,
+        "has_more": more,
+        "next_page": more.then(|| format!("pg+/={}", start + page.len())),
+    })
+}
+
+fn handle(
+    org: &mut Org,
+    method: &str,
+    target: &str,
+    headers: &[(String, String)],
+    body: &Value,
+) -> (u16, String, Value) {
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if header("x-api-key") != Some(KEY) {
+        return error(401, "authentication_error", "invalid x-api-key");
+    }
+    if header("anthropic-version") != Some("2023-06-01") {
+        return error(
+            400,
+            "invalid_request_error",
+            "anthropic-version header is required",
+        );
+    }
+    if header("anthropic-beta").is_none() {
+        return error(
+            400,
+            "invalid_request_error",
+            "anthropic-beta header is required",
+        );
+    }
+    if org.throttle > 0 {
+        org.throttle -= 1;
+        let (status, _, body) = error(429, "rate_limit_error", "Number of requests exceeded");
+        return (status, "retry-after: 0\r\n".into(), body);
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let query: BTreeMap<String, String> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (k.to_owned(), decode(v)))
+        .collect();
+    let segments: Vec<&str> = path
+        .trim_start_matches("/v1/organizations")
+        .split('/')
+        .collect();
+    let user_json = |u: &User| {
+        json!({"type": "user", "id": u.id, "email": u.email, "name": u.name, "role": u.role,
+               "added_at": "2025-01-01T00:00:00Z"})
+    };
+    match (method, segments.as_slice()) {
+        ("GET", ["", "me"]) => ok(json!({"type": "organization", "id": "org_1", "name": org.name})),
+        ("GET", ["", "users"]) => ok(by_id(org.users.iter().map(user_json).collect(), &query)),
+        ("POST", ["", "users", id]) => {
+            let role = body["role"].as_str().unwrap_or_default().to_owned();
+            if !matches!(role.as_str(), "user" | "managed") {
+                return error(400, "invalid_request_error", "role is not writable");
+            }
+            match org.users.iter_mut().find(|u| u.id == *id) {
+                Some(user) => {
+                    user.role = role;
+                    let user = user.clone();
+                    ok(user_json(&user))
+                }
+                None => error(404, "not_found_error", "user not found"),
+            }
+        }
+        ("DELETE", ["", "users", id]) => {
+            let before = org.users.len();
+            org.users.retain(|u| u.id != *id);
+            if org.users.len() == before {
+                return error(404, "not_found_error", "user not found");
+            }
+            for group in &mut org.groups {
+                group.members.retain(|m| m != id);
+            }
+            org.spend.retain(|s| s.user_id != *id);
+            ok(json!({"type": "user_deleted", "id": id}))
+        }
+        ("GET", ["", "invites"]) => {
+            let items = org
+                .invites
+                .iter()
+                .map(|i| {
+                    json!({"type": "invite", "id": i.id, "email": i.email, "role": i.role,
+                           "status": i.status, "rbac_group_ids": i.groups,
+                           "invited_at": "2025-01-01T00:00:00Z", "expires_at": "2025-02-01T00:00:00Z"})
+                })
+                .collect();
+            ok(by_id(items, &query))
+        }
+        ("POST", ["", "invites"]) => {
+            let email = body["email"].as_str().unwrap_or_default().to_owned();
+            let role = body["role"].as_str().unwrap_or_default().to_owned();
+            if org.refuse_invite.as_deref() == Some(email.as_str()) {
+                return error(400, "invalid_request_error", "email domain is not allowed");
+            }
+            if !matches!(role.as_str(), "user" | "managed") {
+                return error(400, "invalid_request_error", "role is not writable");
+            }
+            let groups: Vec<String> = body["rbac_group_ids"]
+                .as_array()
+                .map(|l| {
+                    l.iter()
+                        .filter_map(|g| g.as_str().map(str::to_owned))
+                        .collect()
+                })
+                .unwrap_or_default();
+            if groups
+                .iter()
+                .any(|g| !org.groups.iter().any(|x| x.id == *g))
+            {
+                return error(404, "not_found_error", "rbac group not found");
+            }
+            let id = org.id("invite");
+            org.invites.push(Invite {
+                id: id.clone(),
+                email: email.clone(),
+                role: role.clone(),
+                status: "pending".into(),
+                groups,
+            });
+            ok(
+                json!({"type": "invite", "id": id, "email": email, "role": role, "status": "pending"}),
+            )
+        }
+        ("DELETE", ["", "invites", id]) => {
+            let before = org.invites.len();
+            org.invites.retain(|i| i.id != *id);
+            if org.invites.len() == before {
+                return error(404, "not_found_error", "invite not found");
+            }
+            ok(json!({"type": "invite_deleted", "id": id}))
+        }
+        ("GET", ["", "rbac_roles"]) => {
+            let items = org
+                .roles
+                .iter()
+                .map(|r| {
+                    let source = if r.custom { "custom" } else { "built_in" };
+                    json!({"type": "rbac_role", "id": r.id, "display_name": r.name, "name": r.name,
+                           "source": {"type": source}})
+                })
+                .collect();
+            ok(by_page(items, &query))
+        }
+        ("GET", ["", "rbac_roles", id, "permissions"]) => {
+            let Some(role) = org.roles.iter().find(|r| r.id == *id) else {
+                return error(404, "not_found_error", "role not found");
+            };
+            let items = role
+                .permissions
+                .iter()
+                .map(|p| json!({"type": "rbac_role_permission", "action": p, "resource": {"type": "organization"}}))
+                .collect();
+            ok(by_page(items, &query))
+        }
+        ("GET", ["", "rbac_groups"]) => {
+            let items = org
+                .groups
+                .iter()
+                .map(|g| {
+                    json!({"type": "rbac_group", "id": g.id, "name": g.name, "role_ids": g.role_ids,
+                           "source_type": if g.scim { "scim" } else { "direct" },
+                           "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
+                })
+                .collect();
+            ok(by_page(items, &query))
+        }
+        ("POST", ["", "rbac_groups"]) => {
+            let name = body["name"].as_str().unwrap_or_default().to_owned();
+            if name.is_empty() {
+                return error(400, "invalid_request_error", "name: field required");
+            }
+            let id = org.id("rbac_group");
+            org.groups.push(Group {
+                id: id.clone(),
+                name: name.clone(),
+                scim: false,
+                role_ids: Vec::new(),
+                members: Vec::new(),
+            });
+            ok(
+                json!({"type": "rbac_group", "id": id, "name": name, "role_ids": [], "source_type": "direct"}),
+            )
+        }
+        ("DELETE", ["", "rbac_groups", id]) => match org.groups.iter().position(|g| g.id == *id) {
+            Some(i) if org.groups[i].scim => error(
+                403,
+                "permission_error",
+                "SCIM-provisioned groups are read-only",
+            ),
+            Some(i) => {
+                org.groups.remove(i);
+                ok(json!({"type": "rbac_group_deleted", "id": id}))
+            }
+            None => error(404, "not_found_error", "rbac group not found"),
+        },
+        ("GET", ["", "rbac_groups", id, "members"]) => {
+            let Some(group) = org.groups.iter().find(|g| g.id == *id) else {
+                return error(404, "not_found_error", "rbac group not found");
+            };
+            let items = group
+                .members
+                .iter()
+                .filter_map(|m| org.users.iter().find(|u| u.id == *m))
+                .map(|u| json!({"type": "rbac_group_member", "rbac_group_id": id, "user_id": u.id, "email": u.email}))
+                .collect();
+            ok(by_page(items, &query))
+        }
+        ("POST", ["", "rbac_groups", id, "members"]) => {
+            let user = body["user_id"].as_str().unwrap_or_default().to_owned();
+            if !org.users.iter().any(|u| u.id == user) {
+                return error(404, "not_found_error", "user not found");
+            }
+            match org.groups.iter_mut().find(|g| g.id == *id) {
+                Some(g) if g.scim => error(
+                    403,
+                    "permission_error",
+                    "SCIM-provisioned groups are read-only",
+                ),
+                Some(g) => {
+                    if !g.members.contains(&user) {
+                        g.members.push(user.clone());
+                    }
+                    ok(json!({"type": "rbac_group_member", "rbac_group_id": id, "user_id": user}))
+                }
+                None => error(404, "not_found_error", "rbac group not found"),
+            }
+        }
+        ("DELETE", ["", "rbac_groups", id, "members", user]) => {
+            match org.groups.iter_mut().find(|g| g.id == *id) {
+                Some(g) if g.scim => error(
+                    403,
+                    "permission_error",
+                    "SCIM-provisioned groups are read-only",
+                ),
+                Some(g) => {
+                    g.members.retain(|m| m != user);
+                    ok(json!({"type": "rbac_group_member_deleted", "user_id": user}))
+                }
+                None => error(404, "not_found_error", "rbac group not found"),
+            }
+        }
+        ("GET", ["", "spend_limits"]) => {
+            let items = org
+                .spend
+                .iter()
+                .map(|s| {
+                    json!({"type": "spend_limit", "id": s.id, "amount": s.amount, "currency": "USD",
+                           "is_enabled": true, "period": s.period,
+                           "scope": {"type": "user", "user_id": s.user_id}})
+                })
+                .collect();
+            ok(by_page(items, &query))
+        }
+        ("POST", ["", "spend_limits"]) => {
+            let amount = body["amount"].as_str().unwrap_or_default().to_owned();
+            let user = body["scope"]["user_id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned();
+            let period = body["period"].as_str().unwrap_or("monthly").to_owned();
+            if body["scope"]["type"] != "user" || amount.parse::<u64>().is_err() {
+                return error(400, "invalid_request_error", "invalid spend limit");
+            }
+            if !org.users.iter().any(|u| u.id == user) {
+                return error(404, "not_found_error", "user not found");
+            }
+            let existing = org
+                .spend
+                .iter()
+                .position(|s| s.user_id == user && s.period == period);
+            let id = match existing {
+                Some(i) => {
+                    org.spend[i].amount = amount.clone();
+                    org.spend[i].id.clone()
+                }
+                None => {
+                    let id = org.id("spl");
+                    org.spend.push(Spend {
+                        id: id.clone(),
+                        user_id: user.clone(),
+                        period: period.clone(),
+                        amount: amount.clone(),
+                    });
+                    id
+                }
+            };
+            ok(
+                json!({"type": "spend_limit", "id": id, "amount": amount, "period": period,
+                      "scope": {"type": "user", "user_id": user}}),
+            )
+        }
+        ("DELETE", ["", "spend_limits", id]) => {
+            let before = org.spend.len();
+            org.spend.retain(|s| s.id != *id);
+            if org.spend.len() == before {
+                return error(404, "not_found_error", "spend limit not found");
+            }
+            ok(json!({"type": "spend_limit_deleted", "id": id}))
+        }
+        _ => error(404, "not_found_error", &format!("no route {method} {path}")),
+    }
+}
