@@ -104,7 +104,8 @@ enum Command {
         /// Policy folder, read recursively (the safety rules are checked again on apply).
         #[arg(short, long, default_value = "policies")]
         policies: PathBuf,
-        /// Where the live org is: `file:PATH` or `scim+https://HOST/PATH`. Default: the plan's, or
+        /// Where the live org is: `file:PATH`, `scim+https://HOST/PATH` or `anthropic:`.
+        /// Default: the plan's, or
         /// `file:.orgplan/live.json` without a plan file.
         #[arg(long)]
         live: Option<String>,
@@ -117,13 +118,14 @@ enum Command {
         /// Output format of the apply report.
         #[arg(long, value_enum, default_value_t = ReportFormat::Human)]
         format: ReportFormat,
-        /// Remote providers: operations of one kind carried out at once.
+        /// SCIM: operations of one kind carried out at once.
         #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
         parallelism: u16,
         /// SCIM: remove a user with DELETE, or deactivate it (PATCH `active=false`).
         #[arg(long, value_enum, default_value_t = ScimDeprovision::Delete)]
         scim_deprovision: ScimDeprovision,
-        /// Remote providers: the local JSONL audit file (a SCIM server keeps none of ours).
+        /// SCIM: the local JSONL audit file (a SCIM server keeps none of ours). The Anthropic
+        /// provider writes `.orgplan/audit.jsonl`, or `$ORGPLAN_ANTHROPIC_AUDIT`.
         #[arg(long, value_name = "FILE", default_value = ".orgplan/audit.jsonl")]
         audit: PathBuf,
     },
@@ -131,7 +133,7 @@ enum Command {
     ///
     /// Example: orgplan export --live file:.orgplan/live.json -o exported/
     Export {
-        /// Where the live org is read: `file:PATH` or `scim+https://HOST/PATH`.
+        /// Where the live org is read: `file:PATH`, `scim+https://HOST/PATH` or `anthropic:`.
         #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
         live: String,
         /// Folder to write org.yaml, roles.yaml, groups.yaml and users.yaml into.
