@@ -17,4 +17,5 @@ mod roundtrip;
 mod schema;
 mod scim;
 mod scim_faults;
+mod terminal;
 mod validate;
