@@ -467,9 +467,11 @@ fn safety(
 /// sha256 hex of the canonical JSON of `value`.
 pub fn digest<T: Serialize>(value: &T) -> String {
     let value = serde_json::to_value(value).unwrap_or(Value::Null);
-    let mut text = String::new();
-    canonical(&value, &mut text);
-    Sha256::digest(text.as_bytes())
+    // Stream the canonical text into the hash: no copy of a large state is built.
+    let mut hasher = Sha256::new();
+    let _ = write_canonical(&value, &mut hasher);
+    hasher
+        .finalize()
         .iter()
         .fold(String::new(), |mut hex, byte| {
             let _ = write!(hex, "{byte:02x}");
@@ -479,31 +481,40 @@ pub fn digest<T: Serialize>(value: &T) -> String {
 
 /// Canonical JSON: keys sorted, no whitespace.
 pub fn canonical(value: &Value, out: &mut String) {
+    let mut bytes = Vec::new();
+    let _ = write_canonical(value, &mut bytes);
+    out.push_str(&String::from_utf8_lossy(&bytes));
+}
+
+// The canonical form written to any sink (a hasher, a buffer): keys sorted, no whitespace,
+// strings and numbers as serde_json writes them.
+fn write_canonical(value: &Value, out: &mut impl io::Write) -> io::Result<()> {
     match value {
         Value::Object(map) => {
-            let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            out.push('{');
-            for (i, (key, child)) in sorted.into_iter().enumerate() {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+            out.write_all(b"{")?;
+            for (i, (key, child)) in entries.into_iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                out.push_str(&Value::from(key.as_str()).to_string());
-                out.push(':');
-                canonical(child, out);
+                serde_json::to_writer(&mut *out, key)?;
+                out.write_all(b":")?;
+                write_canonical(child, out)?;
             }
-            out.push('}');
+            out.write_all(b"}")
         }
         Value::Array(items) => {
-            out.push('[');
+            out.write_all(b"[")?;
             for (i, child) in items.iter().enumerate() {
                 if i > 0 {
-                    out.push(',');
+                    out.write_all(b",")?;
                 }
-                canonical(child, out);
+                write_canonical(child, out)?;
             }
-            out.push(']');
+            out.write_all(b"]")
         }
-        scalar => out.push_str(&scalar.to_string()),
+        scalar => serde_json::to_writer(&mut *out, scalar).map_err(io::Error::other),
     }
 }
 

@@ -215,7 +215,13 @@ impl Provider for FileProvider {
 
 /// Parse the bytes of a live-state file named `path`.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
-    let value: serde_json::Value =
+    // Two passes over the bytes, no tree in between: the first only checks that this is
+    // JSON and finds `format_version` (skipping the rest), the second decodes the state.
+    #[derive(serde::Deserialize)]
+    struct Version {
+        format_version: Option<serde_json::Value>,
+    }
+    let version: Version =
         serde_json::from_slice(bytes).map_err(|error| ProviderError::Corrupt {
             path: path.to_owned(),
             what: if error.classify() == Category::Eof {
@@ -227,7 +233,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
         })?;
     // Check the version before the shape: a file from a newer orgplan should say so, not
     // complain about a field this build has never heard of.
-    let found = match value.get("format_version") {
+    let found = match &version.format_version {
         None => Some("no `format_version`".to_owned()),
         Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => None,
         Some(v) => Some(format!("`format_version: {v}`")),
@@ -238,11 +244,14 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
             found,
         });
     }
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let state: LiveState =
-        serde_path_to_error::deserialize(value).map_err(|error| ProviderError::Shape {
-            path: path.to_owned(),
-            at: error.path().to_string(),
-            detail: error.inner().to_string(),
+        serde_path_to_error::deserialize(&mut deserializer).map_err(|error| {
+            ProviderError::Shape {
+                path: path.to_owned(),
+                at: error.path().to_string(),
+                detail: error.inner().to_string(),
+            }
         })?;
     Ok(state.normalized())
 }
