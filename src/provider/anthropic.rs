@@ -46,11 +46,12 @@ use crate::model::{Amount, Capability, Metric, OrgRole, Period, Plan as OrgPlan}
 pub const DEFAULT_URL: &str = "https://api.anthropic.com";
 /// `anthropic-version` header.
 pub const API_VERSION: &str = "2023-06-01";
-/// `anthropic-beta` header sent with every request, for the beta user-management
-/// endpoints (RBAC groups and roles, spend limits).
-// CHOICE: the reference pages show no beta value in their examples; this is the value to
-// correct here if the API asks for a specific one.
-pub const BETA: &str = "admin-api-2025-01-01";
+/// Environment variable holding the `anthropic-beta` value to send with every request,
+/// for the beta user-management endpoints (RBAC groups and roles, spend limits).
+// CHOICE: the reference pages show no beta value in their examples, and an unknown beta
+// value can make the API refuse every request; so none is sent unless the admin names the
+// one their org needs.
+pub const BETA_ENV: &str = "ORGPLAN_ANTHROPIC_BETA";
 /// Environment variable holding the Admin API key.
 pub const KEY_ENV: &str = "ANTHROPIC_ADMIN_KEY";
 /// Environment variable overriding the base URL.
@@ -208,11 +209,13 @@ impl AnthropicProvider {
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(AnthropicError::BaseUrl(super::http::redact_url(base)));
         }
-        let headers = vec![
+        let mut headers = vec![
             ("x-api-key".to_owned(), Secret::new(key)),
             ("anthropic-version".to_owned(), Secret::new(API_VERSION)),
-            ("anthropic-beta".to_owned(), Secret::new(BETA)),
         ];
+        if let Some(beta) = std::env::var(BETA_ENV).ok().filter(|b| !b.is_empty()) {
+            headers.push(("anthropic-beta".to_owned(), Secret::new(beta)));
+        }
         Ok(AnthropicProvider {
             client: Client::new(base, headers, policy),
             key: Key(key.to_owned()),

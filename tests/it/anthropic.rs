@@ -22,6 +22,7 @@ fn run_with(
         .args(args)
         .env("ANTHROPIC_ADMIN_KEY", key)
         .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+        .env("ORGPLAN_ANTHROPIC_BETA", "orgplan-test-beta")
         .env("ORGPLAN_ANTHROPIC_AUDIT", dir.join("audit.jsonl"))
         .env("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "0")
         .env("ORGPLAN_HTTP_ATTEMPTS", "3")
@@ -398,6 +399,8 @@ fn rate_limits_are_retried_and_a_wrong_key_is_refused_with_the_documented_error(
     for (_, _, _, headers) in server.org().log.iter() {
         let has = |name: &str| headers.iter().any(|(n, _)| n == name);
         assert!(has("x-api-key") && has("anthropic-version") && has("anthropic-beta"));
+        let beta = headers.iter().find(|(n, _)| n == "anthropic-beta");
+        assert_eq!(beta.map(|(_, v)| v.as_str()), Some("orgplan-test-beta"));
     }
 }
 
