@@ -201,6 +201,23 @@ impl Client {
         &self.base
     }
 
+    /// `text` with every secret header value replaced by `***` (and the credential of a
+    /// `Bearer …` value on its own), for text a server sends back: an error body may echo
+    /// the request's headers.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (_, secret) in &self.headers {
+            let value = secret.expose();
+            let credential = value.split_once(' ').map_or(value, |(_, c)| c).trim();
+            for part in [value, credential] {
+                if !part.is_empty() {
+                    out = out.replace(part, "***");
+                }
+            }
+        }
+        out
+    }
+
     /// Send a request to `path` (relative to the base, query included), with `extra`
     /// headers and an optional JSON body. Retries 429, 5xx and dropped connections.
     pub fn send(

@@ -35,6 +35,9 @@ enum FaultKind {
     Slow,
     /// 412: the resource changed since the client read it.
     Changed,
+    /// 400 whose `detail` echoes the request's `Authorization` header, as some servers'
+    /// debug error pages do.
+    EchoAuth,
 }
 
 #[derive(Default)]
@@ -81,6 +84,7 @@ fn serve(mut stream: TcpStream, store: &Shared) {
     }
     let mut length = 0;
     let mut authorized = false;
+    let mut auth_line = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
@@ -89,6 +93,9 @@ fn serve(mut stream: TcpStream, store: &Shared) {
         let lower = line.to_ascii_lowercase();
         if let Some(v) = lower.strip_prefix("content-length:") {
             length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("authorization:") {
+            auth_line = line.trim_end().to_owned();
         }
         if lower.starts_with("authorization:")
             && line.trim_end().ends_with(&format!("Bearer {TOKEN}"))
@@ -119,6 +126,11 @@ fn serve(mut stream: TcpStream, store: &Shared) {
         Some(FaultKind::TooMany) => (429, "retry-after: 1\r\n", json!({"detail": "slow down"})),
         Some(FaultKind::Error) => (500, "", json!({"detail": "oops"})),
         Some(FaultKind::Changed) => (412, "", json!({"detail": "version mismatch"})),
+        Some(FaultKind::EchoAuth) => (
+            400,
+            "",
+            json!({"detail": format!("malformed request; headers seen: {auth_line}")}),
+        ),
         Some(FaultKind::Slow) => {
             std::thread::sleep(Duration::from_millis(2500));
             return;
@@ -561,4 +573,19 @@ fn an_unreachable_server_fails_without_printing_credentials() {
     for secret in ["secret", "abc", TOKEN] {
         assert!(!err.contains(secret), "{err}");
     }
+}
+
+#[test]
+fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
+    let store: Shared = Arc::default();
+    lock(&store).faults = vec![Fault {
+        method: "GET",
+        path: "/ServiceProviderConfig",
+        kind: FaultKind::EchoAuth,
+    }];
+    let url = start(Arc::clone(&store));
+    let (out, err, code) = run(&["plan", "--live", &url]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("answered 400"), "{err}");
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
 }

@@ -245,11 +245,13 @@ impl ScimProvider {
         Ok(self.client.send(method, path, &extra, body)?)
     }
 
-    fn failed(method: Method, path: &str, response: &Response) -> ScimError {
+    fn failed(&self, method: Method, path: &str, response: &Response) -> ScimError {
+        // A server may echo the request's headers, the token with them.
         let detail = response
             .json()
             .ok()
             .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
+            .map(|d| self.client.scrub(&d))
             .unwrap_or_default();
         let hint = match response.status {
             401 | 403 => " (set `ORGPLAN_SCIM_TOKEN` to a bearer token the server accepts)",
@@ -273,7 +275,7 @@ impl ScimProvider {
     fn get(&self, path: &str) -> Result<Value, ScimError> {
         let response = self.send(Method::Get, path, None, None)?;
         if !response.ok() {
-            return Err(Self::failed(Method::Get, path, &response));
+            return Err(self.failed(Method::Get, path, &response));
         }
         Ok(response.json()?)
     }
@@ -834,7 +836,7 @@ impl<'a> Run<'a> {
         let p = self.provider;
         let response = p.send(Method::Get, path, None, None).map_err(text)?;
         if !response.ok() {
-            return Err(ScimProvider::failed(Method::Get, path, &response).to_string());
+            return Err(p.failed(Method::Get, path, &response).to_string());
         }
         let body = response.json().map_err(text)?;
         let etag = response.header("etag").map(str::to_owned).or_else(|| {
@@ -899,7 +901,7 @@ impl<'a> Run<'a> {
                 .and_then(|v| v.get("scimType").cloned())
                 == Some(json!("uniqueness"));
         if !conflict {
-            return Err(ScimProvider::failed(Method::Post, endpoint, &response).to_string());
+            return Err(p.failed(Method::Post, endpoint, &response).to_string());
         }
         let found = p.find(endpoint, key, value).map_err(text)?;
         let existing = found.first().ok_or_else(|| {
@@ -970,13 +972,13 @@ impl<'a> Run<'a> {
         if response.status == 412 {
             let now = self
                 .fresh(path)
-                .map(|(_, etag)| etag.unwrap_or_default())
+                .map(|(_, etag)| self.provider.client.scrub(&etag.unwrap_or_default()))
                 .unwrap_or_default();
             return Err(format!(
                 "stale: `{path}` changed on the server while applying (ETag now {now}); nothing overwritten"
             ));
         }
-        Err(ScimProvider::failed(method, path, response).to_string())
+        Err(self.provider.failed(method, path, response).to_string())
     }
 }
 
