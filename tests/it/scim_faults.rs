@@ -50,6 +50,8 @@ struct Store {
     refuse: Option<String>,
     /// Every user creation and member addition that landed, to catch doubles.
     creates: Vec<String>,
+    /// The `endpoint` `/ResourceTypes` gives for users, when not `/Users`.
+    users_endpoint: Option<String>,
 }
 
 type Shared = Arc<Mutex<Store>>;
@@ -186,7 +188,7 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
             200,
             list(
                 vec![
-                    json!({"id": "User", "name": "User", "endpoint": "/Users", "schema": "urn:ietf:params:scim:schemas:core:2.0:User"}),
+                    json!({"id": "User", "name": "User", "endpoint": s.users_endpoint.as_deref().unwrap_or("/Users"), "schema": "urn:ietf:params:scim:schemas:core:2.0:User"}),
                     json!({"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": "urn:ietf:params:scim:schemas:core:2.0:Group"}),
                 ],
                 query,
@@ -588,4 +590,50 @@ fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("answered 400"), "{err}");
     assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
+}
+
+#[test]
+fn an_endpoint_on_another_host_is_never_sent_the_token() {
+    // A second listener stands for a host the token must never reach.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let other_url = format!(
+        "http://{}/Users",
+        other.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let reached = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&reached);
+    std::thread::spawn(move || {
+        for mut stream in other.incoming().flatten() {
+            let mut reader = BufReader::new(match stream.try_clone() {
+                Ok(s) => s,
+                Err(_) => continue,
+            });
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            lock_log(&log).push(head);
+            let body = r#"{"totalResults":0,"Resources":[]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let store: Shared = Arc::default();
+    lock(&store).users_endpoint = Some(other_url);
+    let url = start(Arc::clone(&store));
+    let (out, err, code) = run(&["plan", "--live", &url]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(lock_log(&reached).is_empty(), "{:?}", lock_log(&reached));
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
+}
+
+fn lock_log(log: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+    log.lock().unwrap_or_else(|e| e.into_inner())
 }
