@@ -52,6 +52,8 @@ struct Store {
     creates: Vec<String>,
     /// The `endpoint` `/ResourceTypes` gives for users, when not `/Users`.
     users_endpoint: Option<String>,
+    /// Lists ignore `startIndex` (always the first page) and claim a huge `totalResults`.
+    ignore_paging: bool,
 }
 
 type Shared = Arc<Mutex<Store>>;
@@ -228,6 +230,11 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
             }
             // Never in the order of creation: the client must not rely on list order.
             found.reverse();
+            if s.ignore_paging {
+                let mut page = list(found, "");
+                page["totalResults"] = json!(1_000_000);
+                return (200, page);
+            }
             (200, list(found, query))
         }
         ("POST", [kind]) => {
@@ -636,4 +643,27 @@ fn an_endpoint_on_another_host_is_never_sent_the_token() {
 
 fn lock_log(log: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
     log.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn a_server_that_ignores_start_index_does_not_page_forever() {
+    let store: Shared = Arc::default();
+    {
+        let mut s = lock(&store);
+        s.users.insert(
+            "id1".into(),
+            json!({"id": "id1", "userName": "ana@acme.com", "active": true}),
+        );
+        s.ignore_paging = true;
+    }
+    let url = start(Arc::clone(&store));
+    let output = orgplan()
+        .args(["plan", "--live", &url])
+        .env("ORGPLAN_SCIM_TOKEN", TOKEN)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("startIndex"), "{err}");
 }

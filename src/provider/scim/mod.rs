@@ -281,8 +281,11 @@ impl ScimProvider {
     }
 
     /// Every resource at `endpoint`, page after page until `totalResults` is reached.
+    /// A page with nothing not seen before (a server that ignores `startIndex`) stops the
+    /// read with an error instead of paging forever.
     fn list(&self, endpoint: &str, query: &str) -> Result<Vec<Value>, ScimError> {
         let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
         let mut start = 1;
         loop {
             let sep = if query.is_empty() { "" } else { "&" };
@@ -296,6 +299,18 @@ impl ScimProvider {
                 .cloned()
                 .unwrap_or_default();
             let got = items.len();
+            let fresh = items
+                .iter()
+                .filter(|item| seen.insert(item.to_string()))
+                .count();
+            if got > 0 && fresh == 0 {
+                return Err(ScimError::Shape {
+                    base: self.client.base().to_owned(),
+                    detail: format!(
+                        "{endpoint} answered startIndex={start} with resources it had already listed: it ignores `startIndex`, so its list cannot be read to the end"
+                    ),
+                });
+            }
             out.extend(items);
             start += got;
             let more = match total {
