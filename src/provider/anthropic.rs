@@ -244,7 +244,14 @@ impl AnthropicProvider {
         if path.starts_with("/v1/organizations/spend_limits") {
             self.pace();
         }
-        let response = self.client.send(method, path, &[], body)?;
+        // A POST creates (a group, an invite, a member, a spend limit): one whose answer
+        // was lost may have landed, so it is not sent again blindly; the apply stops and
+        // a new plan, which re-reads the org, finishes the job.
+        let response = if method == Method::Post {
+            self.client.send_no_replay(method, path, &[], body)?
+        } else {
+            self.client.send(method, path, &[], body)?
+        };
         let bare = path.split('?').next().unwrap_or_default().to_owned();
         if response.ok() {
             return response.json().map_err(|e| AnthropicError::Shape {

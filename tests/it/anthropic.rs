@@ -432,3 +432,32 @@ fn the_key_never_appears_in_output_plans_or_the_audit() {
         assert!(!text.contains("5ecret"), "{text}");
     }
 }
+
+#[test]
+fn a_create_whose_answer_is_lost_is_not_sent_twice() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    server.org().drop_after = Some("/v1/organizations/rbac_groups".into());
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &[
+            "apply",
+            "-p",
+            &policies,
+            "--live",
+            "anthropic:",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("apply stopped at `group.create` on `ops`"),
+        "{stderr}"
+    );
+    assert_eq!(server.org().groups.len(), 1, "the group was created twice");
+    // A new plan sees the group that landed and finishes the job.
+    apply(&server, dir.path(), &policies);
+    assert_eq!(server.org().groups.len(), 2);
+}

@@ -77,6 +77,9 @@ pub struct Org {
     pub refuse_invite: Option<String>,
     /// (time, method, path with query, headers lowercased) of every request.
     pub log: Vec<Seen>,
+    /// Carry out the next `POST` to exactly this path, then close the connection
+    /// without answering (the answer is lost, the change landed).
+    pub drop_after: Option<String>,
 }
 
 impl Org {
@@ -233,7 +236,12 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
             target.clone(),
             headers.clone(),
         ));
-        handle(&mut org, &method, &target, &headers, &body)
+        let answer = handle(&mut org, &method, &target, &headers, &body);
+        if method == "POST" && org.drop_after.as_deref() == Some(target.as_str()) {
+            org.drop_after = None;
+            return;
+        }
+        answer
     };
     let text = answer.to_string();
     let mut stream = stream;
