@@ -291,6 +291,8 @@ impl AnthropicProvider {
     fn list_by_id(&self, path: &str) -> Result<Vec<Value>, AnthropicError> {
         let mut items = Vec::new();
         let mut after: Option<String> = None;
+        // Every cursor seen: a server that cycles back would otherwise page forever.
+        let mut seen = BTreeSet::new();
         loop {
             let mut url = format!("{path}?limit={PAGE_SIZE}");
             if let Some(id) = &after {
@@ -305,7 +307,7 @@ impl AnthropicProvider {
                 .get("last_id")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            if next.is_none() || next == after {
+            if next.is_none() || !seen.insert(next.clone()) {
                 return Err(shape(path, "`has_more` without a new `last_id`"));
             }
             after = next;
@@ -316,6 +318,8 @@ impl AnthropicProvider {
     fn list_by_page(&self, path: &str) -> Result<Vec<Value>, AnthropicError> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
+        // Every cursor seen: a server that cycles back would otherwise page forever.
+        let mut seen = BTreeSet::new();
         loop {
             let mut url = format!("{path}?limit={PAGE_SIZE}");
             if let Some(t) = &token {
@@ -330,7 +334,7 @@ impl AnthropicProvider {
                 .map(str::to_owned);
             match next {
                 None => return Ok(items),
-                Some(t) if Some(&t) == token.as_ref() => {
+                Some(t) if !seen.insert(t.clone()) => {
                     return Err(shape(path, "the same `next_page` twice"));
                 }
                 Some(t) => token = Some(t),
