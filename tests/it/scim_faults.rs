@@ -667,3 +667,27 @@ fn a_server_that_ignores_start_index_does_not_page_forever() {
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("startIndex"), "{err}");
 }
+
+#[test]
+fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A regular file where the audit file's folder should be.
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
+    let audit = blocker.join("audit.jsonl").to_string_lossy().into_owned();
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 1, "{out}{err}");
+    // Groups are created first: they landed before the audit file was first written.
+    let groups = lock(&store).groups.len();
+    assert!(groups > 0, "something landed");
+    assert!(
+        err.contains("landed, but cannot write the audit file"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("applied ({groups}):")) && err.contains("group.create"),
+        "what landed is listed: {err}"
+    );
+}

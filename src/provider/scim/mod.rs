@@ -501,8 +501,28 @@ impl Provider for ScimProvider {
             let (landed, failure) = run.kind(&todo[start..end]);
             let records: Vec<AuditRecord> = landed.iter().map(|op| record(op, batch)).collect();
             // What landed is recorded before anything else can go wrong.
-            self.audit(&records).map_err(ProviderError::from)?;
+            let audited = self.audit(&records);
             applied.extend(landed.iter().map(|op| (*op).clone()));
+            if let Err(error) = audited {
+                let Some(last) = landed.last() else {
+                    return Err(ProviderError::from(error).into());
+                };
+                // It landed: report it as applied, and why the trail is short.
+                let done: BTreeSet<*const Operation> =
+                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
+                let remaining = todo[start..]
+                    .iter()
+                    .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
+                    .map(|op| (*op).clone())
+                    .collect();
+                return Err(ApplyError::Partial {
+                    applied,
+                    op: last.op.as_str(),
+                    target: last.target.clone(),
+                    reason: format!("landed, but {error}"),
+                    remaining,
+                });
+            }
             progress(applied.len(), todo.len());
             if let Some((failed, reason)) = failure {
                 // Operations are told apart by address: two may be equal in value.
