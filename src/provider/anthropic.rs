@@ -247,7 +247,14 @@ impl AnthropicProvider {
         if path.starts_with("/v1/organizations/spend_limits") {
             self.pace();
         }
-        let response = self.client.send(method, path, &[], body)?;
+        // A POST creates (a group, an invite, a member, a spend limit): one whose answer
+        // was lost may have landed, so it is not sent again blindly; the apply stops and
+        // a new plan, which re-reads the org, finishes the job.
+        let response = if method == Method::Post {
+            self.client.send_no_replay(method, path, &[], body)?
+        } else {
+            self.client.send(method, path, &[], body)?
+        };
         let bare = path.split('?').next().unwrap_or_default().to_owned();
         if response.ok() {
             return response.json().map_err(|e| AnthropicError::Shape {
@@ -287,6 +294,8 @@ impl AnthropicProvider {
     fn list_by_id(&self, path: &str) -> Result<Vec<Value>, AnthropicError> {
         let mut items = Vec::new();
         let mut after: Option<String> = None;
+        // Every cursor seen: a server that cycles back would otherwise page forever.
+        let mut seen = BTreeSet::new();
         loop {
             let mut url = format!("{path}?limit={PAGE_SIZE}");
             if let Some(id) = &after {
@@ -301,7 +310,7 @@ impl AnthropicProvider {
                 .get("last_id")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            if next.is_none() || next == after {
+            if next.is_none() || !seen.insert(next.clone()) {
                 return Err(shape(path, "`has_more` without a new `last_id`"));
             }
             after = next;
@@ -312,6 +321,8 @@ impl AnthropicProvider {
     fn list_by_page(&self, path: &str) -> Result<Vec<Value>, AnthropicError> {
         let mut items = Vec::new();
         let mut token: Option<String> = None;
+        // Every cursor seen: a server that cycles back would otherwise page forever.
+        let mut seen = BTreeSet::new();
         loop {
             let mut url = format!("{path}?limit={PAGE_SIZE}");
             if let Some(t) = &token {
@@ -326,7 +337,7 @@ impl AnthropicProvider {
                 .map(str::to_owned);
             match next {
                 None => return Ok(items),
-                Some(t) if Some(&t) == token.as_ref() => {
+                Some(t) if !seen.insert(t.clone()) => {
                     return Err(shape(path, "the same `next_page` twice"));
                 }
                 Some(t) => token = Some(t),

@@ -111,6 +111,15 @@ pub enum HttpError {
     /// The body is not the JSON the provider expected.
     #[error("the server's answer is not valid JSON: {0}")]
     Body(String),
+    /// A path that does not start with `/` (an absolute URL, say, taken from a server's
+    /// answer): it could name another host, so it is never sent, credentials and all.
+    #[error("refusing to send a request outside the base URL `{base}`: `{path}`")]
+    OutsideBase {
+        /// The base URL.
+        base: String,
+        /// The path, without query string.
+        path: String,
+    },
 }
 
 /// Retry and timeout settings.
@@ -201,6 +210,23 @@ impl Client {
         &self.base
     }
 
+    /// `text` with every secret header value replaced by `***` (and the credential of a
+    /// `Bearer …` value on its own), for text a server sends back: an error body may echo
+    /// the request's headers.
+    pub fn scrub(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for (_, secret) in &self.headers {
+            let value = secret.expose();
+            let credential = value.split_once(' ').map_or(value, |(_, c)| c).trim();
+            for part in [value, credential] {
+                if !part.is_empty() {
+                    out = out.replace(part, "***");
+                }
+            }
+        }
+        out
+    }
+
     /// Send a request to `path` (relative to the base, query included), with `extra`
     /// headers and an optional JSON body. Retries 429, 5xx and dropped connections.
     pub fn send(
@@ -235,11 +261,15 @@ impl Client {
         body: Option<&serde_json::Value>,
         replay: bool,
     ) -> Result<Response, HttpError> {
-        let url = if path.starts_with("http://") || path.starts_with("https://") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        };
+        // The credentials go to the base URL's host only: a path is appended to it, so it
+        // must start with `/` (`@other.host/…` or `.other.host/…` would change the host).
+        if !path.starts_with('/') {
+            return Err(HttpError::OutsideBase {
+                base: self.base.clone(),
+                path: redact_url(path),
+            });
+        }
+        let url = format!("{}{path}", self.base);
         let body_text = body.map(|b| b.to_string());
         let mut last_error = String::new();
         for attempt in 1..=self.policy.attempts {
@@ -477,6 +507,26 @@ mod tests {
             .unwrap();
         assert_eq!(response.status, 409);
         assert_eq!(seen.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_path_that_could_name_another_host_is_never_sent() {
+        let (base, seen) = server(vec![Some((200, "", "{}"))]);
+        let client = Client::new(
+            &base,
+            vec![("authorization".into(), Secret::new("Bearer s3cret"))],
+            fast(),
+        );
+        for path in [
+            "http://127.0.0.2:9/Users",
+            "@127.0.0.2:9/Users",
+            ".x/Users",
+            "",
+        ] {
+            let error = client.send(Method::Get, path, &[], None).unwrap_err();
+            assert!(matches!(error, HttpError::OutsideBase { .. }), "{error}");
+        }
+        assert!(seen.lock().unwrap().is_empty());
     }
 
     #[test]

@@ -435,3 +435,61 @@ fn the_key_never_appears_in_output_plans_or_the_audit() {
         assert!(!text.contains("5ecret"), "{text}");
     }
 }
+
+#[test]
+fn a_create_whose_answer_is_lost_is_not_sent_twice() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    server.org().drop_after = Some("/v1/organizations/rbac_groups".into());
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &[
+            "apply",
+            "-p",
+            &policies,
+            "--live",
+            "anthropic:",
+            "--auto-approve",
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("apply stopped at `group.create` on `ops`"),
+        "{stderr}"
+    );
+    assert_eq!(server.org().groups.len(), 1, "the group was created twice");
+    // A new plan sees the group that landed and finishes the job.
+    apply(&server, dir.path(), &policies);
+    assert_eq!(server.org().groups.len(), 2);
+}
+
+#[test]
+fn a_next_page_cycle_is_refused_instead_of_paging_forever() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    {
+        // Three custom roles: more than one page, so the cycle is longer than one step.
+        let mut org = server.org();
+        org.roles.push(crate::anthropic_server::Role {
+            id: "rbac_role_viewer".into(),
+            name: "viewer".into(),
+            custom: true,
+            permissions: Vec::new(),
+        });
+        org.loop_pages = true;
+    }
+    let output = crate::common::orgplan()
+        .args(["plan", "-p", &policies, "--live", "anthropic:"])
+        .env("ANTHROPIC_ADMIN_KEY", KEY)
+        .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+        .env("ORGPLAN_ANTHROPIC_AUDIT", dir.path().join("audit.jsonl"))
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("next_page"), "{stderr}");
+}

@@ -77,6 +77,12 @@ pub struct Org {
     pub refuse_invite: Option<String>,
     /// (time, method, path with query, headers lowercased) of every request.
     pub log: Vec<Seen>,
+    /// Carry out the next `POST` to exactly this path, then close the connection
+    /// without answering (the answer is lost, the change landed).
+    pub drop_after: Option<String>,
+    /// Lists with `next_page` cursors start over instead of ending: the last page points
+    /// back to the first.
+    pub loop_pages: bool,
 }
 
 impl Org {
@@ -233,7 +239,12 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
             target.clone(),
             headers.clone(),
         ));
-        handle(&mut org, &method, &target, &headers, &body)
+        let answer = handle(&mut org, &method, &target, &headers, &body);
+        if method == "POST" && org.drop_after.as_deref() == Some(target.as_str()) {
+            org.drop_after = None;
+            return;
+        }
+        answer
     };
     let text = answer.to_string();
     let mut stream = stream;
@@ -295,7 +306,7 @@ fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
 }
 
 /// `data`/`has_more`/`next_page` from an opaque `page` token.
-fn by_page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
+fn by_page(items: Vec<Value>, query: &BTreeMap<String, String>, looping: bool) -> Value {
     let limit = query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
@@ -309,6 +320,10 @@ fn by_page(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
         .unwrap_or(0);
     let page: Vec<Value> = items.iter().skip(start).take(limit).cloned().collect();
     let more = start + page.len() < items.len();
+    if looping {
+        let next = if more { start + page.len() } else { 0 };
+        return json!({"data": page, "has_more": true, "next_page": format!("pg+/={next}")});
+    }
     json!({
         "data": page,
         "has_more": more,
@@ -459,7 +474,7 @@ fn handle(
                            "source": {"type": source}})
                 })
                 .collect();
-            ok(by_page(items, &query))
+            ok(by_page(items, &query, org.loop_pages))
         }
         ("GET", ["", "rbac_roles", id, "permissions"]) => {
             let Some(role) = org.roles.iter().find(|r| r.id == *id) else {
@@ -470,7 +485,7 @@ fn handle(
                 .iter()
                 .map(|p| json!({"type": "rbac_role_permission", "action": p, "resource": {"type": "organization"}}))
                 .collect();
-            ok(by_page(items, &query))
+            ok(by_page(items, &query, org.loop_pages))
         }
         ("GET", ["", "rbac_groups"]) => {
             let items = org
@@ -482,7 +497,7 @@ fn handle(
                            "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
                 })
                 .collect();
-            ok(by_page(items, &query))
+            ok(by_page(items, &query, org.loop_pages))
         }
         ("POST", ["", "rbac_groups"]) => {
             let name = body["name"].as_str().unwrap_or_default().to_owned();
@@ -523,7 +538,7 @@ fn handle(
                 .filter_map(|m| org.users.iter().find(|u| u.id == *m))
                 .map(|u| json!({"type": "rbac_group_member", "rbac_group_id": id, "user_id": u.id, "email": u.email}))
                 .collect();
-            ok(by_page(items, &query))
+            ok(by_page(items, &query, org.loop_pages))
         }
         ("POST", ["", "rbac_groups", id, "members"]) => {
             let user = body["user_id"].as_str().unwrap_or_default().to_owned();
@@ -569,7 +584,7 @@ fn handle(
                            "scope": {"type": "user", "user_id": s.user_id}})
                 })
                 .collect();
-            ok(by_page(items, &query))
+            ok(by_page(items, &query, org.loop_pages))
         }
         ("POST", ["", "spend_limits"]) => {
             let amount = body["amount"].as_str().unwrap_or_default().to_owned();

@@ -35,6 +35,9 @@ enum FaultKind {
     Slow,
     /// 412: the resource changed since the client read it.
     Changed,
+    /// 400 whose `detail` echoes the request's `Authorization` header, as some servers'
+    /// debug error pages do.
+    EchoAuth,
 }
 
 #[derive(Default)]
@@ -47,6 +50,10 @@ struct Store {
     refuse: Option<String>,
     /// Every user creation and member addition that landed, to catch doubles.
     creates: Vec<String>,
+    /// The `endpoint` `/ResourceTypes` gives for users, when not `/Users`.
+    users_endpoint: Option<String>,
+    /// Lists ignore `startIndex` (always the first page) and claim a huge `totalResults`.
+    ignore_paging: bool,
 }
 
 type Shared = Arc<Mutex<Store>>;
@@ -81,6 +88,7 @@ fn serve(mut stream: TcpStream, store: &Shared) {
     }
     let mut length = 0;
     let mut authorized = false;
+    let mut auth_line = String::new();
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
@@ -89,6 +97,9 @@ fn serve(mut stream: TcpStream, store: &Shared) {
         let lower = line.to_ascii_lowercase();
         if let Some(v) = lower.strip_prefix("content-length:") {
             length = v.trim().parse().unwrap_or(0);
+        }
+        if lower.starts_with("authorization:") {
+            auth_line = line.trim_end().to_owned();
         }
         if lower.starts_with("authorization:")
             && line.trim_end().ends_with(&format!("Bearer {TOKEN}"))
@@ -119,6 +130,11 @@ fn serve(mut stream: TcpStream, store: &Shared) {
         Some(FaultKind::TooMany) => (429, "retry-after: 1\r\n", json!({"detail": "slow down"})),
         Some(FaultKind::Error) => (500, "", json!({"detail": "oops"})),
         Some(FaultKind::Changed) => (412, "", json!({"detail": "version mismatch"})),
+        Some(FaultKind::EchoAuth) => (
+            400,
+            "",
+            json!({"detail": format!("malformed request; headers seen: {auth_line}")}),
+        ),
         Some(FaultKind::Slow) => {
             std::thread::sleep(Duration::from_millis(2500));
             return;
@@ -174,7 +190,7 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
             200,
             list(
                 vec![
-                    json!({"id": "User", "name": "User", "endpoint": "/Users", "schema": "urn:ietf:params:scim:schemas:core:2.0:User"}),
+                    json!({"id": "User", "name": "User", "endpoint": s.users_endpoint.as_deref().unwrap_or("/Users"), "schema": "urn:ietf:params:scim:schemas:core:2.0:User"}),
                     json!({"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": "urn:ietf:params:scim:schemas:core:2.0:Group"}),
                 ],
                 query,
@@ -214,6 +230,11 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
             }
             // Never in the order of creation: the client must not rely on list order.
             found.reverse();
+            if s.ignore_paging {
+                let mut page = list(found, "");
+                page["totalResults"] = json!(1_000_000);
+                return (200, page);
+            }
             (200, list(found, query))
         }
         ("POST", [kind]) => {
@@ -561,4 +582,112 @@ fn an_unreachable_server_fails_without_printing_credentials() {
     for secret in ["secret", "abc", TOKEN] {
         assert!(!err.contains(secret), "{err}");
     }
+}
+
+#[test]
+fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
+    let store: Shared = Arc::default();
+    lock(&store).faults = vec![Fault {
+        method: "GET",
+        path: "/ServiceProviderConfig",
+        kind: FaultKind::EchoAuth,
+    }];
+    let url = start(Arc::clone(&store));
+    let (out, err, code) = run(&["plan", "--live", &url]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("answered 400"), "{err}");
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
+}
+
+#[test]
+fn an_endpoint_on_another_host_is_never_sent_the_token() {
+    // A second listener stands for a host the token must never reach.
+    let other = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let other_url = format!(
+        "http://{}/Users",
+        other.local_addr().unwrap_or_else(|e| panic!("{e}"))
+    );
+    let reached = Arc::new(Mutex::new(Vec::<String>::new()));
+    let log = Arc::clone(&reached);
+    std::thread::spawn(move || {
+        for mut stream in other.incoming().flatten() {
+            let mut reader = BufReader::new(match stream.try_clone() {
+                Ok(s) => s,
+                Err(_) => continue,
+            });
+            let mut head = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
+                    break;
+                }
+                head.push_str(&line);
+            }
+            lock_log(&log).push(head);
+            let body = r#"{"totalResults":0,"Resources":[]}"#;
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    let store: Shared = Arc::default();
+    lock(&store).users_endpoint = Some(other_url);
+    let url = start(Arc::clone(&store));
+    let (out, err, code) = run(&["plan", "--live", &url]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(lock_log(&reached).is_empty(), "{:?}", lock_log(&reached));
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
+}
+
+fn lock_log(log: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> {
+    log.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+#[test]
+fn a_server_that_ignores_start_index_does_not_page_forever() {
+    let store: Shared = Arc::default();
+    {
+        let mut s = lock(&store);
+        s.users.insert(
+            "id1".into(),
+            json!({"id": "id1", "userName": "ana@acme.com", "active": true}),
+        );
+        s.ignore_paging = true;
+    }
+    let url = start(Arc::clone(&store));
+    let output = orgplan()
+        .args(["plan", "--live", &url])
+        .env("ORGPLAN_SCIM_TOKEN", TOKEN)
+        .timeout(Duration::from_secs(30))
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.contains("startIndex"), "{err}");
+}
+
+#[test]
+fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // A regular file where the audit file's folder should be.
+    let blocker = dir.path().join("not-a-folder");
+    std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
+    let audit = blocker.join("audit.jsonl").to_string_lossy().into_owned();
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 1, "{out}{err}");
+    // Groups are created first: they landed before the audit file was first written.
+    let groups = lock(&store).groups.len();
+    assert!(groups > 0, "something landed");
+    assert!(
+        err.contains("landed, but cannot write the audit file"),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("applied ({groups}):")) && err.contains("group.create"),
+        "what landed is listed: {err}"
+    );
 }

@@ -245,11 +245,13 @@ impl ScimProvider {
         Ok(self.client.send(method, path, &extra, body)?)
     }
 
-    fn failed(method: Method, path: &str, response: &Response) -> ScimError {
+    fn failed(&self, method: Method, path: &str, response: &Response) -> ScimError {
+        // A server may echo the request's headers, the token with them.
         let detail = response
             .json()
             .ok()
             .and_then(|v| v.get("detail").and_then(Value::as_str).map(str::to_owned))
+            .map(|d| self.client.scrub(&d))
             .unwrap_or_default();
         let hint = match response.status {
             401 | 403 => " (set `ORGPLAN_SCIM_TOKEN` to a bearer token the server accepts)",
@@ -273,14 +275,17 @@ impl ScimProvider {
     fn get(&self, path: &str) -> Result<Value, ScimError> {
         let response = self.send(Method::Get, path, None, None)?;
         if !response.ok() {
-            return Err(Self::failed(Method::Get, path, &response));
+            return Err(self.failed(Method::Get, path, &response));
         }
         Ok(response.json()?)
     }
 
     /// Every resource at `endpoint`, page after page until `totalResults` is reached.
+    /// A page with nothing not seen before (a server that ignores `startIndex`) stops the
+    /// read with an error instead of paging forever.
     fn list(&self, endpoint: &str, query: &str) -> Result<Vec<Value>, ScimError> {
         let mut out = Vec::new();
+        let mut seen = BTreeSet::new();
         let mut start = 1;
         loop {
             let sep = if query.is_empty() { "" } else { "&" };
@@ -294,6 +299,18 @@ impl ScimProvider {
                 .cloned()
                 .unwrap_or_default();
             let got = items.len();
+            let fresh = items
+                .iter()
+                .filter(|item| seen.insert(item.to_string()))
+                .count();
+            if got > 0 && fresh == 0 {
+                return Err(ScimError::Shape {
+                    base: self.client.base().to_owned(),
+                    detail: format!(
+                        "{endpoint} answered startIndex={start} with resources it had already listed: it ignores `startIndex`, so its list cannot be read to the end"
+                    ),
+                });
+            }
             out.extend(items);
             start += got;
             let more = match total {
@@ -484,8 +501,28 @@ impl Provider for ScimProvider {
             let (landed, failure) = run.kind(&todo[start..end]);
             let records: Vec<AuditRecord> = landed.iter().map(|op| record(op, batch)).collect();
             // What landed is recorded before anything else can go wrong.
-            self.audit(&records).map_err(ProviderError::from)?;
+            let audited = self.audit(&records);
             applied.extend(landed.iter().map(|op| (*op).clone()));
+            if let Err(error) = audited {
+                let Some(last) = landed.last() else {
+                    return Err(ProviderError::from(error).into());
+                };
+                // It landed: report it as applied, and why the trail is short.
+                let done: BTreeSet<*const Operation> =
+                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
+                let remaining = todo[start..]
+                    .iter()
+                    .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
+                    .map(|op| (*op).clone())
+                    .collect();
+                return Err(ApplyError::Partial {
+                    applied,
+                    op: last.op.as_str(),
+                    target: last.target.clone(),
+                    reason: format!("landed, but {error}"),
+                    remaining,
+                });
+            }
             progress(applied.len(), todo.len());
             if let Some((failed, reason)) = failure {
                 // Operations are told apart by address: two may be equal in value.
@@ -834,7 +871,7 @@ impl<'a> Run<'a> {
         let p = self.provider;
         let response = p.send(Method::Get, path, None, None).map_err(text)?;
         if !response.ok() {
-            return Err(ScimProvider::failed(Method::Get, path, &response).to_string());
+            return Err(p.failed(Method::Get, path, &response).to_string());
         }
         let body = response.json().map_err(text)?;
         let etag = response.header("etag").map(str::to_owned).or_else(|| {
@@ -899,7 +936,7 @@ impl<'a> Run<'a> {
                 .and_then(|v| v.get("scimType").cloned())
                 == Some(json!("uniqueness"));
         if !conflict {
-            return Err(ScimProvider::failed(Method::Post, endpoint, &response).to_string());
+            return Err(p.failed(Method::Post, endpoint, &response).to_string());
         }
         let found = p.find(endpoint, key, value).map_err(text)?;
         let existing = found.first().ok_or_else(|| {
@@ -970,13 +1007,13 @@ impl<'a> Run<'a> {
         if response.status == 412 {
             let now = self
                 .fresh(path)
-                .map(|(_, etag)| etag.unwrap_or_default())
+                .map(|(_, etag)| self.provider.client.scrub(&etag.unwrap_or_default()))
                 .unwrap_or_default();
             return Err(format!(
                 "stale: `{path}` changed on the server while applying (ETag now {now}); nothing overwritten"
             ));
         }
-        Err(ScimProvider::failed(method, path, response).to_string())
+        Err(self.provider.failed(method, path, response).to_string())
     }
 }
 
