@@ -354,13 +354,6 @@ fn handle(
             "anthropic-version header is required",
         );
     }
-    if header("anthropic-beta").is_none() {
-        return error(
-            400,
-            "invalid_request_error",
-            "anthropic-beta header is required",
-        );
-    }
     if org.throttle > 0 {
         org.throttle -= 1;
         let (status, _, body) = error(429, "rate_limit_error", "Number of requests exceeded");
