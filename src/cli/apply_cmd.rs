@@ -53,13 +53,22 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
                 .map_err(|e| e.to_string())?;
             let stdout = std::io::stdout();
             let color = use_color(stdout.is_terminal());
+            let ask = !plan.is_empty() && !args.auto_approve;
             if !args.json {
                 let mut out = stdout.lock();
                 plan::render_human(&plan, &mut out, color)
                     .and_then(|()| out.flush())
                     .map_err(|e| e.to_string())?;
+            } else if ask {
+                // Never ask for `yes` to a plan not shown; stdout stays the JSON report's.
+                let stderr = std::io::stderr();
+                let color = use_color(stderr.is_terminal());
+                let mut err = stderr.lock();
+                plan::render_human(&plan, &mut err, color)
+                    .and_then(|()| err.flush())
+                    .map_err(|e| e.to_string())?;
             }
-            if !plan.is_empty() && !args.auto_approve && !confirmed()? {
+            if ask && !confirmed()? {
                 return Err("apply cancelled, nothing done".to_owned());
             }
             plan
