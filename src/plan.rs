@@ -577,7 +577,15 @@ fn lines_of(value: &Value) -> String {
     match value {
         Value::Array(items) => items.iter().map(|i| item(i) + "\n").collect(),
         Value::Null => String::new(),
-        other => item(other) + "\n",
+        // A YAML block scalar (`|`) ends with its own newline.
+        other => {
+            let text = item(other);
+            if text.ends_with('\n') {
+                text
+            } else {
+                text + "\n"
+            }
+        }
     }
 }
 
@@ -585,7 +593,12 @@ fn lines_of(value: &Value) -> String {
 fn body(op: &Operation) -> Vec<(Tone, String)> {
     let mut out = Vec::new();
     for change in &op.changes {
-        let listy = change.before.is_array() || change.after.is_array();
+        // Lists, and strings of several lines (SPEC §5: a line diff for multi-line values).
+        let multi_line = |v: &Value| v.as_str().is_some_and(|s| s.contains('\n'));
+        let listy = change.before.is_array()
+            || change.after.is_array()
+            || multi_line(&change.before)
+            || multi_line(&change.after);
         let (old, new) = (lines_of(&change.before), lines_of(&change.after));
         if listy && old.is_empty() && new.is_empty() {
             // An empty list set where there was none: nothing to diff line by line.
@@ -1173,6 +1186,28 @@ mod tests {
         );
         assert!(
             text.contains("  standard: 0 -> 2 (of 5 purchased)"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_multi_line_value_is_shown_as_a_line_diff() {
+        let before = policy(&BASE.replace(
+            "description: Analyses,",
+            "description: \"reads\\nreports\\nsleeps\",",
+        ));
+        let after = policy(&BASE.replace(
+            "description: Analyses,",
+            "description: \"reads\\nwrites\\nsleeps\",",
+        ));
+        let plan = plan(&after, &live::project(&before), None).unwrap_or_else(|e| panic!("{e}"));
+        let mut text = Vec::new();
+        render_human(&plan, &mut text, false).unwrap_or_else(|e| panic!("{e}"));
+        let text = String::from_utf8_lossy(&text);
+        assert!(
+            text.contains(
+                "    description:\n        reads\n      - reports\n      + writes\n        sleeps\n"
+            ),
             "{text}"
         );
     }

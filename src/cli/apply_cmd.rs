@@ -53,13 +53,22 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
                 .map_err(|e| e.to_string())?;
             let stdout = std::io::stdout();
             let color = use_color(stdout.is_terminal());
+            let ask = !plan.is_empty() && !args.auto_approve;
             if !args.json {
                 let mut out = stdout.lock();
                 plan::render_human(&plan, &mut out, color)
                     .and_then(|()| out.flush())
                     .map_err(|e| e.to_string())?;
+            } else if ask {
+                // Never ask for `yes` to a plan not shown; stdout stays the JSON report's.
+                let stderr = std::io::stderr();
+                let color = use_color(stderr.is_terminal());
+                let mut err = stderr.lock();
+                plan::render_human(&plan, &mut err, color)
+                    .and_then(|()| err.flush())
+                    .map_err(|e| e.to_string())?;
             }
-            if !plan.is_empty() && !args.auto_approve && !confirmed()? {
+            if ask && !confirmed()? {
                 return Err("apply cancelled, nothing done".to_owned());
             }
             plan
@@ -79,8 +88,23 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         if plan::digest(&current) != plan.live_digest {
             return Err(ApplyError::Stale(apply::changed_since(&plan, &current)));
         }
-        let again = plan::build(&policy, &current, &caps, &options)?;
-        if again.policy_digest != plan.policy_digest {
+        let refine = |ops, live: &_| provider.refine(ops, live);
+        let again = plan::build_with(&policy, &current, &caps, &options, &refine)?;
+        // The digest covers the projection only, not `unmanaged_users` or `safety`, and
+        // says nothing of the operations in the file: those must be the ones this policy
+        // asks for, or the safety rules above were judged on another plan. The `source`
+        // lines may move with an edit that changes nothing.
+        let key = |op: &crate::diff::Operation| crate::diff::Operation {
+            source: None,
+            ..op.clone()
+        };
+        let same = again.operations.len() == plan.operations.len()
+            && again
+                .operations
+                .iter()
+                .zip(&plan.operations)
+                .all(|(a, b)| key(a) == key(b));
+        if again.policy_digest != plan.policy_digest || !same {
             return Err(ApplyError::PolicyChanged);
         }
         Ok(())

@@ -253,6 +253,21 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
                 detail: error.inner().to_string(),
             }
         })?;
+    // Emails are compared case-insensitively: two accounts whose emails differ only in
+    // case would become one when normalized, and the other would vanish from every plan
+    // and from the file written by the next apply.
+    let mut seen = std::collections::BTreeMap::new();
+    for email in state.users.keys() {
+        if let Some(first) = seen.insert(email.to_lowercase(), email) {
+            return Err(ProviderError::Shape {
+                path: path.to_owned(),
+                at: format!("users.{email}"),
+                detail: format!(
+                    "`{email}` and `{first}` differ only in case; emails are compared case-insensitively, so keep one account"
+                ),
+            });
+        }
+    }
     Ok(state.normalized())
 }
 
@@ -276,6 +291,15 @@ mod tests {
         assert!(error(r#"{"users": {}}"#).contains("no `format_version`"));
         let shape = error(r#"{"format_version":1,"users":{"a@x.com":{"seat":"gold"}}}"#);
         assert!(shape.contains("users.a@x.com.seat"), "{shape}");
+    }
+
+    #[test]
+    fn users_whose_emails_differ_only_in_case_are_refused_not_merged() {
+        let shape = error(
+            r#"{"format_version":1,"users":{"kate@x.com":{"id":"u1"},"Kate@x.com":{"id":"u2","role":"admin"}}}"#,
+        );
+        assert!(shape.contains("differ only in case"), "{shape}");
+        assert!(shape.contains("`Kate@x.com`"), "{shape}");
     }
 
     #[test]

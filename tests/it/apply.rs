@@ -209,3 +209,93 @@ fn export_of_an_org_never_set_up_is_refused() {
     assert_eq!(code, 1);
     assert!(stderr.contains("no org settings yet"), "{stderr}");
 }
+
+/// A policy folder in `dir` from the `team-plan` fixture, each text passed through `edit`.
+fn team_policy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> String {
+    let policy = dir.join(name);
+    std::fs::create_dir_all(&policy).unwrap_or_else(|e| panic!("{e}"));
+    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
+    for file in ["org.yaml", "users.yaml"] {
+        let text = edit(read(&team.join(file)));
+        std::fs::write(policy.join(file), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    policy.display().to_string()
+}
+
+/// A live org: the team-plan users plus one undeclared user, `extra@bluebird.studio`.
+fn team_live_with_an_extra_user(uri: &str, path: &Path) {
+    let (_, stderr, code) = run(&[
+        "apply",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        uri,
+        "--auto-approve",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{e}"));
+    state["users"]["extra@bluebird.studio"] = serde_json::json!({"id": "usr_99", "name": "X"});
+    std::fs::write(path, state.to_string()).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_plan_made_with_unmanaged_remove_is_refused_when_applied_with_keep() {
+    let (dir, path, uri) = temp_live();
+    team_live_with_an_extra_user(&uri, &path);
+    let seats = |t: String| t.replace("standard: 5", "standard: 6");
+    let keep = team_policy(dir.path(), "keep", &seats);
+    let remove = team_policy(dir.path(), "remove", &|t| {
+        seats(t).replace("unmanaged_users: keep", "unmanaged_users: remove")
+    });
+    let plan = dir.path().join("plan.json").display().to_string();
+    let (stdout, stderr, code) = run(&["plan", "-p", &remove, "--live", &uri, "-o", &plan]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("user.remove extra@bluebird.studio"),
+        "{stdout}"
+    );
+    // The policy that keeps unmanaged users plans nothing; its apply must not remove.
+    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &keep]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("the policy differs"), "{stderr}");
+    assert!(read(&path).contains("extra@bluebird.studio"));
+}
+
+#[test]
+fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
+    let (dir, path, uri) = temp_live();
+    let (_, stderr, code) = run(&[
+        "apply",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        &uri,
+        "--auto-approve",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan = dir.path().join("plan.json");
+    let (_, stderr, code) = run(&[
+        "plan",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        &uri,
+        "-o",
+        &plan.display().to_string(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&read(&plan)).unwrap_or_else(|e| panic!("{e}"));
+    saved["operations"] = serde_json::json!([{
+        "op": "user.remove",
+        "target": "maria@bluebird.studio",
+        "changes": [],
+        "execution": {"kind": "provider"}
+    }]);
+    std::fs::write(&plan, saved.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let plan = plan.display().to_string();
+    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(read(&path).contains("maria@bluebird.studio"));
+}

@@ -67,6 +67,25 @@ fn apply_asks_and_applies_on_yes_with_a_progress_bar() {
 }
 
 #[test]
+fn apply_with_format_json_shows_the_plan_before_asking() {
+    let dir = synthetic_org("20");
+    let (screen, code) = on_terminal(
+        dir.path(),
+        "apply -p . --live file:state.json --format json",
+        "no\n",
+    );
+    assert_eq!(code, 1, "{screen}");
+    let asked = screen
+        .find("Do you want to apply these operations?")
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        screen[..asked].contains("+ user.invite"),
+        "asked without showing the plan: {screen}"
+    );
+    assert!(!dir.path().join("state.json").exists());
+}
+
+#[test]
 fn apply_does_nothing_unless_the_answer_is_yes() {
     let dir = synthetic_org("20");
     for answer in ["no\n", "y\n", "\n"] {
