@@ -99,7 +99,7 @@ fn changed_list(changed: &[String]) -> String {
 /// ```json
 /// {"live": "file:.orgplan/live.json", "plan_digest": "<sha256 hex>",
 ///  "applied": [{"op": "user.invite", "target": "a@acme.com", "changes": […], …}],
-///  "manual": [{"op": "org.update", …, "execution": {"kind": "manual", "instruction": "…"}}],
+///  "manual": [{"op": "org.update", …, "execution": "manual", "instruction": "…"}],
 ///  "audit_log": ".orgplan/live.json.audit.jsonl"}
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -143,9 +143,10 @@ pub struct Change {
     pub after: Value,
 }
 
-/// Who carries an operation out.
+/// Who carries an operation out. In JSON, as SPEC §5 words it, two fields of the
+/// operation: `"execution": "provider"`, or `"execution": "manual"` with `"instruction"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[serde(tag = "execution", rename_all = "snake_case")]
 pub enum Execution {
     /// The provider does it.
     Provider,
@@ -172,6 +173,7 @@ pub struct Operation {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Provider or manual.
+    #[serde(flatten)]
     pub execution: Execution,
 }
 

@@ -34,7 +34,7 @@ pub const FORMAT_VERSION: u32 = 1;
 ///     "member": "bob@acme.com",                 // membership operations only
 ///     "changes": [{"field": "seat", "before": "standard", "after": "premium"}],
 ///     "source": "policies/groups.yaml:12",      // absent for removals
-///     "execution": {"kind": "provider"}         // or {"kind": "manual", "instruction": "…"}
+///     "execution": "provider"                   // or "manual", with "instruction": "…"
 ///   }],
 ///   "unmanaged": [{"email": "x@acme.com", "role": "member", "seat": "standard", "status": "active"}],
 ///   "unverifiable": ["org.seats"],              // what the provider cannot read

@@ -77,7 +77,7 @@ fn plan_ops(server: &StandIn, dir: &Path, policies: &str) -> Vec<String> {
                 "{} {}{member} ({})",
                 op["op"].as_str().unwrap_or_default(),
                 op["target"].as_str().unwrap_or_default(),
-                op["execution"]["kind"].as_str().unwrap_or_default()
+                op["execution"].as_str().unwrap_or_default()
             )
         })
         .collect()

@@ -291,7 +291,7 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
         "op": "user.remove",
         "target": "maria@bluebird.studio",
         "changes": [],
-        "execution": {"kind": "provider"}
+        "execution": "provider"
     }]);
     std::fs::write(&plan, saved.to_string()).unwrap_or_else(|e| panic!("{e}"));
     let plan = plan.display().to_string();
