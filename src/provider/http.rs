@@ -379,15 +379,25 @@ fn retry_after(response: &Response) -> Option<Duration> {
 
 /// A URL safe to print: no user info, no query string.
 pub fn redact_url(url: &str) -> String {
-    let without_query = url.split(['?', '#']).next().unwrap_or_default();
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-            let host = authority.rsplit('@').next().unwrap_or(authority);
-            format!("{scheme}://{host}{path}")
-        }
-        None => without_query.to_owned(),
+    if url.starts_with("file:") {
+        // A path holds no credentials, and may well contain `@` or `?`.
+        return url.to_owned();
     }
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (format!("{scheme}://"), rest),
+        None => match url.split_once(':') {
+            Some((scheme, rest)) => (format!("{scheme}:"), rest),
+            None => (String::new(), url),
+        },
+    };
+    // A password may hold any character, `/ ? # @` included: drop everything before the
+    // last `@` (hiding too much is the safe mistake), then the query and the fragment.
+    let after_credentials = rest.rsplit('@').next().unwrap_or(rest);
+    let without_query = after_credentials
+        .split(['?', '#'])
+        .next()
+        .unwrap_or_default();
+    format!("{scheme}{without_query}")
 }
 
 #[cfg(test)]
@@ -527,6 +537,26 @@ mod tests {
             assert!(matches!(error, HttpError::OutsideBase { .. }), "{error}");
         }
         assert!(seen.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn credentials_with_any_character_are_never_printed() {
+        for url in [
+            "scim+http://bob:pa/ssw0rd@127.0.0.1:1/scim",
+            "scim+http://bob:pa?ss#w@127.0.0.1:1/scim",
+            "scim+http:/bob:secret@127.0.0.1:1/scim",
+        ] {
+            let shown = redact_url(url);
+            assert!(
+                !shown.contains("bob") && !shown.contains("ss"),
+                "{url} -> {shown}"
+            );
+            assert!(shown.ends_with("127.0.0.1:1/scim"), "{url} -> {shown}");
+        }
+        assert_eq!(
+            redact_url("file:/srv/a@b/live.json?x"),
+            "file:/srv/a@b/live.json?x"
+        );
     }
 
     #[test]

@@ -229,18 +229,7 @@ pub fn from_uri_with(uri: &str, options: &Options) -> Result<Box<dyn Provider>, 
 /// The URI without credentials: no `user:password@` and no query string (where tokens
 /// tend to hide). Secrets are never printed or saved.
 pub fn redact(uri: &str) -> String {
-    let without_query = uri.split(['?', '#']).next().unwrap_or_default();
-    match without_query.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, path) = match rest.find('/') {
-                Some(i) => rest.split_at(i),
-                None => (rest, ""),
-            };
-            let host = authority.rsplit('@').next().unwrap_or_default();
-            format!("{scheme}://{host}{path}")
-        }
-        None => without_query.to_owned(),
-    }
+    http::redact_url(uri)
 }
 
 #[cfg(test)]
