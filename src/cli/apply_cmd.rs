@@ -26,17 +26,33 @@ pub(crate) struct ApplyArgs {
 /// Above this many operations, a terminal shows a progress bar.
 const PROGRESS_FROM: usize = 50;
 
+// Where to apply. A saved plan names its live org, but a plan file alone never decides
+// where credentials are sent: a remote org must be named again with `--live`, and a
+// `--live` that differs from the plan's is refused.
+fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, String> {
+    match (given, saved) {
+        (Some(given), Some(plan)) if crate::provider::redact(given) != plan.live => Err(format!(
+            "the plan was made against `{}`, not `{}`; nothing applied",
+            plan.live,
+            crate::provider::redact(given)
+        )),
+        (Some(given), _) => Ok(given.to_owned()),
+        (None, Some(plan)) if plan.live.starts_with("file:") => Ok(plan.live.clone()),
+        (None, Some(plan)) => Err(format!(
+            "name the live org with `--live {}`: a plan file alone never decides where credentials are sent; nothing applied",
+            plan.live
+        )),
+        (None, None) => Ok(crate::provider::DEFAULT_LIVE.to_owned()),
+    }
+}
+
 pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     // Read the saved plan first: a missing or foreign file is the first thing to hear of.
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
     let Some(policy) = super::load_policy(&args.policies, crate::diag::Format::Human)? else {
         return Ok(Exit::Invalid);
     };
-    let uri = args
-        .live
-        .clone()
-        .or_else(|| saved.as_ref().map(|p| p.live.clone()))
-        .unwrap_or_else(|| crate::provider::DEFAULT_LIVE.to_owned());
+    let uri = live_uri(args.live.as_deref(), saved.as_ref())?;
     let provider = crate::provider::from_uri_with(&uri, &args.remote).map_err(|e| e.to_string())?;
     let caps = provider.capabilities();
     let options = plan::Options {

@@ -418,11 +418,19 @@ fn the_key_never_appears_in_output_plans_or_the_audit() {
     );
     assert_eq!(code, 0, "{stderr}");
     outputs.push(stdout + &stderr);
-    let (stdout, stderr, code) = run(&server, dir.path(), &["apply", &plan, "-p", &policies]);
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &["apply", &plan, "-p", &policies, "--live", "anthropic:"],
+    );
     assert_eq!(code, 0, "{stdout}{stderr}");
     outputs.push(stdout + &stderr);
     // A stale plan and an error answer, for their messages too.
-    let (stdout, stderr, _) = run(&server, dir.path(), &["apply", &plan, "-p", &policies]);
+    let (stdout, stderr, _) = run(
+        &server,
+        dir.path(),
+        &["apply", &plan, "-p", &policies, "--live", "anthropic:"],
+    );
     outputs.push(stdout + &stderr);
     for name in ["plan.json", "audit.jsonl"] {
         outputs

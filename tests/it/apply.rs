@@ -299,3 +299,28 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(read(&path).contains("maria@bluebird.studio"));
 }
+
+#[test]
+fn a_saved_plan_never_decides_alone_where_credentials_go() {
+    let (dir, _, uri) = temp_live();
+    let plan = dir.path().join("plan.json");
+    let plan_arg = plan.display().to_string();
+    let (_, stderr, code) = run(&["plan", "--live", &uri, "-o", &plan_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    // A --live that differs from the plan's is refused.
+    let other = format!("file:{}", dir.path().join("other.json").display());
+    let (_, stderr, code) = run(&["apply", &plan_arg, "--live", &other]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("the plan was made against"), "{stderr}");
+    // A plan edited to point at a remote org needs that org named on the command line.
+    let mut saved: serde_json::Value =
+        serde_json::from_str(&read(&plan)).unwrap_or_else(|e| panic!("{e}"));
+    saved["live"] = "scim+https://127.0.0.1:9/scim/v2".into();
+    std::fs::write(&plan, saved.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    let (_, stderr, code) = run(&["apply", &plan_arg]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("name the live org with `--live scim+https://127.0.0.1:9/scim/v2`"),
+        "{stderr}"
+    );
+}

@@ -111,7 +111,7 @@ fn scenario(base: &str, full: bool) {
     outputs.push_str(&err);
 
     // Apply the saved plan, then nothing is left.
-    let (out, err, code) = run(&["apply", &plan_file, "--audit", &audit]);
+    let (out, err, code) = run(&["apply", &plan_file, "--live", base, "--audit", &audit]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Apply complete"), "{out}");
     outputs.push_str(&out);
