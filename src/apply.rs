@@ -137,6 +137,25 @@ pub struct AuditRecord {
     pub actor: String,
 }
 
+impl AuditRecord {
+    /// The record of `op`, landed now, as part of `batch`.
+    pub fn landed(op: &Operation, batch: &Batch<'_>) -> Self {
+        let seconds = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        AuditRecord {
+            time: rfc3339(seconds),
+            op: op.op,
+            target: op.target.clone(),
+            member: op.member.clone(),
+            changes: op.changes.clone(),
+            plan_digest: batch.plan_digest.to_owned(),
+            actor: batch.actor.to_owned(),
+        }
+    }
+}
+
 /// What the caller hands a provider to apply.
 #[derive(Debug, Clone)]
 pub struct Batch<'a> {

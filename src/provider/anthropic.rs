@@ -31,7 +31,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -786,20 +786,7 @@ impl Provider for AnthropicProvider {
             if let Err(error) = self.run(step, &mut groups, &mut roles) {
                 return Err(stop(applied, error.to_string()));
             }
-            let record = AuditRecord {
-                time: apply::rfc3339(
-                    SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .map(|d| d.as_secs())
-                        .unwrap_or_default(),
-                ),
-                op: op.op,
-                target: op.target.clone(),
-                member: op.member.clone(),
-                changes: op.changes.clone(),
-                plan_digest: batch.plan_digest.to_owned(),
-                actor: batch.actor.to_owned(),
-            };
+            let record = AuditRecord::landed(op, batch);
             applied.push((*op).clone());
             if let Err(error) = self.record(&mut audit, &record) {
                 // It landed: report it as applied, and why the trail is short.

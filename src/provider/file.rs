@@ -12,7 +12,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde_json::error::Category;
 
@@ -187,23 +187,9 @@ impl Provider for FileProvider {
             });
         }
         self.write(&state)?;
-        let time = apply::rfc3339(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
-        );
         let records: Vec<AuditRecord> = applied
             .iter()
-            .map(|op| AuditRecord {
-                time: time.clone(),
-                op: op.op,
-                target: op.target.clone(),
-                member: op.member.clone(),
-                changes: op.changes.clone(),
-                plan_digest: batch.plan_digest.to_owned(),
-                actor: batch.actor.to_owned(),
-            })
+            .map(|op| AuditRecord::landed(op, batch))
             .collect();
         let log = self.audit(&records)?;
         Ok(Applied {

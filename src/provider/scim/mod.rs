@@ -24,7 +24,6 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
@@ -499,7 +498,10 @@ impl Provider for ScimProvider {
                 .position(|op| op.op != kind)
                 .map_or(todo.len(), |n| start + n);
             let (landed, failure) = run.kind(&todo[start..end]);
-            let records: Vec<AuditRecord> = landed.iter().map(|op| record(op, batch)).collect();
+            let records: Vec<AuditRecord> = landed
+                .iter()
+                .map(|op| AuditRecord::landed(op, batch))
+                .collect();
             // What landed is recorded before anything else can go wrong.
             let audited = self.audit(&records);
             applied.extend(landed.iter().map(|op| (*op).clone()));
@@ -547,23 +549,6 @@ impl Provider for ScimProvider {
             audit_log: (!applied.is_empty()).then(|| self.options.audit.display().to_string()),
             operations: applied,
         })
-    }
-}
-
-fn record(op: &Operation, batch: &Batch<'_>) -> AuditRecord {
-    AuditRecord {
-        time: apply::rfc3339(
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_secs())
-                .unwrap_or_default(),
-        ),
-        op: op.op,
-        target: op.target.clone(),
-        member: op.member.clone(),
-        changes: op.changes.clone(),
-        plan_digest: batch.plan_digest.to_owned(),
-        actor: batch.actor.to_owned(),
     }
 }
 
