@@ -505,36 +505,33 @@ impl Provider for ScimProvider {
             // What landed is recorded before anything else can go wrong.
             let audited = self.audit(&records);
             applied.extend(landed.iter().map(|op| (*op).clone()));
+            // What did not land, from here on. Operations are told apart by address: two
+            // may be equal in value.
+            let not_landed = || -> Vec<Operation> {
+                let done: BTreeSet<*const Operation> =
+                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
+                todo[start..]
+                    .iter()
+                    .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
+                    .map(|op| (*op).clone())
+                    .collect()
+            };
             if let Err(error) = audited {
                 let Some(last) = landed.last() else {
                     return Err(ProviderError::from(error).into());
                 };
                 // It landed: report it as applied, and why the trail is short.
-                let done: BTreeSet<*const Operation> =
-                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
-                let remaining = todo[start..]
-                    .iter()
-                    .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
-                    .map(|op| (*op).clone())
-                    .collect();
                 return Err(ApplyError::Partial {
                     applied,
                     op: last.op.as_str(),
                     target: last.target.clone(),
                     reason: format!("landed, but {error}"),
-                    remaining,
+                    remaining: not_landed(),
                 });
             }
             progress(applied.len(), todo.len());
             if let Some((failed, reason)) = failure {
-                // Operations are told apart by address: two may be equal in value.
-                let done: BTreeSet<*const Operation> =
-                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
-                let remaining = todo[start..]
-                    .iter()
-                    .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
-                    .map(|op| (*op).clone())
-                    .collect();
+                let remaining = not_landed();
                 return Err(ApplyError::Partial {
                     applied,
                     op: failed.op.as_str(),
