@@ -388,21 +388,7 @@ pub fn as_policy(live: &LiveState) -> Option<Policy> {
             (email.to_lowercase(), user)
         })
         .collect();
-    let mut memberships: BTreeMap<String, BTreeSet<String>> = users
-        .keys()
-        .map(|email| (email.clone(), BTreeSet::new()))
-        .collect();
-    let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for (name, group) in &groups {
-        let set = members.entry(name.clone()).or_default();
-        for member in &group.members {
-            let member = member.to_lowercase();
-            if let Some(of_user) = memberships.get_mut(&member) {
-                of_user.insert(name.clone());
-                set.insert(member);
-            }
-        }
-    }
+    let (memberships, members) = crate::model::memberships(&users, &groups);
     Some(Policy {
         org,
         roles,

@@ -792,6 +792,47 @@ impl Origins {
     }
 }
 
+/// Group membership both ways: each user's groups (the user's own `groups` merged with
+/// the groups that list the user in `members`) and each group's members. Only defined users
+/// and groups count; references to others are reported by validation.
+pub type Memberships = (
+    BTreeMap<String, std::collections::BTreeSet<String>>,
+    BTreeMap<String, std::collections::BTreeSet<String>>,
+);
+
+/// Build [`Memberships`] from users keyed by lowercased email and groups by name.
+pub fn memberships(
+    users: &BTreeMap<String, User>,
+    groups: &BTreeMap<String, Group>,
+) -> Memberships {
+    let mut of_user: BTreeMap<String, std::collections::BTreeSet<String>> = users
+        .iter()
+        .map(|(email, user)| {
+            let defined = user.groups.iter().filter(|g| groups.contains_key(*g));
+            (email.clone(), defined.cloned().collect())
+        })
+        .collect();
+    for (name, group) in groups {
+        for member in &group.members {
+            if let Some(set) = of_user.get_mut(&member.to_lowercase()) {
+                set.insert(name.clone());
+            }
+        }
+    }
+    let mut of_group: BTreeMap<String, std::collections::BTreeSet<String>> = groups
+        .keys()
+        .map(|name| (name.clone(), std::collections::BTreeSet::new()))
+        .collect();
+    for (email, user_groups) in &of_user {
+        for group in user_groups {
+            if let Some(set) = of_group.get_mut(group) {
+                set.insert(email.clone());
+            }
+        }
+    }
+    (of_user, of_group)
+}
+
 impl Policy {
     /// Custom roles held by `email`: the union of the roles of the user's groups.
     pub fn roles_of(&self, email: &str) -> std::collections::BTreeSet<&str> {

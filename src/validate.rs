@@ -422,34 +422,7 @@ fn merge(
         );
         return None;
     };
-    let mut memberships: BTreeMap<String, BTreeSet<String>> = users
-        .iter()
-        .map(|(email, user): (&String, &crate::model::User)| {
-            (email.clone(), user.groups.iter().cloned().collect())
-        })
-        .collect();
-    for (name, group) in &groups {
-        for member in &group.members {
-            if let Some(set) = memberships.get_mut(&member.to_lowercase()) {
-                set.insert(name.clone());
-            }
-        }
-    }
-    // Only defined groups count as memberships; references to others are reported.
-    for set in memberships.values_mut() {
-        set.retain(|g| groups.contains_key(g));
-    }
-    let mut members: BTreeMap<String, BTreeSet<String>> = groups
-        .keys()
-        .map(|name| (name.clone(), BTreeSet::new()))
-        .collect();
-    for (email, groups_of_user) in &memberships {
-        for group in groups_of_user {
-            if let Some(set) = members.get_mut(group) {
-                set.insert(email.clone());
-            }
-        }
-    }
+    let (memberships, members) = crate::model::memberships(&users, &groups);
     Some(Policy {
         org,
         roles,
