@@ -477,6 +477,18 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
     };
     let policy = &policy;
     let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
+    // A missing live file is a new, empty org (so a first apply can create it); a
+    // mistyped path would show the same "create everything" plan, so say which it is.
+    let missing_file = args
+        .live
+        .strip_prefix("file:")
+        .filter(|path| !std::path::Path::new(path).exists());
+    if let Some(path) = missing_file.filter(|_| args.live != crate::provider::DEFAULT_LIVE) {
+        let _ = writeln!(
+            std::io::stderr(),
+            "note: `{path}` does not exist: planning against an empty new org"
+        );
+    }
     let live = provider.read().map_err(|e| e.to_string())?;
     let options = crate::plan::Options {
         live: provider.uri(),

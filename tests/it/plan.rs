@@ -119,6 +119,12 @@ fn a_missing_live_file_is_a_new_org_created_whole() {
     ]);
     assert_eq!(code, 2, "{stderr}");
     assert!(
+        stderr.contains(
+            "note: `/nonexistent/orgplan/live.json` does not exist: planning against an empty new org"
+        ),
+        "{stderr}"
+    );
+    assert!(
         stdout.contains("~ org.update org  (policies/org.yaml:7)"),
         "{stdout}"
     );
