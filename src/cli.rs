@@ -374,11 +374,20 @@ fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<
     if format == diag::Format::Human {
         writeln!(out, "{}", summary(policies, &checked)).map_err(|e| e.to_string())?;
     }
-    Ok(if checked.errors() > 0 {
+    let exit = if checked.errors() > 0 {
         Exit::Invalid
     } else {
         Exit::Success
-    })
+    };
+    exit_without_freeing(checked);
+    Ok(exit)
+}
+
+// The process ends right after a command: freeing a large policy or live state node by
+// node would only delay the exit (about a tenth of `validate` on 100,000 users), and the
+// operating system takes the memory back at once.
+fn exit_without_freeing<T>(value: T) {
+    std::mem::forget(value);
 }
 
 pub(crate) fn summary(policies: &std::path::Path, checked: &Checked) -> String {
@@ -472,10 +481,10 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         PlanFormat::Github => diag::Format::Github,
         _ => diag::Format::Human,
     };
-    let Some(policy) = load_policy(&args.policies, diag_format)? else {
+    let Some(loaded) = load_policy(&args.policies, diag_format)? else {
         return Ok(Exit::Invalid);
     };
-    let policy = &policy;
+    let policy = &loaded;
     let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
     // A missing live file is a new, empty org (so a first apply can create it); a
     // mistyped path would show the same "create everything" plan, so say which it is.
@@ -526,11 +535,13 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
     }
     .and_then(|()| out.flush())
     .map_err(|e| e.to_string())?;
-    Ok(if args.detailed_exitcode && !plan.is_empty() {
+    let exit = if args.detailed_exitcode && !plan.is_empty() {
         Exit::Changes
     } else {
         Exit::Success
-    })
+    };
+    exit_without_freeing((loaded, live, plan));
+    Ok(exit)
 }
 
 /// Write `bytes` to `path` through a temporary file in the same folder and a rename, so
