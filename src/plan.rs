@@ -198,12 +198,11 @@ pub fn build_with(
         before: live.users.values().filter(|u| u.seat == seat).count(),
         after: after.values().filter(|u| u.seat == seat).count(),
     };
-    let (live_digest, live_index) = live_digests(&live);
     Ok(Plan {
         format_version: FORMAT_VERSION,
         orgplan_version: env!("CARGO_PKG_VERSION").to_owned(),
         live: options.live.clone(),
-        live_digest,
+        live_digest: digest(&live),
         policy_digest: digest(&live::project(policy)),
         operations: found.operations,
         unmanaged: found.unmanaged,
@@ -213,40 +212,33 @@ pub fn build_with(
             standard: usage(Seat::Standard, policy.org.seats.standard),
             premium: usage(Seat::Premium, policy.org.seats.premium),
         },
-        live_index,
+        live_index: live_index(&live),
     })
 }
 
 /// A short digest (16 hex digits) of each entity of `live`, keyed `org`, `roles/<name>`,
 /// `groups/<name>`, `users/<email>`: enough to name what changed between two states.
 pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
-    live_digests(live).1
-}
-
-// The live digest and the `live_index` from one serialization of the state: each entity's
-// digest is that of its own subtree, exactly as if it were serialized alone.
-fn live_digests(live: &LiveState) -> (String, BTreeMap<String, String>) {
-    let value = serde_json::to_value(live).unwrap_or(Value::Null);
-    let short = |entity: &Value| {
-        let mut hex = digest_value(entity);
-        hex.truncate(16);
-        hex
-    };
     let mut index = BTreeMap::new();
-    if let Some(org) = value.get("org").filter(|org| !org.is_null()) {
+    if let Some(org) = &live.org {
         index.insert("org".to_owned(), short(org));
     }
-    for section in ["roles", "groups", "users"] {
-        for (key, entity) in value
-            .get(section)
-            .and_then(Value::as_object)
-            .into_iter()
-            .flatten()
-        {
-            index.insert(format!("{section}/{key}"), short(entity));
-        }
+    for (name, role) in &live.roles {
+        index.insert(format!("roles/{name}"), short(role));
     }
-    (digest_value(&value), index)
+    for (name, group) in &live.groups {
+        index.insert(format!("groups/{name}"), short(group));
+    }
+    for (email, user) in &live.users {
+        index.insert(format!("users/{email}"), short(user));
+    }
+    index
+}
+
+fn short<T: Serialize>(value: &T) -> String {
+    let mut hex = digest(value);
+    hex.truncate(16);
+    hex
 }
 
 impl Plan {
@@ -474,13 +466,10 @@ fn safety(
 
 /// sha256 hex of the canonical JSON of `value`.
 pub fn digest<T: Serialize>(value: &T) -> String {
-    digest_value(&serde_json::to_value(value).unwrap_or(Value::Null))
-}
-
-fn digest_value(value: &Value) -> String {
+    let value = serde_json::to_value(value).unwrap_or(Value::Null);
     // Stream the canonical text into the hash: no copy of a large state is built.
     let mut hasher = Sha256::new();
-    let _ = write_canonical(value, &mut hasher);
+    let _ = write_canonical(&value, &mut hasher);
     hasher
         .finalize()
         .iter()
