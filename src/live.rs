@@ -388,16 +388,13 @@ pub fn as_policy(live: &LiveState) -> Option<Policy> {
             (email.to_lowercase(), user)
         })
         .collect();
-    let (memberships, members) = crate::model::memberships(&users, &groups);
-    Some(Policy {
+    Some(Policy::new(
         org,
         roles,
         groups,
         users,
-        memberships,
-        members,
-        origins: crate::model::Origins::default(),
-    })
+        crate::model::Origins::default(),
+    ))
 }
 
 #[cfg(test)]

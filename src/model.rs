@@ -801,10 +801,7 @@ pub type Memberships = (
 );
 
 /// Build [`Memberships`] from users keyed by lowercased email and groups by name.
-pub fn memberships(
-    users: &BTreeMap<String, User>,
-    groups: &BTreeMap<String, Group>,
-) -> Memberships {
+fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>) -> Memberships {
     let mut of_user: BTreeMap<String, std::collections::BTreeSet<String>> = users
         .iter()
         .map(|(email, user)| {
@@ -834,6 +831,27 @@ pub fn memberships(
 }
 
 impl Policy {
+    /// A policy from its parts (users keyed by lowercased email), with the memberships
+    /// derived here, once, for every way a policy is built.
+    pub fn new(
+        org: Org,
+        roles: BTreeMap<String, Role>,
+        groups: BTreeMap<String, Group>,
+        users: BTreeMap<String, User>,
+        origins: Origins,
+    ) -> Self {
+        let (memberships, members) = memberships(&users, &groups);
+        Policy {
+            org,
+            roles,
+            groups,
+            users,
+            memberships,
+            members,
+            origins,
+        }
+    }
+
     /// Custom roles held by `email`: the union of the roles of the user's groups.
     pub fn roles_of(&self, email: &str) -> std::collections::BTreeSet<&str> {
         self.memberships

@@ -422,16 +422,13 @@ fn merge(
         );
         return None;
     };
-    let (memberships, members) = crate::model::memberships(&users, &groups);
-    Some(Policy {
+    Some(Policy::new(
         org,
         roles,
         groups,
         users,
-        memberships,
-        members,
-        origins: crate::model::Origins { documents, entries },
-    })
+        crate::model::Origins { documents, entries },
+    ))
 }
 
 // ---------------------------------------------------------------------------------------
