@@ -1,15 +1,15 @@
 //! Loading: find the policy files, parse each once with a span-keeping YAML parser, and
 //! keep the place of every node so any later stage can point at `file:line:col`.
 //!
-//! YAML is parsed with saphyr (not serde_yaml, which is archived and cannot give the
-//! position of a node) and converted to `serde_json::Value` for the schema check and the
-//! typed decoding; [`Document`] maps each JSON pointer back to its span.
+//! YAML is parsed with saphyr's parser (not serde_yaml, which is archived and cannot give
+//! the position of a node); its events are built straight into a `serde_json::Value`, for
+//! the schema check and the typed decoding, and a tree of spans: [`Document`] maps each
+//! JSON pointer back to its place. Files are parsed in parallel.
 
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use saphyr::{LoadableYamlNode, MarkedYaml, Scalar, YamlData};
 use serde_json::{Map, Value};
 
 use crate::diag::{Diagnostic, Location};
@@ -84,10 +84,6 @@ impl Sources {
         let (_, text) = self.files.iter().find(|(n, _)| n == name)?;
         text.lines().nth(line.checked_sub(1)?)
     }
-
-    fn text(&self, id: usize) -> &str {
-        self.files.get(id).map_or("", |(_, text)| text.as_str())
-    }
 }
 
 // (line, col, width), 1-based. `u32` is plenty: a policy file has at most 32 MiB.
@@ -102,13 +98,13 @@ struct NodeSpan {
 
 /// The spans of a document, as a tree shaped like the document: no JSON pointer string
 /// is built or hashed per node, and a lookup walks the pointer's segments.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct SpanTree {
     span: NodeSpan,
     children: Children,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Children {
     None,
     Sequence(Vec<SpanTree>),
@@ -236,29 +232,83 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
     let mut ancestors = vec![root];
     collect_files(dir, &mut ancestors, &mut paths)?;
     paths.sort();
+    // Files are read and parsed in parallel (each on its own), then joined in path order,
+    // so the result does not depend on the threads.
+    let results = parallel_map(&paths, |path| read_and_parse(path));
     let mut loaded = Loaded::default();
-    for path in paths {
-        let name = display_path(&path);
-        let size = fs::metadata(&path)
-            .map_err(|source| LoadError::File {
-                path: name.clone(),
-                source,
-            })?
-            .len();
-        if size > MAX_FILE_BYTES {
-            return Err(LoadError::TooLarge {
-                path: name,
-                size,
-                limit: MAX_FILE_BYTES,
-            });
-        }
-        let bytes = fs::read(&path).map_err(|source| LoadError::File {
-            path: name.clone(),
-            source,
-        })?;
-        load_bytes(&mut loaded, name, bytes);
+    for result in results {
+        loaded.add(result?);
     }
     Ok(loaded)
+}
+
+fn read_and_parse(path: &Path) -> Result<ParsedFile, LoadError> {
+    let name = display_path(path);
+    let size = fs::metadata(path)
+        .map_err(|source| LoadError::File {
+            path: name.clone(),
+            source,
+        })?
+        .len();
+    if size > MAX_FILE_BYTES {
+        return Err(LoadError::TooLarge {
+            path: name,
+            size,
+            limit: MAX_FILE_BYTES,
+        });
+    }
+    let bytes = fs::read(path).map_err(|source| LoadError::File {
+        path: name.clone(),
+        source,
+    })?;
+    Ok(parse_file(name, bytes))
+}
+
+/// Stack of the threads that parse and check: deep documents recurse when dropped.
+pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
+
+/// `f` applied to every item on all cores, the results in the items' order.
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let threads = std::thread::available_parallelism()
+        .map_or(1, usize::from)
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let work = || {
+                loop {
+                    let at = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(item) = items.get(at) else { break };
+                    let result = f(item);
+                    if let Ok(mut results) = results.lock() {
+                        results[at] = Some(result);
+                    }
+                }
+            };
+            // A hostile file nests thousands of levels; dropping (or copying, for an alias)
+            // such a value recurses, so workers get the main worker's large stack.
+            let spawned = std::thread::Builder::new()
+                .stack_size(WORKER_STACK_BYTES)
+                .spawn_scoped(scope, work);
+            if spawned.is_err() {
+                // No thread to be had: what is left is done by the others, or after them.
+                break;
+            }
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .into_iter()
+        .zip(items)
+        .map(|(result, item)| result.unwrap_or_else(|| f(item)))
+        .collect()
 }
 
 fn display_path(path: &Path) -> String {
@@ -331,6 +381,43 @@ fn collect_files(
 /// Parse one file's bytes into `loaded`: a [`Document`] when it parses, a diagnostic
 /// when it does not. Never panics, whatever the bytes.
 pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
+    let parsed = parse_file(name, bytes);
+    loaded.add(parsed);
+}
+
+/// One file, parsed on its own (possibly on another thread) before it joins [`Loaded`].
+#[derive(Debug)]
+pub struct ParsedFile {
+    name: String,
+    text: String,
+    content: Option<(Value, SpanTree)>,
+    diagnostic: Option<Diagnostic>,
+}
+
+impl Loaded {
+    /// Add a parsed file: its text to the sources, its document or its diagnostic.
+    pub fn add(&mut self, parsed: ParsedFile) {
+        let ParsedFile {
+            name,
+            text,
+            content,
+            diagnostic,
+        } = parsed;
+        let file = self.sources.add(name.clone(), text);
+        self.diagnostics.extend(diagnostic);
+        if let Some((value, spans)) = content {
+            self.documents.push(Document {
+                file,
+                name,
+                value,
+                spans,
+            });
+        }
+    }
+}
+
+/// Parse one file's bytes. Never panics, whatever the bytes.
+pub fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -340,86 +427,333 @@ pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
             let line = prefix.matches('\n').count() + 1;
             let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            loaded.diagnostics.push(
-                Diagnostic::error(
-                    "yaml-syntax",
-                    format!("`{name}` is not valid UTF-8 (byte {valid_up_to})"),
-                )
+            let diagnostic = Diagnostic::error(
+                "yaml-syntax",
+                format!("`{name}` is not valid UTF-8 (byte {valid_up_to})"),
+            )
+            .at(Some(Location {
+                file: name.clone(),
+                line,
+                col,
+                width: 1,
+            }))
+            .help("save the file as UTF-8");
+            return ParsedFile {
+                name,
+                text,
+                content: None,
+                diagnostic: Some(diagnostic),
+            };
+        }
+    };
+    let (content, diagnostic) = match Builder::build(&text) {
+        Ok(content) => (content, None),
+        Err(problem) => {
+            let Problem {
+                message,
+                line,
+                col,
+                help,
+            } = problem;
+            let diagnostic = Diagnostic::error("yaml-syntax", message)
                 .at(Some(Location {
                     file: name.clone(),
                     line,
                     col,
                     width: 1,
                 }))
-                .help("save the file as UTF-8"),
-            );
-            loaded.sources.add(name, text);
-            return;
+                .maybe_help(help.map(str::to_owned));
+            (None, Some(diagnostic))
         }
     };
-    let file = loaded.sources.add(name.clone(), text);
-    let text = loaded.sources.text(file);
-    let at = |line: usize, col: usize| {
-        Some(Location {
-            file: name.clone(),
-            line,
-            col,
-            width: 1,
-        })
-    };
-    let documents = match MarkedYaml::load_from_str(text) {
-        Ok(documents) => documents,
-        Err(error) => {
-            let marker = error.marker();
-            loaded.diagnostics.push(
-                Diagnostic::error("yaml-syntax", format!("invalid YAML: {}", error.info()))
-                    .at(at(marker.line().max(1), marker.col() + 1)),
-            );
-            return;
-        }
-    };
-    let mut documents = documents.into_iter();
-    let Some(root) = documents.next() else {
-        // An empty file (or only comments) declares nothing.
-        return;
-    };
-    if let Some(second) = documents.next() {
-        loaded.diagnostics.push(
-            Diagnostic::error(
-                "yaml-syntax",
-                "a policy file holds one YAML document, not several",
-            )
-            .at(at(second.span.start.line().max(1), 1))
-            .help("split the documents into separate files"),
-        );
-        return;
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let mut converter = Converter {
-        lines: &lines,
-        problem: None,
-    };
-    let (value, spans) = converter.convert(&root, None, 0);
-    if let Some((message, (line, col, _))) = converter.problem {
-        loaded
-            .diagnostics
-            .push(Diagnostic::error("yaml-syntax", message).at(at(line as usize, col as usize)));
-        return;
-    }
-    loaded.documents.push(Document {
-        file,
+    ParsedFile {
         name,
-        value,
-        spans,
-    });
+        text,
+        content,
+        diagnostic,
+    }
 }
 
-struct Converter<'a> {
-    lines: &'a [&'a str],
-    problem: Option<(String, Place)>,
+/// Why a file could not be read as one policy document, and where (1-based).
+#[derive(Debug)]
+struct Problem {
+    message: String,
+    line: usize,
+    col: usize,
+    help: Option<&'static str>,
 }
 
-impl Converter<'_> {
+impl Problem {
+    fn at(message: impl Into<String>, (line, col, _): Place) -> Self {
+        Problem {
+            message: message.into(),
+            line: line as usize,
+            col: col as usize,
+            help: None,
+        }
+    }
+}
+
+/// Nodes an alias may copy in one file, all aliases together: the limit saphyr's own
+/// loader uses against "billion laughs" documents.
+const ALIAS_BUDGET: usize = 100_000;
+
+/// A collection being built, with what its parent needs once it is complete.
+struct Frame {
+    start: saphyr_parser::Marker,
+    anchor: usize,
+    // Nodes in the collection, itself included (the cost of copying it through an alias).
+    nodes: usize,
+    body: Body,
+}
+
+enum Body {
+    Sequence(Vec<Value>, Vec<SpanTree>),
+    // The key waiting for its value: its text (none for a key that is a collection, whose
+    // entry is dropped), place and start.
+    Mapping(
+        Map<String, Value>,
+        Vec<(Box<str>, SpanTree)>,
+        Option<(Option<String>, Place, saphyr_parser::Marker)>,
+    ),
+}
+
+/// Builds the JSON value and the span tree of a file straight from the parser's events:
+/// no intermediate YAML tree is built (and freed), which halves the cost of loading.
+struct Builder<'t> {
+    lines: Vec<&'t str>,
+    stack: Vec<Frame>,
+    anchors: std::collections::HashMap<usize, (Value, SpanTree, usize)>,
+    alias_budget: usize,
+    root: Option<(Value, SpanTree)>,
+    documents: usize,
+    // Whether the current document has its root node yet.
+    has_root: bool,
+    // Where the second document starts, if there is one.
+    second: Option<usize>,
+    // The first problem found in a document that parses (reported only if it does).
+    problem: Option<Problem>,
+}
+
+impl<'t> Builder<'t> {
+    fn build(text: &'t str) -> Result<Option<(Value, SpanTree)>, Problem> {
+        use saphyr_parser::{Event, Parser};
+        let mut builder = Builder {
+            lines: text.lines().collect(),
+            stack: Vec::new(),
+            anchors: std::collections::HashMap::new(),
+            alias_budget: ALIAS_BUDGET,
+            root: None,
+            documents: 0,
+            has_root: false,
+            second: None,
+            problem: None,
+        };
+        let mut parser = Parser::new_from_str(text);
+        while let Some(next) = parser.next_event() {
+            let (event, span) = next.map_err(|error| {
+                let marker = error.marker();
+                Problem {
+                    message: format!("invalid YAML: {}", error.info()),
+                    line: marker.line().max(1),
+                    col: marker.col() + 1,
+                    help: None,
+                }
+            })?;
+            match event {
+                Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
+                Event::DocumentStart(_) => builder.has_root = false,
+                Event::DocumentEnd => {
+                    if !builder.has_root {
+                        // An empty document is a value that cannot be read.
+                        let place = builder.place(&span);
+                        builder.complete(Value::Null, place, Children::None, 1, 0, span.start)?;
+                        builder.note(Problem::at("a value could not be read", place));
+                    }
+                }
+                Event::SequenceStart(anchor, _) => {
+                    builder.open(span.start, anchor, Body::Sequence(Vec::new(), Vec::new()))
+                }
+                Event::MappingStart(anchor, _) => builder.open(
+                    span.start,
+                    anchor,
+                    Body::Mapping(Map::new(), Vec::new(), None),
+                ),
+                Event::SequenceEnd | Event::MappingEnd => {
+                    let Some(frame) = builder.stack.pop() else {
+                        continue;
+                    };
+                    let place = builder.place(&saphyr_parser::Span::new(frame.start, span.start));
+                    let (value, children) = match frame.body {
+                        Body::Sequence(values, spans) => {
+                            (Value::Array(values), Children::Sequence(spans))
+                        }
+                        Body::Mapping(map, mut spans, _) => {
+                            spans.sort_by(|(a, _), (b, _)| a.cmp(b));
+                            (Value::Object(map), Children::Mapping(spans))
+                        }
+                    };
+                    builder.complete(
+                        value,
+                        place,
+                        children,
+                        frame.nodes,
+                        frame.anchor,
+                        frame.start,
+                    )?;
+                }
+                Event::Scalar(text, style, anchor, tag) => {
+                    let place = builder.place(&span);
+                    // A tag outside the core schema (`!custom 5`) does not change the value.
+                    let tag = tag.filter(|tag| tag.is_yaml_core_schema());
+                    let value = match saphyr::Scalar::parse_from_cow_and_metadata(
+                        text,
+                        style,
+                        tag.as_ref(),
+                    ) {
+                        Some(scalar) => scalar_to_json(&scalar),
+                        None => {
+                            builder.note(Problem::at("a value could not be read", place));
+                            Value::Null
+                        }
+                    };
+                    builder.complete(value, place, Children::None, 1, anchor, span.start)?;
+                }
+                Event::Alias(id) => {
+                    let place = builder.place(&span);
+                    let (value, children, nodes) = match builder.anchors.get(&id) {
+                        Some((value, spans, nodes)) => {
+                            if *nodes > builder.alias_budget {
+                                return Err(Problem::at(
+                                    "invalid YAML: alias expansion exceeded the maximum node \
+                                     budget (possible billion-laughs attack)",
+                                    place,
+                                ));
+                            }
+                            builder.alias_budget -= nodes;
+                            (value.clone(), spans.children.clone(), *nodes)
+                        }
+                        None => {
+                            builder.note(Problem::at("a value could not be read", place));
+                            (Value::Null, Children::None, 1)
+                        }
+                    };
+                    builder.complete(value, place, children, nodes, 0, span.start)?;
+                }
+            }
+        }
+        if let Some(line) = builder.second {
+            return Err(Problem {
+                message: "a policy file holds one YAML document, not several".to_owned(),
+                line: line.max(1),
+                col: 1,
+                help: Some("split the documents into separate files"),
+            });
+        }
+        if let Some(problem) = builder.problem {
+            return Err(problem);
+        }
+        Ok(builder.root)
+    }
+
+    // Keep the first problem: later ones are often its consequences.
+    fn note(&mut self, problem: Problem) {
+        if self.problem.is_none() {
+            self.problem = Some(problem);
+        }
+    }
+
+    fn open(&mut self, start: saphyr_parser::Marker, anchor: usize, body: Body) {
+        self.stack.push(Frame {
+            start,
+            anchor,
+            nodes: 1,
+            body,
+        });
+    }
+
+    // A node is complete: it becomes the document's root, an item, a key or a value.
+    fn complete(
+        &mut self,
+        value: Value,
+        place: Place,
+        children: Children,
+        nodes: usize,
+        anchor: usize,
+        start: saphyr_parser::Marker,
+    ) -> Result<(), Problem> {
+        // Depth of this node: the root is at 0.
+        if self.stack.len() == MAX_DEPTH + 1 {
+            self.note(Problem::at(
+                format!("nesting deeper than {MAX_DEPTH} levels"),
+                place,
+            ));
+        }
+        let mut tree = SpanTree {
+            span: NodeSpan {
+                key: None,
+                value: place,
+            },
+            children,
+        };
+        if anchor > 0 {
+            self.anchors
+                .insert(anchor, (value.clone(), tree.clone(), nodes));
+        }
+        let Some(parent) = self.stack.last_mut() else {
+            self.has_root = true;
+            self.documents += 1;
+            if self.documents == 1 {
+                self.root = Some((value, tree));
+            } else if self.second.is_none() {
+                self.second = Some(start.line());
+            }
+            return Ok(());
+        };
+        match &mut parent.body {
+            Body::Sequence(values, spans) => {
+                parent.nodes += nodes;
+                values.push(value);
+                spans.push(tree);
+            }
+            Body::Mapping(map, spans, pending) => match pending.take() {
+                None => {
+                    parent.nodes += 1;
+                    let key = match value {
+                        Value::String(text) => Some(text),
+                        Value::Array(_) | Value::Object(_) => {
+                            if self.problem.is_none() {
+                                self.problem = Some(Problem::at(
+                                    "a mapping key must be a plain value, not a list or mapping",
+                                    place,
+                                ));
+                            }
+                            None
+                        }
+                        other => Some(other.to_string()),
+                    };
+                    *pending = Some((key, place, start));
+                }
+                Some((None, _, _)) => {}
+                Some((Some(key), key_place, key_start)) => {
+                    parent.nodes += nodes;
+                    if map.contains_key(&key) {
+                        return Err(Problem {
+                            message: "invalid YAML: duplicated key in mapping".to_owned(),
+                            line: key_start.line().max(1),
+                            col: key_start.col() + 1,
+                            help: None,
+                        });
+                    }
+                    tree.span.key = Some(key_place);
+                    spans.push((key.as_str().into(), tree));
+                    map.insert(key, value);
+                }
+            },
+        }
+        Ok(())
+    }
+
     // (line, col, width), 1-based; the width stops at the end of the first line.
     fn place(&self, span: &saphyr_parser::Span) -> Place {
         let line = span.start.line().max(1);
@@ -437,90 +771,10 @@ impl Converter<'_> {
         let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         (narrow(line), narrow(col), narrow(width.max(1)))
     }
-
-    fn convert(
-        &mut self,
-        node: &MarkedYaml<'_>,
-        key: Option<Place>,
-        depth: usize,
-    ) -> (Value, SpanTree) {
-        let place = self.place(&node.span);
-        let span = NodeSpan { key, value: place };
-        let leaf = |value| {
-            (
-                value,
-                SpanTree {
-                    span,
-                    children: Children::None,
-                },
-            )
-        };
-        if depth > MAX_DEPTH {
-            if self.problem.is_none() {
-                self.problem = Some((format!("nesting deeper than {MAX_DEPTH} levels"), place));
-            }
-            return leaf(Value::Null);
-        }
-        let (value, children) = match &node.data {
-            YamlData::Value(scalar) => (scalar_to_json(scalar), Children::None),
-            YamlData::Representation(text, _, _) => {
-                (Value::String(text.to_string()), Children::None)
-            }
-            YamlData::Sequence(items) => {
-                let (values, spans) = items
-                    .iter()
-                    .map(|item| self.convert(item, None, depth + 1))
-                    .unzip();
-                (Value::Array(values), Children::Sequence(spans))
-            }
-            YamlData::Mapping(entries) => {
-                let mut map = Map::new();
-                let mut spans: Vec<(Box<str>, SpanTree)> = Vec::with_capacity(entries.len());
-                for (key_node, value_node) in entries {
-                    let key_place = self.place(&key_node.span);
-                    let key_text = match &key_node.data {
-                        YamlData::Value(scalar) => match scalar_to_json(scalar) {
-                            Value::String(text) => text,
-                            other => other.to_string(),
-                        },
-                        YamlData::Representation(text, _, _) => text.to_string(),
-                        _ => {
-                            if self.problem.is_none() {
-                                self.problem = Some((
-                                    "a mapping key must be a plain value, not a list or mapping"
-                                        .to_owned(),
-                                    key_place,
-                                ));
-                            }
-                            continue;
-                        }
-                    };
-                    let (value, span) = self.convert(value_node, Some(key_place), depth + 1);
-                    spans.push((key_text.as_str().into(), span));
-                    map.insert(key_text, value);
-                }
-                // Stable sort, then keep the last of equal keys (as `map.insert` does).
-                spans.sort_by(|(a, _), (b, _)| a.cmp(b));
-                spans.reverse();
-                spans.dedup_by(|(a, _), (b, _)| a == b);
-                spans.reverse();
-                (Value::Object(map), Children::Mapping(spans))
-            }
-            YamlData::Tagged(_, inner) => {
-                return self.convert(inner, key, depth);
-            }
-            YamlData::Alias(_) | YamlData::BadValue => {
-                if self.problem.is_none() {
-                    self.problem = Some(("a value could not be read".to_owned(), place));
-                }
-                return leaf(Value::Null);
-            }
-        };
-        (value, SpanTree { span, children })
-    }
 }
 
-fn scalar_to_json(scalar: &Scalar<'_>) -> Value {
+fn scalar_to_json(scalar: &saphyr::Scalar<'_>) -> Value {
+    use saphyr::Scalar;
     match scalar {
         Scalar::Null => Value::Null,
         Scalar::Boolean(b) => Value::Bool(*b),
@@ -570,6 +824,46 @@ mod tests {
         let loaded = load("users:\n  a@b.com: {}\n  a@b.com: {}\n");
         assert_eq!(loaded.diagnostics.len(), 1);
         assert_eq!(loaded.diagnostics[0].code, "yaml-syntax");
+    }
+
+    #[test]
+    fn an_alias_copies_its_anchor_and_points_at_itself() {
+        let loaded = load("a: &lim {usd: 5}\nb:\n  c: *lim\n");
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let doc = &loaded.documents[0];
+        assert_eq!(doc.value["b"]["c"], doc.value["a"]);
+        let alias = doc.locate("/b/c").unwrap_or_else(|| unreachable!());
+        assert_eq!((alias.line, alias.col), (3, 6));
+        // Below the alias, the anchor's own places.
+        let inner = doc.locate("/b/c/usd").unwrap_or_else(|| unreachable!());
+        assert_eq!((inner.line, inner.col), (1, 15));
+    }
+
+    #[test]
+    fn keys_that_read_alike_are_duplicates() {
+        let loaded = load("users:\n  1: {}\n  \"1\": {}\n");
+        assert_eq!(loaded.diagnostics.len(), 1);
+        let diagnostic = &loaded.diagnostics[0];
+        assert!(
+            diagnostic.message.contains("duplicated key"),
+            "{diagnostic:?}"
+        );
+    }
+
+    #[test]
+    fn a_second_document_is_refused_at_its_line() {
+        let loaded = load("org: {}\n---\nusers: {}\n");
+        assert_eq!(loaded.diagnostics.len(), 1);
+        let location = loaded.diagnostics[0].location.as_ref();
+        assert_eq!(location.map(|l| l.line), Some(3));
+        assert!(loaded.documents.is_empty());
+    }
+
+    #[test]
+    fn a_list_as_a_key_is_refused() {
+        let loaded = load("? [a, b]\n: 1\n");
+        assert_eq!(loaded.diagnostics.len(), 1);
+        assert!(loaded.diagnostics[0].message.contains("plain value"));
     }
 
     #[test]

@@ -2,6 +2,12 @@
 
 use clap::Parser;
 
+// Loading a large org allocates millions of small strings and maps; mimalloc does that
+// faster than glibc's malloc and, with the files parsed on several threads, without the
+// per-thread arenas that left a third more memory resident.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> std::process::ExitCode {
     // Rust ignores SIGPIPE, so `orgplan plan | head` would end in a "Broken pipe" error;
     // like other Unix tools, stop quietly when the reader has gone.
@@ -27,7 +33,7 @@ fn main() -> std::process::ExitCode {
     // The YAML tree of a hostile file can be deep; a large stack keeps its drop from
     // overflowing before the depth check has reported it.
     let worker = std::thread::Builder::new()
-        .stack_size(256 * 1024 * 1024)
+        .stack_size(orgplan::load::WORKER_STACK_BYTES)
         .spawn(move || orgplan::cli::run(cli));
     match worker.map(|handle| handle.join()) {
         Ok(Ok(exit)) => std::process::ExitCode::from(exit as u8),
