@@ -66,7 +66,7 @@ impl<'a> Json<'a> {
         let unique = |patterns: &mut dyn Iterator<Item = &'a Pattern>| {
             let mut out: Vec<&'a str> = Vec::new();
             for p in patterns {
-                if !out.contains(&p.pattern.as_str()) {
+                if !out.contains(&&*p.pattern) {
                     out.push(&p.pattern);
                 }
             }
@@ -97,7 +97,7 @@ impl<'a> Json<'a> {
                         .map(|(period, (value, origin))| {
                             let limit = Limit {
                                 value: *value,
-                                source: origin.source.clone(),
+                                source: origin.source.as_deref().map(str::to_owned),
                             };
                             (period.as_str(), limit)
                         })

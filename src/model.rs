@@ -801,33 +801,74 @@ pub type Memberships = (
 );
 
 /// Build [`Memberships`] from users keyed by lowercased email and groups by name.
+///
+/// Users and groups are looked up by position (hash lookups, not tree walks comparing
+/// long emails), and each set is built from sorted input in one go.
 fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>) -> Memberships {
-    let mut of_user: BTreeMap<String, std::collections::BTreeSet<String>> = users
-        .iter()
-        .map(|(email, user)| {
-            let defined = user.groups.iter().filter(|g| groups.contains_key(*g));
-            (email.clone(), defined.cloned().collect())
+    use std::collections::{BTreeSet, HashMap};
+    let group_at: HashMap<&str, usize> = groups
+        .keys()
+        .enumerate()
+        .map(|(at, name)| (name.as_str(), at))
+        .collect();
+    let user_at: HashMap<&str, usize> = users
+        .keys()
+        .enumerate()
+        .map(|(at, email)| (email.as_str(), at))
+        .collect();
+    // Group positions of each user: the user's own `groups`, then the groups listing them.
+    let mut of_user: Vec<Vec<usize>> = users
+        .values()
+        .map(|user| {
+            let defined = user.groups.iter();
+            defined
+                .filter_map(|g| group_at.get(g.as_str()).copied())
+                .collect()
         })
         .collect();
-    for (name, group) in groups {
+    for (at, group) in groups.values().enumerate() {
         for member in &group.members {
-            if let Some(set) = of_user.get_mut(&member.to_lowercase()) {
-                set.insert(name.clone());
+            let email = lowercase(member);
+            if let Some(&user) = user_at.get(email.as_ref()) {
+                of_user[user].push(at);
             }
         }
     }
-    let mut of_group: BTreeMap<String, std::collections::BTreeSet<String>> = groups
-        .keys()
-        .map(|name| (name.clone(), std::collections::BTreeSet::new()))
+    // Users are visited in email order, so each group's list comes out sorted.
+    let mut of_group: Vec<Vec<&String>> = vec![Vec::new(); groups.len()];
+    let group_names: Vec<&String> = groups.keys().collect();
+    let mut by_user = Vec::with_capacity(users.len());
+    for (email, positions) in users.keys().zip(&mut of_user) {
+        positions.sort_unstable();
+        positions.dedup();
+        for &at in positions.iter() {
+            of_group[at].push(email);
+        }
+        let names: BTreeSet<String> = positions
+            .iter()
+            .map(|&at| group_names[at].clone())
+            .collect();
+        by_user.push((email.clone(), names));
+    }
+    let by_user = by_user.into_iter().collect();
+    let by_group = group_names
+        .into_iter()
+        .zip(of_group)
+        .map(|(name, members)| (name.clone(), members.into_iter().cloned().collect()))
         .collect();
-    for (email, user_groups) in &of_user {
-        for group in user_groups {
-            if let Some(set) = of_group.get_mut(group) {
-                set.insert(email.clone());
-            }
-        }
+    (by_user, by_group)
+}
+
+/// `text` lowercased, copied only when that changes it (most emails are lowercase ASCII).
+fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+    if text
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        std::borrow::Cow::Borrowed(text)
+    } else {
+        std::borrow::Cow::Owned(text.to_lowercase())
     }
-    (of_user, of_group)
 }
 
 impl Policy {

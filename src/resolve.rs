@@ -2,6 +2,7 @@
 //! policy alone, with the origin (`file:line`) of every value. Pure: no I/O.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -9,13 +10,14 @@ use crate::model::{
     Amount, Capability, Metric, OrgRole, Period, Policy, Seat, Section, UserStatus,
 };
 
-/// Where a value comes from: a readable description and its `file:line`.
+/// Where a value comes from: a readable description and its `file:line`. Shared strings:
+/// every user holding a role gets the role's origins, and copying one is a count.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Origin {
     /// Such as "role `ml-engineer`" or "org.defaults".
-    pub from: String,
+    pub from: Arc<str>,
     /// `file:line` of the value, when it was declared in a file.
-    pub source: Option<String>,
+    pub source: Option<Arc<str>>,
 }
 
 impl std::fmt::Display for Origin {
@@ -31,7 +33,7 @@ impl std::fmt::Display for Origin {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Pattern {
     /// The glob.
-    pub pattern: String,
+    pub pattern: Arc<str>,
     /// Where it comes from.
     pub origin: Origin,
 }
@@ -137,9 +139,13 @@ fn limit_entries(
     out
 }
 
+fn shared(source: Option<String>) -> Option<Arc<str>> {
+    source.map(Arc::from)
+}
+
 fn pattern(pattern: &str, origin: Origin) -> Pattern {
     Pattern {
-        pattern: pattern.to_owned(),
+        pattern: pattern.into(),
         origin,
     }
 }
@@ -149,8 +155,8 @@ impl<'p> Resolver<'p> {
     pub fn new(policy: &'p Policy) -> Self {
         let origins = &policy.origins;
         let defaults_origin = |path: &[&str]| Origin {
-            from: "org.defaults".to_owned(),
-            source: origins.source(Section::Org, "", &[&["defaults"], path].concat()),
+            from: "org.defaults".into(),
+            source: shared(origins.source(Section::Org, "", &[&["defaults"], path].concat())),
         };
         let defaults_access = &policy.org.defaults;
         let mut defaults = Grants {
@@ -181,9 +187,10 @@ impl<'p> Resolver<'p> {
             .roles
             .iter()
             .map(|(name, role)| {
+                let from: Arc<str> = format!("role `{name}`").into();
                 let role_origin = |path: &[&str]| Origin {
-                    from: format!("role `{name}`"),
-                    source: origins.source(Section::Roles, name, path),
+                    from: from.clone(),
+                    source: shared(origins.source(Section::Roles, name, path)),
                 };
                 let mut grants = Grants {
                     capabilities: role
@@ -216,16 +223,17 @@ impl<'p> Resolver<'p> {
             .iter()
             .filter(|(_, group)| !group.limits.is_empty())
             .map(|(name, group)| {
+                let from: Arc<str> = format!("group `{name}`").into();
                 let entries = limit_entries(&group.limits, &|path| Origin {
-                    from: format!("group `{name}`"),
-                    source: origins.source(Section::Groups, name, path),
+                    from: from.clone(),
+                    source: shared(origins.source(Section::Groups, name, path)),
                 });
                 (name.as_str(), entries)
             })
             .collect();
         let org_origin = |path: &[&str]| Origin {
-            from: "org.models".to_owned(),
-            source: origins.source(Section::Org, "", &[&["models"], path].concat()),
+            from: "org.models".into(),
+            source: shared(origins.source(Section::Org, "", &[&["models"], path].concat())),
         };
         // An `org.models` that only denies (no `allow`) filters nothing in: an admin who
         // writes `deny: [x]` means "everything but x", not "no model at all".
@@ -343,8 +351,8 @@ impl<'p> Resolver<'p> {
                 }
             };
             let own = limit_entries(&user.limits, &|path| Origin {
-                from: "the user".to_owned(),
-                source: origins.source(Section::Users, email, path),
+                from: "the user".into(),
+                source: shared(origins.source(Section::Users, email, path)),
             });
             offer(&mut own.iter());
             offer(
@@ -384,16 +392,16 @@ impl<'p> Resolver<'p> {
 
 /// May `effective`'s user use `model`? Deny wins over allow; the org filter applies to all.
 pub fn check_model(effective: &Effective, model: &str) -> Decision {
-    let decide = |allowed: bool, rule: String, source: Option<String>| Decision {
+    let decide = |allowed: bool, rule: String, source: Option<Arc<str>>| Decision {
         allowed,
         rule,
-        source,
+        source: source.as_deref().map(str::to_owned),
     };
     if effective.status == UserStatus::Suspended {
         return decide(
             false,
             "the user is suspended".to_owned(),
-            effective.status_source.clone(),
+            shared(effective.status_source.clone()),
         );
     }
     let matching = |patterns: &[Pattern]| {
@@ -543,7 +551,7 @@ fn compare(old: Option<&Effective>, new: &Effective) -> Vec<String> {
             .map(|e| if deny { &e.deny } else { &e.allow })
             .into_iter()
             .flatten()
-            .map(|p| p.pattern.clone())
+            .map(|p| p.pattern.to_string())
             .collect();
         list.sort();
         list.dedup();
@@ -794,7 +802,7 @@ users:
             "org.defaults (test.yaml:9)"
         );
         assert_eq!(none.allow.len(), 1);
-        assert_eq!(none.allow[0].pattern, "claude-haiku-*");
+        assert_eq!(&*none.allow[0].pattern, "claude-haiku-*");
         let decision = check_model(&none, "claude-haiku-4-5");
         assert!(decision.allowed);
         assert_eq!(decision.rule, "org.defaults allows `claude-haiku-*`");
@@ -810,7 +818,7 @@ users:
     fn default_access_stops_at_a_held_role_but_default_limits_do_not() {
         let policy = policy(ORG);
         let bob = user(&policy, "bob@t.com");
-        assert!(bob.allow.iter().all(|p| p.pattern != "claude-haiku-*"));
+        assert!(bob.allow.iter().all(|p| &*p.pattern != "claude-haiku-*"));
         // Limits fall through every layer to org.defaults, roles held or not.
         assert_eq!(
             limit(&bob, Metric::SpendUsd, Period::Weekly),

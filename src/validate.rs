@@ -914,52 +914,68 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 fn check_effective(policy: &Policy, out: &mut Vec<Diagnostic>) {
     let resolver = resolve::Resolver::new(policy);
-    for email in policy.users.keys() {
-        let Some(effective) = resolver.resolve(email) else {
-            continue;
+    // Users are resolved in chunks on all cores; the chunks' findings are joined in order.
+    let emails: Vec<&String> = policy.users.keys().collect();
+    let chunks: Vec<&[&String]> = emails.chunks(4096).collect();
+    let found = crate::load::parallel_map(&chunks, |chunk| {
+        let mut out = Vec::new();
+        for email in *chunk {
+            check_user_access(policy, &resolver, email, &mut out);
+        }
+        out
+    });
+    out.extend(found.into_iter().flatten());
+}
+
+fn check_user_access(
+    policy: &Policy,
+    resolver: &resolve::Resolver<'_>,
+    email: &str,
+    out: &mut Vec<Diagnostic>,
+) {
+    let Some(effective) = resolver.resolve(email) else {
+        return;
+    };
+    let seat_restricted = effective
+        .withheld
+        .iter()
+        .any(|(c, _)| *c == Capability::ClaudeCode && effective.status == UserStatus::Active)
+        && policy.org.capabilities.contains(&Capability::ClaudeCode)
+        && effective.seat == Seat::Standard;
+    if seat_restricted {
+        let from = if effective.roles.is_empty() {
+            "`org.defaults`".to_owned()
+        } else {
+            format!(
+                "role {}",
+                backticked(
+                    &effective
+                        .roles
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                )
+            )
         };
-        let seat_restricted =
-            effective.withheld.iter().any(|(c, _)| {
-                *c == Capability::ClaudeCode && effective.status == UserStatus::Active
-            }) && policy.org.capabilities.contains(&Capability::ClaudeCode)
-                && effective.seat == Seat::Standard;
-        if seat_restricted {
-            let from = if effective.roles.is_empty() {
-                "`org.defaults`".to_owned()
-            } else {
-                format!(
-                    "role {}",
-                    backticked(
-                        &effective
-                            .roles
-                            .iter()
-                            .map(String::as_str)
-                            .collect::<Vec<_>>()
-                    )
-                )
-            };
-            out.push(
-                Diagnostic::warning(
-                    "seat-restriction",
-                    format!("`{email}` is granted `claude_code` by {from} but has a standard seat"),
-                )
-                .at(policy.origins.locate(Section::Users, email, &["seat"]))
-                .help(
-                    "the seat wins: the user will not have Claude Code; give them `seat: premium`",
-                ),
-            );
-        }
-        let needs_limit = effective.has(Capability::Api) || effective.has(Capability::ClaudeCode);
-        if needs_limit && effective.limits.is_empty() {
-            out.push(
-                Diagnostic::warning(
-                    "no-spend-limit",
-                    format!("`{email}` has API or Claude Code access and no spend or token limit"),
-                )
-                .at(policy.origins.locate_key(Section::Users, email, &[]))
-                .help("set `limits` on the user, a group, a role or `org.defaults`"),
-            );
-        }
+        out.push(
+            Diagnostic::warning(
+                "seat-restriction",
+                format!("`{email}` is granted `claude_code` by {from} but has a standard seat"),
+            )
+            .at(policy.origins.locate(Section::Users, email, &["seat"]))
+            .help("the seat wins: the user will not have Claude Code; give them `seat: premium`"),
+        );
+    }
+    let needs_limit = effective.has(Capability::Api) || effective.has(Capability::ClaudeCode);
+    if needs_limit && effective.limits.is_empty() {
+        out.push(
+            Diagnostic::warning(
+                "no-spend-limit",
+                format!("`{email}` has API or Claude Code access and no spend or token limit"),
+            )
+            .at(policy.origins.locate_key(Section::Users, email, &[]))
+            .help("set `limits` on the user, a group, a role or `org.defaults`"),
+        );
     }
 }
 
