@@ -10,7 +10,6 @@ mod apply_cmd;
 
 use crate::diag;
 use crate::explain;
-use crate::load;
 use crate::resolve;
 use crate::validate::{self, Checked};
 
@@ -354,8 +353,7 @@ pub fn run(cli: Cli) -> Exit {
 
 /// Load and validate a policy folder. An unreadable folder is an `Err` (exit 1).
 pub fn check_folder(policies: &std::path::Path) -> Result<Checked, String> {
-    let loaded = load::load_dir(policies).map_err(|e| e.to_string())?;
-    Ok(validate::check(loaded))
+    validate::check_dir(policies).map_err(|e| e.to_string())
 }
 
 fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<Exit, String> {
@@ -481,7 +479,22 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         PlanFormat::Github => diag::Format::Github,
         _ => diag::Format::Human,
     };
-    let Some(loaded) = load_policy(&args.policies, diag_format)? else {
+    // A live-state file is read while the policy is checked (a large org's file takes
+    // as long to decode as a policy file set); a remote org is only read once the policy
+    // is known to be valid.
+    let read_file = |uri: &str| {
+        let provider = crate::provider::from_uri(uri).map_err(|e| e.to_string())?;
+        provider.read().map_err(|e| e.to_string())
+    };
+    let (loaded, prefetched) = std::thread::scope(|scope| {
+        let prefetch = args
+            .live
+            .starts_with("file:")
+            .then(|| scope.spawn(|| read_file(&args.live)));
+        let loaded = load_policy(&args.policies, diag_format);
+        (loaded, prefetch.map(std::thread::ScopedJoinHandle::join))
+    });
+    let Some(loaded) = loaded? else {
         return Ok(Exit::Invalid);
     };
     let policy = &loaded;
@@ -498,7 +511,11 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
             "note: `{path}` does not exist: planning against an empty new org"
         );
     }
-    let live = provider.read().map_err(|e| e.to_string())?;
+    let live = match prefetched {
+        Some(Ok(read)) => read?,
+        Some(Err(_)) => return Err("reading the live state failed unexpectedly".to_owned()),
+        None => provider.read().map_err(|e| e.to_string())?,
+    };
     let options = crate::plan::Options {
         live: provider.uri(),
         allow_removals: args.allow_removals,

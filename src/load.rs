@@ -192,16 +192,30 @@ impl Document {
     }
 }
 
-/// Everything read from a policy folder.
-#[derive(Debug, Default)]
-pub struct Loaded {
+/// Everything read from a policy folder, each document passed through a step of the
+/// caller's (see [`load_dir_with`]).
+#[derive(Debug)]
+pub struct LoadedWith<T> {
     /// File texts, for snippets.
     pub sources: Sources,
     /// The files that parsed, in sorted path order.
-    pub documents: Vec<Document>,
+    pub documents: Vec<T>,
     /// YAML problems found while parsing.
     pub diagnostics: Vec<Diagnostic>,
 }
+
+impl<T> Default for LoadedWith<T> {
+    fn default() -> Self {
+        LoadedWith {
+            sources: Sources::default(),
+            documents: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+}
+
+/// Everything read from a policy folder.
+pub type Loaded = LoadedWith<Document>;
 
 /// Escape one JSON pointer segment (RFC 6901).
 pub fn escape_segment(segment: &str) -> String {
@@ -218,6 +232,16 @@ pub fn pointer(segments: &[&str]) -> String {
 
 /// Read every `*.yaml`/`*.yml` under `dir`, recursively, in sorted path order.
 pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
+    load_dir_with(dir, |document| document)
+}
+
+/// [`load_dir`], passing each document through `step` on the thread that parsed it: the
+/// caller's per-file work (decoding, say) runs in parallel too, and what the step drops
+/// (a large JSON value) is freed file by file instead of living until the end.
+pub fn load_dir_with<T: Send>(
+    dir: &Path,
+    step: impl Fn(Document) -> T + Sync,
+) -> Result<LoadedWith<T>, LoadError> {
     let mut paths = Vec::new();
     let root = fs::canonicalize(dir).map_err(|source| LoadError::Folder {
         path: dir.display().to_string(),
@@ -233,11 +257,18 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
     collect_files(dir, &mut ancestors, &mut paths)?;
     paths.sort();
     // Files are read and parsed in parallel (each on its own), then joined in path order,
-    // so the result does not depend on the threads.
-    let results = parallel_map(&paths, |path| read_and_parse(path));
-    let mut loaded = Loaded::default();
+    // so the result does not depend on the threads. Every file has a place in `sources`,
+    // so a file's index there is its index in `paths`.
+    let indexed: Vec<(usize, &PathBuf)> = paths.iter().enumerate().collect();
+    let results = parallel_map(&indexed, |(file, path)| {
+        read_and_parse(path).map(|parsed| parsed.into_document(*file, &step))
+    });
+    let mut loaded = LoadedWith::default();
     for result in results {
-        loaded.add(result?);
+        let (name, text, document, diagnostic) = result?;
+        loaded.sources.add(name, text);
+        loaded.documents.extend(document);
+        loaded.diagnostics.extend(diagnostic);
     }
     Ok(loaded)
 }
@@ -394,25 +425,32 @@ pub struct ParsedFile {
     diagnostic: Option<Diagnostic>,
 }
 
+// A file's name, text, document (passed through the caller's step) and diagnostic.
+type FileParts<T> = (String, String, Option<T>, Option<Diagnostic>);
+
+impl ParsedFile {
+    // The file's parts, its document numbered `file` in the sources.
+    fn into_document<T>(self, file: usize, step: impl Fn(Document) -> T) -> FileParts<T> {
+        let document = self.content.map(|(value, spans)| {
+            step(Document {
+                file,
+                name: self.name.clone(),
+                value,
+                spans,
+            })
+        });
+        (self.name, self.text, document, self.diagnostic)
+    }
+}
+
 impl Loaded {
     /// Add a parsed file: its text to the sources, its document or its diagnostic.
     pub fn add(&mut self, parsed: ParsedFile) {
-        let ParsedFile {
-            name,
-            text,
-            content,
-            diagnostic,
-        } = parsed;
-        let file = self.sources.add(name.clone(), text);
+        let file = self.sources.files.len();
+        let (name, text, document, diagnostic) = parsed.into_document(file, |d| d);
+        self.sources.add(name, text);
+        self.documents.extend(document);
         self.diagnostics.extend(diagnostic);
-        if let Some((value, spans)) = content {
-            self.documents.push(Document {
-                file,
-                name,
-                value,
-                spans,
-            });
-        }
     }
 }
 

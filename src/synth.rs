@@ -319,8 +319,7 @@ pub fn generate(users: usize, seed: u64, dir: &Path) -> Result<u64, SynthError> 
     }
 
     // live.json: the policy as live, then about 5% of drift.
-    let loaded = crate::load::load_dir(dir)?;
-    let checked = crate::validate::check(loaded);
+    let checked = crate::validate::check_dir(dir)?;
     let Some(policy) = checked.policy else {
         let first = checked
             .diagnostics

@@ -33,13 +33,49 @@ impl Checked {
 
 /// Validate everything that was loaded.
 pub fn check(loaded: Loaded) -> Checked {
+    let schema = crate::model::json_schema();
     let Loaded {
         sources,
-        mut documents,
+        documents,
         mut diagnostics,
     } = loaded;
+    let decoded = match compile(&schema, &mut diagnostics) {
+        Some(validator) => documents
+            .into_iter()
+            .map(|document| decode(&schema, &validator, document))
+            .collect(),
+        None => Vec::new(),
+    };
+    finish(sources, decoded, diagnostics)
+}
+
+/// Load and validate the policy folder `dir`: each file is parsed, checked against the
+/// schema and decoded on the thread that read it.
+pub fn check_dir(dir: &std::path::Path) -> Result<Checked, crate::load::LoadError> {
     let schema = crate::model::json_schema();
-    let files = decode_files(&schema, &mut documents, &mut diagnostics);
+    let mut diagnostics = Vec::new();
+    let Some(validator) = compile(&schema, &mut diagnostics) else {
+        let loaded = crate::load::load_dir(dir)?;
+        return Ok(finish(loaded.sources, Vec::new(), diagnostics));
+    };
+    let loaded = crate::load::load_dir_with(dir, |document| decode(&schema, &validator, document))?;
+    diagnostics.extend(loaded.diagnostics);
+    Ok(finish(loaded.sources, loaded.documents, diagnostics))
+}
+
+// A document with its typed content, or with why it has none.
+type Decoded = (Document, Result<PolicyFile, Vec<Diagnostic>>);
+
+fn finish(sources: Sources, decoded: Vec<Decoded>, mut diagnostics: Vec<Diagnostic>) -> Checked {
+    let mut files = Vec::new();
+    let mut documents = Vec::new();
+    for (document, result) in decoded {
+        match result {
+            Ok(file) => files.push(file),
+            Err(found) => diagnostics.extend(found),
+        }
+        documents.push(document);
+    }
     let policy = if diagnostics.iter().any(Diagnostic::is_error) {
         // Semantic rules on a half-read policy would only add noise.
         None
@@ -61,47 +97,40 @@ pub fn check(loaded: Loaded) -> Checked {
 // ---------------------------------------------------------------------------------------
 // Schema pass and typed decoding.
 
-fn decode_files(
-    schema: &Value,
-    documents: &mut [Document],
-    diagnostics: &mut Vec<Diagnostic>,
-) -> Vec<PolicyFile> {
-    let validator = match jsonschema::draft7::new(schema) {
-        Ok(validator) => validator,
+fn compile(schema: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<jsonschema::Validator> {
+    match jsonschema::draft7::new(schema) {
+        Ok(validator) => Some(validator),
         Err(error) => {
             diagnostics.push(Diagnostic::error(
                 "schema",
                 format!("the built-in schema does not compile: {error}"),
             ));
-            return Vec::new();
-        }
-    };
-    let mut files = Vec::new();
-    for document in documents.iter_mut() {
-        let mut found = Vec::new();
-        for error in validator.iter_errors(&document.value) {
-            found.push(schema_diagnostic(schema, document, &error));
-        }
-        found.sort();
-        found.dedup();
-        if !found.is_empty() {
-            diagnostics.extend(found);
-            continue;
-        }
-        let value = std::mem::take(&mut document.value);
-        match serde_path_to_error::deserialize::<_, PolicyFile>(value) {
-            Ok(file) => files.push(file),
-            Err(error) => {
-                let path = error.path().to_string();
-                let pointer = path_to_pointer(&path);
-                diagnostics.push(
-                    Diagnostic::error("schema", format!("{}", error.inner()))
-                        .at(document.locate(&pointer)),
-                );
-            }
+            None
         }
     }
-    files
+}
+
+// The schema check, then the typed decoding; the JSON value is dropped either way (only
+// the spans are kept, for `file:line` provenance).
+fn decode(schema: &Value, validator: &jsonschema::Validator, mut document: Document) -> Decoded {
+    let mut found: Vec<Diagnostic> = validator
+        .iter_errors(&document.value)
+        .map(|error| schema_diagnostic(schema, &document, &error))
+        .collect();
+    let value = std::mem::take(&mut document.value);
+    if !found.is_empty() {
+        found.sort();
+        found.dedup();
+        return (document, Err(found));
+    }
+    let result = serde_path_to_error::deserialize::<_, PolicyFile>(value).map_err(|error| {
+        let path = error.path().to_string();
+        let pointer = path_to_pointer(&path);
+        vec![
+            Diagnostic::error("schema", format!("{}", error.inner())).at(document.locate(&pointer)),
+        ]
+    });
+    (document, result)
 }
 
 // serde_path_to_error writes `users.a@b.com.limits`; JSON pointers want `/users/a@b.com/limits`.
