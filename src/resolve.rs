@@ -109,6 +109,49 @@ struct Grants {
     limits: Vec<LimitEntry>,
 }
 
+/// What one user holds, borrowed: see [`Resolver::access`].
+#[derive(Debug)]
+pub struct Access<'r> {
+    /// Lowercased email, as the policy keys it.
+    pub email: &'r str,
+    /// The user as declared.
+    pub user: &'r crate::model::User,
+    /// Groups of the user.
+    pub groups: Option<&'r std::collections::BTreeSet<String>>,
+    /// Custom roles held (through groups), sorted.
+    pub roles: Vec<&'r str>,
+    held: Vec<&'r Grants>,
+    // The held roles' grants, or the defaults' when no role is held.
+    grants: Vec<&'r Grants>,
+    /// Capabilities in force, in vocabulary order, each with the grant that gave it.
+    pub capabilities: Vec<(Capability, &'r Origin)>,
+    /// Capabilities granted but not in force, with the reason.
+    pub withheld: Vec<(Capability, &'static str)>,
+    resolver: &'r Resolver<'r>,
+}
+
+impl Access<'_> {
+    /// True when `capability` is in force.
+    pub fn has(&self, capability: Capability) -> bool {
+        self.capabilities.iter().any(|(c, _)| *c == capability)
+    }
+
+    /// True when some spend or token limit applies to the user (a suspended user has none).
+    pub fn has_limits(&self) -> bool {
+        let resolver = self.resolver;
+        self.user.status != UserStatus::Suspended
+            && (self.user.limits.values().any(|periods| !periods.is_empty())
+                || self.groups.into_iter().flatten().any(|g| {
+                    resolver
+                        .group_limits
+                        .get(g.as_str())
+                        .is_some_and(|entries| !entries.is_empty())
+                })
+                || self.held.iter().any(|g| !g.limits.is_empty())
+                || !resolver.defaults.limits.is_empty())
+    }
+}
+
 /// Resolves many users of one policy: the origins of what roles, groups, `org.defaults`
 /// and `org.models` grant are looked up once, not once per user.
 #[derive(Debug)]
@@ -267,55 +310,83 @@ impl<'p> Resolver<'p> {
         }
     }
 
-    /// Effective permissions of `email` (compared case-insensitively), or `None` when no
-    /// such user is declared. See [`resolve`].
-    pub fn resolve(&self, email: &str) -> Option<Effective> {
+    /// What `email` (lowercased) holds, borrowed from the policy and the resolver: the
+    /// rules of SPEC §3 without building a single `file:line`. `None` for an undeclared
+    /// user.
+    pub fn access(&self, email: &str) -> Option<Access<'_>> {
         let policy = self.policy;
-        let email = email.to_lowercase();
-        let email = email.as_str();
-        let user = policy.users.get(email)?;
-        let suspended = user.status == UserStatus::Suspended;
-        let origins = &policy.origins;
-        let groups: Vec<String> = policy
-            .memberships
-            .get(email)
-            .map(|groups| groups.iter().cloned().collect())
-            .unwrap_or_default();
-        let roles: Vec<String> = policy
-            .roles_of(email)
-            .into_iter()
-            .map(str::to_owned)
-            .collect();
-        let held: Vec<&Grants> = roles
-            .iter()
-            .filter_map(|role| self.roles.get(role.as_str()))
-            .collect();
-        // Capabilities and model patterns: held roles' union, or the defaults when none
-        // is held.
-        let grants: Vec<&Grants> = if roles.is_empty() {
+        let (email, user) = policy.users.get_key_value(email)?;
+        let groups = policy.memberships.get(email);
+        let roles: Vec<&str> = policy.roles_of(email).into_iter().collect();
+        let held: Vec<&Grants> = roles.iter().filter_map(|r| self.roles.get(r)).collect();
+        // Capabilities and model patterns: the held roles' union, or the defaults when
+        // none is held.
+        let grants = if roles.is_empty() {
             vec![&self.defaults]
         } else {
             held.clone()
         };
-        let mut granted: BTreeMap<Capability, Origin> = BTreeMap::new();
+        let suspended = user.status == UserStatus::Suspended;
+        let mut granted: BTreeMap<Capability, &Origin> = BTreeMap::new();
         for grant in &grants {
             for (capability, origin) in &grant.capabilities {
-                granted.entry(*capability).or_insert_with(|| origin.clone());
+                granted.entry(*capability).or_insert(origin);
             }
         }
         let mut capabilities = Vec::new();
         let mut withheld = Vec::new();
         for (capability, origin) in granted {
             if suspended {
-                withheld.push((capability, "the user is suspended".to_owned()));
+                withheld.push((capability, "the user is suspended"));
             } else if !policy.org.capabilities.contains(&capability) {
-                withheld.push((capability, "not enabled in `org.capabilities`".to_owned()));
+                withheld.push((capability, "not enabled in `org.capabilities`"));
             } else if capability == Capability::ClaudeCode && user.seat == Seat::Standard {
-                withheld.push((capability, "needs a premium seat".to_owned()));
+                withheld.push((capability, "needs a premium seat"));
             } else {
                 capabilities.push((capability, origin));
             }
         }
+        Some(Access {
+            email,
+            user,
+            groups,
+            roles,
+            held,
+            grants,
+            capabilities,
+            withheld,
+            resolver: self,
+        })
+    }
+
+    /// Effective permissions of `email` (compared case-insensitively), or `None` when no
+    /// such user is declared. See [`resolve`].
+    pub fn resolve(&self, email: &str) -> Option<Effective> {
+        let access = self.access(&email.to_lowercase())?;
+        let Access {
+            email,
+            user,
+            groups,
+            ref roles,
+            ref held,
+            ref grants,
+            ..
+        } = access;
+        let policy = self.policy;
+        let origins = &policy.origins;
+        let suspended = user.status == UserStatus::Suspended;
+        let groups: Vec<String> = groups.into_iter().flatten().cloned().collect();
+        let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
+        let capabilities = access
+            .capabilities
+            .iter()
+            .map(|(c, origin)| (*c, (*origin).clone()))
+            .collect();
+        let withheld = access
+            .withheld
+            .iter()
+            .map(|(c, reason)| (*c, (*reason).to_owned()))
+            .collect();
         let (mut allow, mut deny, mut org_allow, mut org_deny) = if suspended {
             (Vec::new(), Vec::new(), None, Vec::new())
         } else {

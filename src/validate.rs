@@ -962,29 +962,20 @@ fn check_user_access(
     email: &str,
     out: &mut Vec<Diagnostic>,
 ) {
-    let Some(effective) = resolver.resolve(email) else {
+    let Some(access) = resolver.access(email) else {
         return;
     };
-    let seat_restricted = effective
+    let seat_restricted = access
         .withheld
         .iter()
-        .any(|(c, _)| *c == Capability::ClaudeCode && effective.status == UserStatus::Active)
+        .any(|(c, _)| *c == Capability::ClaudeCode && access.user.status == UserStatus::Active)
         && policy.org.capabilities.contains(&Capability::ClaudeCode)
-        && effective.seat == Seat::Standard;
+        && access.user.seat == Seat::Standard;
     if seat_restricted {
-        let from = if effective.roles.is_empty() {
+        let from = if access.roles.is_empty() {
             "`org.defaults`".to_owned()
         } else {
-            format!(
-                "role {}",
-                backticked(
-                    &effective
-                        .roles
-                        .iter()
-                        .map(String::as_str)
-                        .collect::<Vec<_>>()
-                )
-            )
+            format!("role {}", backticked(&access.roles))
         };
         out.push(
             Diagnostic::warning(
@@ -995,8 +986,8 @@ fn check_user_access(
             .help("the seat wins: the user will not have Claude Code; give them `seat: premium`"),
         );
     }
-    let needs_limit = effective.has(Capability::Api) || effective.has(Capability::ClaudeCode);
-    if needs_limit && effective.limits.is_empty() {
+    let needs_limit = access.has(Capability::Api) || access.has(Capability::ClaudeCode);
+    if needs_limit && !access.has_limits() {
         out.push(
             Diagnostic::warning(
                 "no-spend-limit",
