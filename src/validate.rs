@@ -509,14 +509,14 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
             }
         }
         for (i, member) in group.members.iter().enumerate() {
-            let place = origins.locate(Section::Groups, name, &["members", &i.to_string()]);
+            let place = || origins.locate(Section::Groups, name, &["members", &i.to_string()]);
             if !is_email(member) {
                 out.push(
                     Diagnostic::error(
                         "invalid-email",
                         format!("`{member}` is not an email address"),
                     )
-                    .at(place)
+                    .at(place())
                     .help("members are user emails such as `name@example.com`"),
                 );
             } else if !policy.users.contains_key(&member.to_lowercase()) {
@@ -525,7 +525,7 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
                         "unknown-reference",
                         format!("user `{member}` is not defined"),
                     )
-                    .at(place)
+                    .at(place())
                     .maybe_help(diag::did_you_mean(
                         member,
                         policy.users.keys().map(String::as_str),
@@ -561,19 +561,22 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
         .map(|d| d.to_lowercase())
         .collect();
     for (email, user) in &policy.users {
-        let place = policy.origins.locate_key(Section::Users, email, &[]);
-        let written = policy
-            .origins
-            .entries
-            .get(&(Section::Users, email.clone()))
-            .map_or(email.as_str(), |(_, key)| key.as_str());
+        // Looked up only for a finding: most users have none.
+        let place = || policy.origins.locate_key(Section::Users, email, &[]);
+        let written = || {
+            policy
+                .origins
+                .entries
+                .get(&(Section::Users, email.clone()))
+                .map_or(email.as_str(), |(_, key)| key.as_str())
+        };
         if !is_email(email) {
             out.push(
                 Diagnostic::error(
                     "invalid-email",
-                    format!("`{written}` is not an email address"),
+                    format!("`{}` is not an email address", written()),
                 )
-                .at(place)
+                .at(place())
                 .help("users are keyed by email, such as `name@example.com`"),
             );
             continue;
@@ -583,9 +586,9 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(
                     "email-domain",
-                    format!("`{written}` is not in the org's domains"),
+                    format!("`{}` is not in the org's domains", written()),
                 )
-                .at(place)
+                .at(place())
                 .help(format!(
                     "the org's domains are {}; mark the user `external: true` if this is intended",
                     backticked(&domains.iter().map(String::as_str).collect::<Vec<_>>())
@@ -677,45 +680,38 @@ fn check_plan_features(policy: &Policy, out: &mut Vec<Diagnostic>) {
     }
     for (section, name, path, limits) in limit_sources(policy) {
         if limits.contains_key(&Metric::Tokens) {
-            let mut full = path.clone();
+            let mut full = path.to_vec();
             full.push("tokens");
             out.push(feature(
                 "token limits",
-                origins.locate_key(section, &name, &full),
+                origins.locate_key(section, name, &full),
             ));
         }
     }
 }
 
 // Every place a policy declares limits: (section, entity, path to the limits, limits).
-fn limit_sources(policy: &Policy) -> Vec<(Section, String, Vec<&'static str>, &Limits)> {
+// Borrowed, and only where some limit is set: most of a large org's users set none.
+fn limit_sources(policy: &Policy) -> Vec<(Section, &str, &'static [&'static str], &Limits)> {
     let mut out = vec![
-        (Section::Org, String::new(), vec!["caps"], &policy.org.caps),
+        (Section::Org, "", &["caps"][..], &policy.org.caps),
         (
             Section::Org,
-            String::new(),
-            vec!["defaults", "limits"],
+            "",
+            &["defaults", "limits"][..],
             &policy.org.defaults.limits,
         ),
     ];
+    let roles = policy.roles.iter().map(|(n, r)| (Section::Roles, n, &r.limits));
+    let groups = policy.groups.iter().map(|(n, g)| (Section::Groups, n, &g.limits));
+    let users = policy.users.iter().map(|(n, u)| (Section::Users, n, &u.limits));
     out.extend(
-        policy
-            .roles
-            .iter()
-            .map(|(n, r)| (Section::Roles, n.clone(), vec!["limits"], &r.limits)),
+        roles
+            .chain(groups)
+            .chain(users)
+            .map(|(section, name, limits)| (section, name.as_str(), &["limits"][..], limits)),
     );
-    out.extend(
-        policy
-            .groups
-            .iter()
-            .map(|(n, g)| (Section::Groups, n.clone(), vec!["limits"], &g.limits)),
-    );
-    out.extend(
-        policy
-            .users
-            .iter()
-            .map(|(n, u)| (Section::Users, n.clone(), vec!["limits"], &u.limits)),
-    );
+    out.retain(|(_, _, _, limits)| !limits.is_empty());
     out
 }
 
@@ -758,7 +754,7 @@ fn check_limits(policy: &Policy, out: &mut Vec<Diagnostic>) {
                     continue;
                 };
                 if amount.0 > cap.0 {
-                    let mut full = path.clone();
+                    let mut full = path.to_vec();
                     full.extend([metric.as_str(), period.as_str()]);
                     out.push(
                         Diagnostic::error(
@@ -769,7 +765,7 @@ fn check_limits(policy: &Policy, out: &mut Vec<Diagnostic>) {
                                 metric.as_str()
                             ),
                         )
-                        .at(policy.origins.locate(section, &name, &full))
+                        .at(policy.origins.locate(section, name, &full))
                         .maybe_help(
                             policy
                                 .origins
@@ -921,11 +917,11 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
         }
     }
     for (name, group) in &policy.groups {
-        let place = policy.origins.locate_key(Section::Groups, name, &[]);
-        if policy.members_of(name).is_empty() {
+        let place = || policy.origins.locate_key(Section::Groups, name, &[]);
+        if policy.members.get(name).is_none_or(|members| members.is_empty()) {
             out.push(
                 Diagnostic::warning("empty-group", format!("group `{name}` has no members"))
-                    .at(place)
+                    .at(place())
                     .help("add `members`, list the group under users' `groups`, or delete it"),
             );
         } else if group.roles.is_empty() && group.limits.is_empty() {
@@ -934,7 +930,7 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
                     "unused-group",
                     format!("group `{name}` grants no role and sets no limit"),
                 )
-                .at(place)
+                .at(place())
                 .help("give it `roles` or `limits`, or delete it"),
             );
         }
