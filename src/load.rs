@@ -89,41 +89,78 @@ impl Sources {
 // (line, col, width), 1-based. `u32` is plenty: a policy file has at most 32 MiB.
 type Place = (u32, u32, u32);
 
-/// Where a node is: the span of its key (for mapping entries) and of its value.
+/// Where a node is (the span of its key, for a mapping entry, and of its value) and where
+/// its children are.
 #[derive(Debug, Clone, Copy)]
-struct NodeSpan {
+struct SpanNode {
     key: Option<Place>,
     value: Place,
+    kind: Kind,
+    // The children: `len` nodes from `first` in [`Spans::nodes`].
+    first: u32,
+    len: u32,
+    // This node's key, as `keys[key_at..key_at + key_len]` in [`Spans::keys`].
+    key_at: u32,
+    key_len: u32,
 }
 
-/// The spans of a document, as a tree shaped like the document: no JSON pointer string
-/// is built or hashed per node, and a lookup walks the pointer's segments.
-#[derive(Debug, Clone)]
-struct SpanTree {
-    span: NodeSpan,
-    children: Children,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Scalar,
+    Sequence,
+    // Children sorted by key.
+    Mapping,
 }
 
-#[derive(Debug, Clone)]
-enum Children {
-    None,
-    Sequence(Vec<SpanTree>),
-    // Sorted by key; a key that appears twice keeps its last span, like the JSON value.
-    Mapping(Vec<(Box<str>, SpanTree)>),
+impl SpanNode {
+    fn leaf(value: Place) -> Self {
+        SpanNode {
+            key: None,
+            value,
+            kind: Kind::Scalar,
+            first: 0,
+            len: 0,
+            key_at: 0,
+            key_len: 0,
+        }
+    }
 }
 
-impl SpanTree {
-    fn child(&self, segment: &str) -> Option<&SpanTree> {
-        match &self.children {
-            Children::None => None,
-            Children::Sequence(items) => {
+/// The spans of a document, flat: a collection's children side by side in one vector,
+/// every key's text in one string. No JSON pointer string is built or hashed per node, no
+/// allocation is made per node, and a lookup walks the pointer's segments.
+#[derive(Debug)]
+struct Spans {
+    root: SpanNode,
+    nodes: Vec<SpanNode>,
+    keys: String,
+}
+
+impl Spans {
+    fn key(&self, node: &SpanNode) -> &str {
+        let at = node.key_at as usize;
+        self.keys.get(at..at + node.key_len as usize).unwrap_or("")
+    }
+
+    fn children(&self, node: &SpanNode) -> &[SpanNode] {
+        let first = node.first as usize;
+        self.nodes
+            .get(first..first + node.len as usize)
+            .unwrap_or(&[])
+    }
+
+    fn child(&self, node: &SpanNode, segment: &str) -> Option<&SpanNode> {
+        let children = self.children(node);
+        match node.kind {
+            Kind::Scalar => None,
+            Kind::Sequence => {
                 // Only the canonical form of an index, as a JSON pointer writes it.
                 let canonical = !segment.is_empty()
                     && segment.bytes().all(|b| b.is_ascii_digit())
                     && (segment == "0" || !segment.starts_with('0'));
-                items.get(segment.parse::<usize>().ok().filter(|_| canonical)?)
+                children.get(segment.parse::<usize>().ok().filter(|_| canonical)?)
             }
-            Children::Mapping(entries) => {
+            Kind::Mapping => {
                 let unescaped;
                 let key = if segment.contains('~') {
                     unescaped = segment.replace("~1", "/").replace("~0", "~");
@@ -131,10 +168,10 @@ impl SpanTree {
                 } else {
                     segment
                 };
-                let at = entries
-                    .binary_search_by(|(k, _)| k.as_ref().cmp(key))
+                let at = children
+                    .binary_search_by(|child| self.key(child).cmp(key))
                     .ok()?;
-                Some(&entries[at].1)
+                children.get(at)
             }
         }
     }
@@ -150,7 +187,7 @@ pub struct Document {
     /// The content, as JSON.
     pub value: Value,
     // The place of every node's key and value.
-    spans: SpanTree,
+    spans: Spans,
 }
 
 impl Document {
@@ -168,18 +205,18 @@ impl Document {
 
     // The span at `pointer`, or at its nearest ancestor; `None` for a pointer that is not
     // one (it must be empty or start with `/`).
-    fn find(&self, pointer: &str) -> Option<&NodeSpan> {
+    fn find(&self, pointer: &str) -> Option<&SpanNode> {
+        let mut node = &self.spans.root;
         if pointer.is_empty() {
-            return Some(&self.spans.span);
+            return Some(node);
         }
-        let mut node = &self.spans;
         for segment in pointer.strip_prefix('/')?.split('/') {
-            match node.child(segment) {
+            match self.spans.child(node, segment) {
                 Some(child) => node = child,
                 None => break,
             }
         }
-        Some(&node.span)
+        Some(node)
     }
 
     fn location(&self, (line, col, width): Place) -> Location {
@@ -421,7 +458,7 @@ pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
 pub struct ParsedFile {
     name: String,
     text: String,
-    content: Option<(Value, SpanTree)>,
+    content: Option<(Value, Spans)>,
     diagnostic: Option<Diagnostic>,
 }
 
@@ -545,13 +582,14 @@ struct Frame {
     body: Body,
 }
 
+// A collection's value and direct children so far (placed in the arena when it ends).
 enum Body {
-    Sequence(Vec<Value>, Vec<SpanTree>),
+    Sequence(Vec<Value>, Vec<SpanNode>),
     // The key waiting for its value: its text (none for a key that is a collection, whose
     // entry is dropped), place and start.
     Mapping(
         Map<String, Value>,
-        Vec<(Box<str>, SpanTree)>,
+        Vec<SpanNode>,
         Option<(Option<String>, Place, saphyr_parser::Marker)>,
     ),
 }
@@ -561,9 +599,12 @@ enum Body {
 struct Builder<'t> {
     lines: Vec<&'t str>,
     stack: Vec<Frame>,
-    anchors: std::collections::HashMap<usize, (Value, SpanTree, usize)>,
+    anchors: std::collections::HashMap<usize, (Value, SpanNode, usize)>,
     alias_budget: usize,
-    root: Option<(Value, SpanTree)>,
+    // The spans of completed collections' children, and every key's text.
+    nodes: Vec<SpanNode>,
+    keys: String,
+    root: Option<(Value, SpanNode)>,
     documents: usize,
     // Whether the current document has its root node yet.
     has_root: bool,
@@ -574,13 +615,15 @@ struct Builder<'t> {
 }
 
 impl<'t> Builder<'t> {
-    fn build(text: &'t str) -> Result<Option<(Value, SpanTree)>, Problem> {
+    fn build(text: &'t str) -> Result<Option<(Value, Spans)>, Problem> {
         use saphyr_parser::{Event, Parser};
         let mut builder = Builder {
             lines: text.lines().collect(),
             stack: Vec::new(),
             anchors: std::collections::HashMap::new(),
             alias_budget: ALIAS_BUDGET,
+            nodes: Vec::new(),
+            keys: String::new(),
             root: None,
             documents: 0,
             has_root: false,
@@ -605,7 +648,8 @@ impl<'t> Builder<'t> {
                     if !builder.has_root {
                         // An empty document is a value that cannot be read.
                         let place = builder.place(&span);
-                        builder.complete(Value::Null, place, Children::None, 1, 0, span.start)?;
+                        let node = SpanNode::leaf(place);
+                        builder.complete(Value::Null, node, 1, 0, span.start)?;
                         builder.note(Problem::at("a value could not be read", place));
                     }
                 }
@@ -622,23 +666,30 @@ impl<'t> Builder<'t> {
                         continue;
                     };
                     let place = builder.place(&saphyr_parser::Span::new(frame.start, span.start));
-                    let (value, children) = match frame.body {
-                        Body::Sequence(values, spans) => {
-                            (Value::Array(values), Children::Sequence(spans))
+                    let (value, kind, mut children) = match frame.body {
+                        Body::Sequence(values, children) => {
+                            (Value::Array(values), Kind::Sequence, children)
                         }
-                        Body::Mapping(map, mut spans, _) => {
-                            spans.sort_by(|(a, _), (b, _)| a.cmp(b));
-                            (Value::Object(map), Children::Mapping(spans))
+                        Body::Mapping(map, children, _) => {
+                            (Value::Object(map), Kind::Mapping, children)
                         }
                     };
-                    builder.complete(
-                        value,
-                        place,
-                        children,
-                        frame.nodes,
-                        frame.anchor,
-                        frame.start,
-                    )?;
+                    if kind == Kind::Mapping {
+                        let keys = &builder.keys;
+                        let key = |node: &SpanNode| {
+                            let at = node.key_at as usize;
+                            keys.get(at..at + node.key_len as usize).unwrap_or("")
+                        };
+                        children.sort_by(|a, b| key(a).cmp(key(b)));
+                    }
+                    let node = SpanNode {
+                        kind,
+                        first: narrow(builder.nodes.len()),
+                        len: narrow(children.len()),
+                        ..SpanNode::leaf(place)
+                    };
+                    builder.nodes.extend(children);
+                    builder.complete(value, node, frame.nodes, frame.anchor, frame.start)?;
                 }
                 Event::Scalar(text, style, anchor, tag) => {
                     let place = builder.place(&span);
@@ -655,12 +706,12 @@ impl<'t> Builder<'t> {
                             Value::Null
                         }
                     };
-                    builder.complete(value, place, Children::None, 1, anchor, span.start)?;
+                    builder.complete(value, SpanNode::leaf(place), 1, anchor, span.start)?;
                 }
                 Event::Alias(id) => {
                     let place = builder.place(&span);
-                    let (value, children, nodes) = match builder.anchors.get(&id) {
-                        Some((value, spans, nodes)) => {
+                    let (value, node, nodes) = match builder.anchors.get(&id) {
+                        Some((value, anchored, nodes)) => {
                             if *nodes > builder.alias_budget {
                                 return Err(Problem::at(
                                     "invalid YAML: alias expansion exceeded the maximum node \
@@ -669,14 +720,20 @@ impl<'t> Builder<'t> {
                                 ));
                             }
                             builder.alias_budget -= nodes;
-                            (value.clone(), spans.children.clone(), *nodes)
+                            // The anchor's children are shared: spans are never changed.
+                            let node = SpanNode {
+                                value: place,
+                                key: None,
+                                ..*anchored
+                            };
+                            (value.clone(), node, *nodes)
                         }
                         None => {
                             builder.note(Problem::at("a value could not be read", place));
-                            (Value::Null, Children::None, 1)
+                            (Value::Null, SpanNode::leaf(place), 1)
                         }
                     };
-                    builder.complete(value, place, children, nodes, 0, span.start)?;
+                    builder.complete(value, node, nodes, 0, span.start)?;
                 }
             }
         }
@@ -691,7 +748,14 @@ impl<'t> Builder<'t> {
         if let Some(problem) = builder.problem {
             return Err(problem);
         }
-        Ok(builder.root)
+        Ok(builder.root.map(|(value, root)| {
+            let spans = Spans {
+                root,
+                nodes: builder.nodes,
+                keys: builder.keys,
+            };
+            (value, spans)
+        }))
     }
 
     // Keep the first problem: later ones are often its consequences.
@@ -714,8 +778,7 @@ impl<'t> Builder<'t> {
     fn complete(
         &mut self,
         value: Value,
-        place: Place,
-        children: Children,
+        mut node: SpanNode,
         nodes: usize,
         anchor: usize,
         start: saphyr_parser::Marker,
@@ -724,37 +787,29 @@ impl<'t> Builder<'t> {
         if self.stack.len() == MAX_DEPTH + 1 {
             self.note(Problem::at(
                 format!("nesting deeper than {MAX_DEPTH} levels"),
-                place,
+                node.value,
             ));
         }
-        let mut tree = SpanTree {
-            span: NodeSpan {
-                key: None,
-                value: place,
-            },
-            children,
-        };
         if anchor > 0 {
-            self.anchors
-                .insert(anchor, (value.clone(), tree.clone(), nodes));
+            self.anchors.insert(anchor, (value.clone(), node, nodes));
         }
         let Some(parent) = self.stack.last_mut() else {
             self.has_root = true;
             self.documents += 1;
             if self.documents == 1 {
-                self.root = Some((value, tree));
+                self.root = Some((value, node));
             } else if self.second.is_none() {
                 self.second = Some(start.line());
             }
             return Ok(());
         };
         match &mut parent.body {
-            Body::Sequence(values, spans) => {
+            Body::Sequence(values, children) => {
                 parent.nodes += nodes;
                 values.push(value);
-                spans.push(tree);
+                children.push(node);
             }
-            Body::Mapping(map, spans, pending) => match pending.take() {
+            Body::Mapping(map, children, pending) => match pending.take() {
                 None => {
                     parent.nodes += 1;
                     let key = match value {
@@ -763,14 +818,14 @@ impl<'t> Builder<'t> {
                             if self.problem.is_none() {
                                 self.problem = Some(Problem::at(
                                     "a mapping key must be a plain value, not a list or mapping",
-                                    place,
+                                    node.value,
                                 ));
                             }
                             None
                         }
                         other => Some(other.to_string()),
                     };
-                    *pending = Some((key, place, start));
+                    *pending = Some((key, node.value, start));
                 }
                 Some((None, _, _)) => {}
                 Some((Some(key), key_place, key_start)) => {
@@ -783,8 +838,11 @@ impl<'t> Builder<'t> {
                             help: None,
                         });
                     }
-                    tree.span.key = Some(key_place);
-                    spans.push((key.as_str().into(), tree));
+                    node.key = Some(key_place);
+                    node.key_at = narrow(self.keys.len());
+                    node.key_len = narrow(key.len());
+                    self.keys.push_str(&key);
+                    children.push(node);
                     map.insert(key, value);
                 }
             },
@@ -806,9 +864,13 @@ impl<'t> Builder<'t> {
         } else {
             rest
         };
-        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         (narrow(line), narrow(col), narrow(width.max(1)))
     }
+}
+
+// Positions and lengths fit in `u32`: a policy file has at most 32 MiB.
+fn narrow(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 fn scalar_to_json(scalar: &saphyr::Scalar<'_>) -> Value {

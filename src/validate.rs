@@ -702,9 +702,18 @@ fn limit_sources(policy: &Policy) -> Vec<(Section, &str, &'static [&'static str]
             &policy.org.defaults.limits,
         ),
     ];
-    let roles = policy.roles.iter().map(|(n, r)| (Section::Roles, n, &r.limits));
-    let groups = policy.groups.iter().map(|(n, g)| (Section::Groups, n, &g.limits));
-    let users = policy.users.iter().map(|(n, u)| (Section::Users, n, &u.limits));
+    let roles = policy
+        .roles
+        .iter()
+        .map(|(n, r)| (Section::Roles, n, &r.limits));
+    let groups = policy
+        .groups
+        .iter()
+        .map(|(n, g)| (Section::Groups, n, &g.limits));
+    let users = policy
+        .users
+        .iter()
+        .map(|(n, u)| (Section::Users, n, &u.limits));
     out.extend(
         roles
             .chain(groups)
@@ -918,7 +927,11 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
     }
     for (name, group) in &policy.groups {
         let place = || policy.origins.locate_key(Section::Groups, name, &[]);
-        if policy.members.get(name).is_none_or(|members| members.is_empty()) {
+        if policy
+            .members
+            .get(name)
+            .is_none_or(|members| members.is_empty())
+        {
             out.push(
                 Diagnostic::warning("empty-group", format!("group `{name}` has no members"))
                     .at(place())
