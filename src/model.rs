@@ -722,11 +722,13 @@ pub struct Policy {
     /// Users by lowercased email.
     pub users: BTreeMap<String, User>,
     /// Groups of each user: the user's own `groups` merged with the groups that list
-    /// the user in `members`. Every user has an entry.
-    pub memberships: BTreeMap<String, std::collections::BTreeSet<String>>,
-    /// The same relation by group: the members of each defined group (every group has an
-    /// entry). Kept beside `memberships` so that neither direction is a scan of all users.
-    pub members: BTreeMap<String, std::collections::BTreeSet<String>>,
+    /// the user in `members`, sorted, each once. Every user has an entry. (Sorted vectors,
+    /// not sets: a set's first node is ten times the size of one or two names.)
+    pub memberships: BTreeMap<String, Vec<String>>,
+    /// The same relation by group: the members of each defined group, sorted, each once
+    /// (every group has an entry). Kept beside `memberships` so that neither direction is
+    /// a scan of all users.
+    pub members: BTreeMap<String, Vec<String>>,
     /// Where each entity was declared.
     pub origins: Origins,
 }
@@ -795,17 +797,14 @@ impl Origins {
 /// Group membership both ways: each user's groups (the user's own `groups` merged with
 /// the groups that list the user in `members`) and each group's members. Only defined users
 /// and groups count; references to others are reported by validation.
-pub type Memberships = (
-    BTreeMap<String, std::collections::BTreeSet<String>>,
-    BTreeMap<String, std::collections::BTreeSet<String>>,
-);
+pub type Memberships = (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>);
 
 /// Build [`Memberships`] from users keyed by lowercased email and groups by name.
 ///
 /// Users and groups are looked up by position (hash lookups, not tree walks comparing
 /// long emails), and each set is built from sorted input in one go.
 fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>) -> Memberships {
-    use std::collections::{BTreeSet, HashMap};
+    use std::collections::HashMap;
     let group_at: HashMap<&str, usize> = groups
         .keys()
         .enumerate()
@@ -844,7 +843,7 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
         for &at in positions.iter() {
             of_group[at].push(email);
         }
-        let names: BTreeSet<String> = positions
+        let names: Vec<String> = positions
             .iter()
             .map(|&at| group_names[at].clone())
             .collect();

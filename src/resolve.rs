@@ -117,7 +117,7 @@ pub struct Access<'r> {
     /// The user as declared.
     pub user: &'r crate::model::User,
     /// Groups of the user.
-    pub groups: Option<&'r std::collections::BTreeSet<String>>,
+    pub groups: Option<&'r Vec<String>>,
     /// Custom roles held (through groups), sorted.
     pub roles: Vec<&'r str>,
     held: Vec<&'r Grants>,
