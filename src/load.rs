@@ -622,8 +622,10 @@ impl<'t> Builder<'t> {
             stack: Vec::new(),
             anchors: std::collections::HashMap::new(),
             alias_budget: ALIAS_BUDGET,
-            nodes: Vec::new(),
-            keys: String::new(),
+            // Sized from the text (a node takes a dozen bytes or more of YAML): growing
+            // by doubling would copy and touch every page twice.
+            nodes: Vec::with_capacity(text.len() / 12),
+            keys: String::with_capacity(text.len() / 4),
             root: None,
             documents: 0,
             has_root: false,
