@@ -859,7 +859,7 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
 }
 
 /// `text` lowercased, copied only when that changes it (most emails are lowercase ASCII).
-fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+pub fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
     if text
         .bytes()
         .all(|b| b.is_ascii() && !b.is_ascii_uppercase())

@@ -201,8 +201,36 @@ impl Provider for FileProvider {
 
 /// Parse the bytes of a live-state file named `path`.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
-    // Two passes over the bytes, no tree in between: the first only checks that this is
-    // JSON and finds `format_version` (skipping the rest), the second decodes the state.
+    // A good file is decoded in one pass; only a bad one pays for the passes that explain
+    // what is wrong with it.
+    let state = match serde_json::from_slice::<LiveState>(bytes) {
+        Ok(state) if state.format_version == FORMAT_VERSION => state,
+        _ => explain_bad_file(path, bytes)?,
+    };
+    // Emails are compared case-insensitively: two accounts whose emails differ only in
+    // case would become one when normalized, and the other would vanish from every plan
+    // and from the file written by the next apply.
+    let mut seen = std::collections::HashMap::with_capacity(state.users.len());
+    for email in state.users.keys() {
+        if let Some(first) = seen.insert(crate::model::lowercase(email), email) {
+            return Err(ProviderError::Shape {
+                path: path.to_owned(),
+                at: format!("users.{email}"),
+                detail: format!(
+                    "`{email}` and `{first}` differ only in case; emails are compared case-insensitively, so keep one account"
+                ),
+            });
+        }
+    }
+    Ok(state.normalized())
+}
+
+// The decoding of a file that did not decode, for a precise error: two passes over the
+// bytes, no tree in between. The first only checks that this is JSON and finds
+// `format_version` (skipping the rest): a file from a newer orgplan should say so, not
+// complain about a field this build has never heard of. The second finds the path of the
+// first value of the wrong shape.
+fn explain_bad_file(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
     #[derive(serde::Deserialize)]
     struct Version {
         format_version: Option<serde_json::Value>,
@@ -217,8 +245,6 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
             },
             detail: error.to_string(),
         })?;
-    // Check the version before the shape: a file from a newer orgplan should say so, not
-    // complain about a field this build has never heard of.
     let found = match &version.format_version {
         None => Some("no `format_version`".to_owned()),
         Some(v) if v.as_u64() == Some(u64::from(FORMAT_VERSION)) => None,
@@ -239,22 +265,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
                 detail: error.inner().to_string(),
             }
         })?;
-    // Emails are compared case-insensitively: two accounts whose emails differ only in
-    // case would become one when normalized, and the other would vanish from every plan
-    // and from the file written by the next apply.
-    let mut seen = std::collections::BTreeMap::new();
-    for email in state.users.keys() {
-        if let Some(first) = seen.insert(email.to_lowercase(), email) {
-            return Err(ProviderError::Shape {
-                path: path.to_owned(),
-                at: format!("users.{email}"),
-                detail: format!(
-                    "`{email}` and `{first}` differ only in case; emails are compared case-insensitively, so keep one account"
-                ),
-            });
-        }
-    }
-    Ok(state.normalized())
+    Ok(state)
 }
 
 #[cfg(test)]
