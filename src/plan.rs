@@ -11,6 +11,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod canonical;
+
+use canonical::Canonical;
+
 use crate::diff::{self, Effect, Execution, OpKind, Operation, Unmanaged};
 use crate::live::{self, LiveState, LiveStatus};
 use crate::model::{OrgRole, Policy, Seat};
@@ -219,26 +223,27 @@ pub fn build_with(
 /// A short digest (16 hex digits) of each entity of `live`, keyed `org`, `roles/<name>`,
 /// `groups/<name>`, `users/<email>`: enough to name what changed between two states.
 pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
+    // One writer for every entity: its buffers are allocated once, not per user.
+    let canon = &mut Canonical::default();
     let mut index = BTreeMap::new();
     if let Some(org) = &live.org {
-        index.insert("org".to_owned(), short(org));
+        index.insert("org".to_owned(), short(canon, org));
     }
     for (name, role) in &live.roles {
-        index.insert(format!("roles/{name}"), short(role));
+        index.insert(format!("roles/{name}"), short(canon, role));
     }
     for (name, group) in &live.groups {
-        index.insert(format!("groups/{name}"), short(group));
+        index.insert(format!("groups/{name}"), short(canon, group));
     }
     for (email, user) in &live.users {
-        index.insert(format!("users/{email}"), short(user));
+        index.insert(format!("users/{email}"), short(canon, user));
     }
     index
 }
 
-fn short<T: Serialize>(value: &T) -> String {
-    let mut hex = digest(value);
-    hex.truncate(16);
-    hex
+// The first 16 hex digits of the digest.
+fn short<T: Serialize>(canon: &mut Canonical, value: &T) -> String {
+    hex(&hash(canon, value)[..8])
 }
 
 impl Plan {
@@ -466,17 +471,31 @@ fn safety(
 
 /// sha256 hex of the canonical JSON of `value`.
 pub fn digest<T: Serialize>(value: &T) -> String {
-    let value = serde_json::to_value(value).unwrap_or(Value::Null);
-    // Stream the canonical text into the hash: no copy of a large state is built.
-    let mut hasher = Sha256::new();
-    let _ = write_canonical(&value, &mut hasher);
-    hasher
-        .finalize()
+    hex(&hash(&mut Canonical::default(), value))
+}
+
+// sha256 of the canonical JSON of `value`, written with `canon`'s reused buffers.
+fn hash<T: Serialize>(canon: &mut Canonical, value: &T) -> [u8; 32] {
+    match canon.write(value) {
+        Ok(text) => Sha256::digest(text).into(),
+        // What the direct writer does not handle exactly goes through a `Value`, as
+        // every digest did before it existed.
+        Err(_) => {
+            let value = serde_json::to_value(value).unwrap_or(Value::Null);
+            let mut hasher = Sha256::new();
+            let _ = write_canonical(&value, &mut hasher);
+            hasher.finalize().into()
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
         .iter()
-        .fold(String::new(), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 /// Canonical JSON: keys sorted, no whitespace.
