@@ -72,6 +72,14 @@ impl Canonical {
     }
 
     fn string(&mut self, text: &str) -> Result<(), Unsupported> {
+        // serde_json escapes control characters, `"` and `\\` only: most strings (emails,
+        // names, enum variants) need none and are copied as they are.
+        if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+            self.out.push(b'"');
+            self.out.extend_from_slice(text.as_bytes());
+            self.out.push(b'"');
+            return Ok(());
+        }
         serde_json::to_writer(&mut self.out, text).map_err(|e| Unsupported(e.to_string()))
     }
 
@@ -488,15 +496,34 @@ impl Object<'_> {
             }) {
                 return Err(unsupported("a duplicate key"));
             }
-            let base = mine.iter().map(|e| e.start).min().unwrap_or(out.len());
-            scratch.clear();
-            scratch.extend_from_slice(&out[base..]);
-            out.truncate(base);
-            for (i, entry) in mine.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
+            // The entries lie one after the other with one comma between. Those that
+            // keep their place at either end are not moved, so that sorting the whole
+            // live state copies its groups and roles, not its 100,000 users.
+            let mut lo = 0;
+            let mut start = mine.iter().map(|e| e.start).min().unwrap_or(out.len());
+            while lo < mine.len() && mine[lo].start == start {
+                start = mine[lo].end + 1;
+                lo += 1;
+            }
+            let mut hi = mine.len();
+            let mut end = out.len();
+            while hi > lo && mine[hi - 1].end == end {
+                end = mine[hi - 1].start.saturating_sub(1);
+                hi -= 1;
+            }
+            if lo < hi {
+                scratch.clear();
+                scratch.extend_from_slice(&out[start..end]);
+                let mut at = start;
+                for (i, entry) in mine[lo..hi].iter().enumerate() {
+                    if i > 0 {
+                        out[at] = b',';
+                        at += 1;
+                    }
+                    let text = &scratch[entry.start - start..entry.end - start];
+                    out[at..at + text.len()].copy_from_slice(text);
+                    at += text.len();
                 }
-                out.extend_from_slice(&scratch[entry.start - base..entry.end - base]);
             }
         }
         c.entries.truncate(self.first);
