@@ -16,7 +16,7 @@ mod canonical;
 use canonical::Canonical;
 
 use crate::diff::{self, Effect, Execution, OpKind, Operation, Unmanaged};
-use crate::live::{self, LiveState, LiveStatus};
+use crate::live::{self, LiveState, LiveStatus, LiveUser};
 use crate::model::{OrgRole, Policy, Seat};
 use crate::provider::Capabilities;
 
@@ -175,14 +175,25 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
-    let live = live.clone().normalized();
-    let mut found = diff::diff(policy, &live, caps);
-    found.operations = refine(found.operations, &live);
+    // A provider returns a normalized state: use it as it is rather than clone it.
+    let normalized;
+    let live = if live.is_normalized() {
+        live
+    } else {
+        normalized = live.clone().normalized();
+        &normalized
+    };
+    // Projected once, for the diff and for the policy digest.
+    let desired = live::project(policy);
+    let mut found = diff::diff_projected(policy, &desired, live, caps);
+    let policy_digest = digest(&desired);
+    drop(desired);
+    found.operations = refine(found.operations, live);
     found
         .operations
         .sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
-    let after = after_plan(policy, &live, &found.operations);
-    let violations = safety(policy, &live, &found.operations, &after, options);
+    let after = after_plan(policy, live, &found.operations);
+    let violations = safety(policy, live, &found.operations, &after, options);
     if !violations.is_empty() {
         return Err(PlanError::Refused(violations));
     }
@@ -200,14 +211,14 @@ pub fn build_with(
     let usage = |seat: Seat, purchased: u32| SeatUsage {
         purchased,
         before: live.users.values().filter(|u| u.seat == seat).count(),
-        after: after.values().filter(|u| u.seat == seat).count(),
+        after: after.iter().filter(|(_, u)| u.seat == seat).count(),
     };
     Ok(Plan {
         format_version: FORMAT_VERSION,
         orgplan_version: env!("CARGO_PKG_VERSION").to_owned(),
         live: options.live.clone(),
-        live_digest: digest(&live),
-        policy_digest: digest(&live::project(policy)),
+        live_digest: digest(live),
+        policy_digest,
         operations: found.operations,
         unmanaged: found.unmanaged,
         unverifiable: found.unverifiable,
@@ -216,7 +227,7 @@ pub fn build_with(
             standard: usage(Seat::Standard, policy.org.seats.standard),
             premium: usage(Seat::Premium, policy.org.seats.premium),
         },
-        live_index: live_index(&live),
+        live_index: live_index(live),
     })
 }
 
@@ -225,20 +236,21 @@ pub fn build_with(
 pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
     // One writer for every entity: its buffers are allocated once, not per user.
     let canon = &mut Canonical::default();
-    let mut index = BTreeMap::new();
+    // Collected then built in one go: each section comes sorted already.
+    let mut index = Vec::with_capacity(1 + live.roles.len() + live.groups.len() + live.users.len());
     if let Some(org) = &live.org {
-        index.insert("org".to_owned(), short(canon, org));
+        index.push(("org".to_owned(), short(canon, org)));
     }
     for (name, role) in &live.roles {
-        index.insert(format!("roles/{name}"), short(canon, role));
+        index.push((format!("roles/{name}"), short(canon, role)));
     }
     for (name, group) in &live.groups {
-        index.insert(format!("groups/{name}"), short(canon, group));
+        index.push((format!("groups/{name}"), short(canon, group)));
     }
     for (email, user) in &live.users {
-        index.insert(format!("users/{email}"), short(canon, user));
+        index.push((format!("users/{email}"), short(canon, user)));
     }
-    index
+    index.into_iter().collect()
 }
 
 // The first 16 hex digits of the digest.
@@ -261,43 +273,50 @@ struct After {
     status: LiveStatus,
 }
 
-/// Every account after the plan: declared users as declared (a pending invite stays
-/// pending), kept unmanaged users as they are, removed users gone.
-fn after_plan(policy: &Policy, live: &LiveState, ops: &[Operation]) -> BTreeMap<String, After> {
+/// Every account after the plan, sorted by email: declared users as declared (a pending
+/// invite stays pending), kept unmanaged users as they are, removed users gone.
+fn after_plan<'a>(
+    policy: &'a Policy,
+    live: &'a LiveState,
+    ops: &[Operation],
+) -> Vec<(&'a str, After)> {
     let removed: BTreeSet<&str> = ops
         .iter()
         .filter(|o| o.op == OpKind::UserRemove)
         .map(|o| o.target.as_str())
         .collect();
-    let mut after: BTreeMap<String, After> = live
+    let kept = |u: &LiveUser| After {
+        role: u.role,
+        seat: u.seat,
+        status: u.status,
+    };
+    // Both maps are sorted by email: one merged walk, no lookup per user.
+    let mut live_users = live
         .users
         .iter()
         .filter(|(email, _)| !removed.contains(email.as_str()))
-        .map(|(email, u)| {
-            let state = After {
-                role: u.role,
-                seat: u.seat,
-                status: u.status,
-            };
-            (email.clone(), state)
-        })
-        .collect();
+        .peekable();
+    let mut after = Vec::with_capacity(live.users.len().max(policy.users.len()));
     for (email, user) in &policy.users {
-        let current = after.get(email).map(|a| a.status);
+        while let Some((other, u)) = live_users.next_if(|(other, _)| *other < email) {
+            after.push((other.as_str(), kept(u)));
+        }
+        let current = live_users
+            .next_if(|(other, _)| *other == email)
+            .map(|(_, u)| u.status);
         let status = match (current, LiveStatus::from(user.status)) {
             (Some(LiveStatus::Invited), LiveStatus::Active) => LiveStatus::Invited,
             (None, LiveStatus::Active) => LiveStatus::Invited,
             (_, declared) => declared,
         };
-        after.insert(
-            email.clone(),
-            After {
-                role: user.role,
-                seat: user.seat,
-                status,
-            },
-        );
+        let state = After {
+            role: user.role,
+            seat: user.seat,
+            status,
+        };
+        after.push((email.as_str(), state));
     }
+    after.extend(live_users.map(|(email, u)| (email.as_str(), kept(u))));
     after
 }
 
@@ -323,7 +342,7 @@ fn safety(
     policy: &Policy,
     live: &LiveState,
     ops: &[Operation],
-    after: &BTreeMap<String, After>,
+    after: &[(&str, After)],
     options: &Options,
 ) -> Vec<Violation> {
     let rules = &policy.org.safety;
@@ -410,7 +429,7 @@ fn safety(
     let admins: Vec<&str> = after
         .iter()
         .filter(|(_, a)| a.role.is_admin() && a.status != LiveStatus::Suspended)
-        .map(|(email, _)| email.as_str())
+        .map(|(email, _)| *email)
         .collect();
     if admins.len() < rules.min_admins as usize {
         out.push(Violation {
@@ -438,7 +457,7 @@ fn safety(
         let holders: Vec<&str> = after
             .iter()
             .filter(|(_, a)| a.seat == seat)
-            .map(|(email, _)| email.as_str())
+            .map(|(email, _)| *email)
             .collect();
         if holders.len() > purchased as usize {
             let unmanaged: Vec<&str> = holders
