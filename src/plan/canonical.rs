@@ -71,6 +71,11 @@ impl Canonical {
         Ok(&self.out)
     }
 
+    /// The text of the last [`Canonical::write`].
+    pub fn text(&self) -> &[u8] {
+        &self.out
+    }
+
     fn string(&mut self, text: &str) -> Result<(), Unsupported> {
         // serde_json escapes control characters, `"` and `\\` only: most strings (emails,
         // names, enum variants) need none and are copied as they are.
@@ -625,7 +630,7 @@ mod tests {
     }
 
     /// The state, its entities one by one (as `live_index` digests them), and the state
-    /// normalized.
+    /// normalized; and the live digest and index as `plan` makes them in one pass.
     fn same_live(canon: &mut Canonical, state: &LiveState) {
         for state in [state.clone(), state.clone().normalized()] {
             same(canon, &state);
@@ -633,7 +638,51 @@ mod tests {
             state.roles.values().for_each(|r| same(canon, r));
             state.groups.values().for_each(|g| same(canon, g));
             state.users.values().for_each(|u| same(canon, u));
+            let mut index = Vec::new();
+            let digest = super::super::live_digest(&state, Some(&mut index));
+            assert_eq!(digest, old_digest(&state));
+            assert_eq!(digest, super::super::live_digest(&state, None));
+            assert_eq!(digest, super::super::digest(&state));
+            assert_eq!(
+                index.into_iter().collect::<BTreeMap<_, _>>(),
+                old_index(&state)
+            );
+            assert_eq!(super::super::live_index(&state), old_index(&state));
         }
+    }
+
+    fn old_digest<T: Serialize>(value: &T) -> String {
+        super::super::hex(&<sha2::Sha256 as sha2::Digest>::digest(old(value)))
+    }
+
+    /// `live_index` as it was: each entity digested alone through a `Value`.
+    fn old_index(state: &LiveState) -> BTreeMap<String, String> {
+        let short = |hex: String| hex[..16].to_owned();
+        let mut index = BTreeMap::new();
+        if let Some(org) = &state.org {
+            index.insert("org".to_owned(), short(old_digest(org)));
+        }
+        for (name, role) in &state.roles {
+            index.insert(format!("roles/{name}"), short(old_digest(role)));
+        }
+        for (name, group) in &state.groups {
+            index.insert(format!("groups/{name}"), short(old_digest(group)));
+        }
+        for (email, user) in &state.users {
+            index.insert(format!("users/{email}"), short(old_digest(user)));
+        }
+        index
+    }
+
+    #[test]
+    fn an_empty_live_state_is_digested_as_before() {
+        let state = LiveState::default();
+        let mut index = Vec::new();
+        assert_eq!(
+            super::super::live_digest(&state, Some(&mut index)),
+            old_digest(&state)
+        );
+        assert!(index.is_empty());
     }
 
     fn live_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
@@ -771,8 +820,7 @@ mod tests {
             assert_eq!(value.len(), 64);
         }
         let map = BTreeMap::from([(1, "x")]);
-        let expected = super::super::hex(&<sha2::Sha256 as sha2::Digest>::digest(old(&map)));
-        assert_eq!(super::super::digest(&map), expected);
+        assert_eq!(super::super::digest(&map), old_digest(&map));
     }
 
     fn json() -> impl Strategy<Value = Value> {
