@@ -318,8 +318,17 @@ pub(crate) fn diff_projected(
     let user_skip = ["id", "status"];
     let mut removed = BTreeSet::new();
     let mut unmanaged = Vec::new();
+    // Both maps are sorted by email: one merged walk instead of a lookup per user.
+    let mut live_users = live.users.iter().peekable();
+    let mut undeclared = Vec::new();
     for (email, user) in &desired.users {
-        match live.users.get(email) {
+        while let Some(other) = live_users.next_if(|(other, _)| *other < email) {
+            undeclared.push(other);
+        }
+        match live_users
+            .next_if(|(other, _)| *other == email)
+            .map(|(_, u)| u)
+        {
             None => {
                 // A user declared suspended is created suspended: the invite says so,
                 // rather than inviting (and granting access) then suspending.
@@ -364,10 +373,8 @@ pub(crate) fn diff_projected(
             }
         }
     }
-    for (email, user) in &live.users {
-        if desired.users.contains_key(email) {
-            continue;
-        }
+    undeclared.extend(live_users);
+    for (email, user) in undeclared {
         match policy.org.unmanaged_users {
             UnmanagedUsers::Keep => unmanaged.push(Unmanaged {
                 email: email.clone(),
