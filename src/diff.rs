@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::live::{self, LiveState, LiveStatus};
+use crate::live::{self, LiveGroup, LiveRole, LiveState, LiveStatus, LiveUser};
 use crate::model::{OrgRole, Policy, Seat, Section, UnmanagedUsers};
 use crate::provider::Capabilities;
 
@@ -203,8 +203,25 @@ pub struct Diff {
 
 /// Compare the policy with the live state.
 pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
-    let desired = live::project(policy);
-    let live = live.clone().normalized();
+    let normalized;
+    let live = if live.is_normalized() {
+        live
+    } else {
+        normalized = live.clone().normalized();
+        &normalized
+    };
+    diff_projected(policy, &live::project(policy), live, caps)
+}
+
+/// [`diff`] with the policy already projected (`desired` is [`live::project`] of
+/// `policy`) and a live state already normalized ([`LiveState::is_normalized`]), for a
+/// caller that needs both anyway.
+pub(crate) fn diff_projected(
+    policy: &Policy,
+    desired: &LiveState,
+    live: &LiveState,
+    caps: &Capabilities,
+) -> Diff {
     let mut out = Vec::new();
     let mut push = |op: OpKind,
                     target: &str,
@@ -243,15 +260,15 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
 
     if !caps.cannot_read("roles") {
         for (name, role) in &desired.roles {
-            let after = to_value(role);
             match live.roles.get(name) {
                 None => {
-                    let set = changes("roles", &Value::Null, &after, &["id"], caps);
+                    let set = changes("roles", &Value::Null, &to_value(role), &["id"], caps);
                     let source = key_source(policy, Section::Roles, name);
                     push(OpKind::RoleCreate, name, None, set, source);
                 }
+                Some(current) if same_role(current, role) => {}
                 Some(current) => {
-                    let set = changes("roles", &to_value(current), &after, &["id"], caps);
+                    let set = changes("roles", &to_value(current), &to_value(role), &["id"], caps);
                     if !set.is_empty() {
                         let source = field_source(policy, Section::Roles, name, &set);
                         push(OpKind::RoleUpdate, name, None, set, source);
@@ -271,15 +288,17 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
     let group_skip = ["id", "members"];
     if !caps.cannot_read("groups") {
         for (name, group) in &desired.groups {
-            let after = to_value(group);
             match live.groups.get(name) {
                 None => {
+                    let after = to_value(group);
                     let set = changes("groups", &Value::Null, &after, &group_skip, caps);
                     let source = key_source(policy, Section::Groups, name);
                     push(OpKind::GroupCreate, name, None, set, source);
                 }
+                Some(current) if same_group(current, group) => {}
                 Some(current) => {
-                    let set = changes("groups", &to_value(current), &after, &group_skip, caps);
+                    let (before, after) = (to_value(current), to_value(group));
+                    let set = changes("groups", &before, &after, &group_skip, caps);
                     if !set.is_empty() {
                         let source = field_source(policy, Section::Groups, name, &set);
                         push(OpKind::GroupUpdate, name, None, set, source);
@@ -299,9 +318,17 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
     let user_skip = ["id", "status"];
     let mut removed = BTreeSet::new();
     let mut unmanaged = Vec::new();
+    // Both maps are sorted by email: one merged walk instead of a lookup per user.
+    let mut live_users = live.users.iter().peekable();
+    let mut undeclared = Vec::new();
     for (email, user) in &desired.users {
-        let after = to_value(user);
-        match live.users.get(email) {
+        while let Some(other) = live_users.next_if(|(other, _)| *other < email) {
+            undeclared.push(other);
+        }
+        match live_users
+            .next_if(|(other, _)| *other == email)
+            .map(|(_, u)| u)
+        {
             None => {
                 // A user declared suspended is created suspended: the invite says so,
                 // rather than inviting (and granting access) then suspending.
@@ -310,12 +337,17 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
                 } else {
                     &user_skip
                 };
-                let set = changes("users", &Value::Null, &after, skip, caps);
+                let set = changes("users", &Value::Null, &to_value(user), skip, caps);
                 let source = key_source(policy, Section::Users, email);
                 push(OpKind::UserInvite, email, None, set, source);
             }
             Some(current) => {
-                let set = changes("users", &to_value(current), &after, &user_skip, caps);
+                let set = if same_user(current, user) {
+                    Vec::new()
+                } else {
+                    let (before, after) = (to_value(current), to_value(user));
+                    changes("users", &before, &after, &user_skip, caps)
+                };
                 if !set.is_empty() {
                     let source = field_source(policy, Section::Users, email, &set);
                     push(OpKind::UserUpdate, email, None, set, source);
@@ -341,10 +373,8 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
             }
         }
     }
-    for (email, user) in &live.users {
-        if desired.users.contains_key(email) {
-            continue;
-        }
+    undeclared.extend(live_users);
+    for (email, user) in undeclared {
         match policy.org.unmanaged_users {
             UnmanagedUsers::Keep => unmanaged.push(Unmanaged {
                 email: email.clone(),
@@ -408,6 +438,46 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
         unmanaged,
         unverifiable,
     }
+}
+
+// Equal on every field that `changes` compares (all but the skipped `id`, `members`,
+// `status`) means no change, whatever the provider can read: the common case, found
+// without building JSON for both sides. Destructured so that a new field is not missed.
+fn same_role(live: &LiveRole, wanted: &LiveRole) -> bool {
+    let LiveRole {
+        id: _,
+        description,
+        capabilities,
+        models,
+        limits,
+    } = live;
+    *description == wanted.description
+        && *capabilities == wanted.capabilities
+        && *models == wanted.models
+        && *limits == wanted.limits
+}
+
+fn same_group(live: &LiveGroup, wanted: &LiveGroup) -> bool {
+    let LiveGroup {
+        id: _,
+        members: _,
+        description,
+        roles,
+        limits,
+    } = live;
+    *description == wanted.description && *roles == wanted.roles && *limits == wanted.limits
+}
+
+fn same_user(live: &LiveUser, wanted: &LiveUser) -> bool {
+    let LiveUser {
+        id: _,
+        status: _,
+        name,
+        role,
+        seat,
+        limits,
+    } = live;
+    *name == wanted.name && *role == wanted.role && *seat == wanted.seat && *limits == wanted.limits
 }
 
 fn to_value<T: Serialize>(value: &T) -> Value {
@@ -555,7 +625,6 @@ fn instruction(op: &Operation) -> String {
 #[expect(clippy::panic, reason = "tests fail by panicking")]
 pub(crate) mod tests {
     use super::*;
-    use crate::live::{LiveGroup, LiveRole, LiveUser};
 
     /// A checked policy from one YAML text; panics with the diagnostics when invalid.
     pub(crate) fn policy(yaml: &str) -> Policy {
@@ -605,6 +674,25 @@ users:
         let policy = policy(BASE);
         let d = diff(&policy, &in_sync(&policy), &Capabilities::full());
         assert_eq!(d.operations, Vec::new());
+    }
+
+    #[test]
+    fn a_live_state_not_normalized_is_compared_normalized() {
+        let policy = policy(BASE);
+        let mut live = in_sync(&policy);
+        if let Some(kate) = live.users.remove("kate@acme.com") {
+            live.users.insert("Kate@Acme.com".into(), kate);
+        }
+        if let Some(group) = live.groups.get_mut("sales") {
+            group.members = vec!["KATE@acme.com".into(), "kate@acme.com".into()];
+        }
+        if let Some(role) = live.roles.get_mut("analyst") {
+            role.capabilities.reverse();
+        }
+        assert!(!live.is_normalized());
+        let d = diff(&policy, &live, &Capabilities::full());
+        assert_eq!(d.operations, Vec::new());
+        assert_eq!(d, diff(&policy, &live.normalized(), &Capabilities::full()));
     }
 
     #[test]

@@ -290,16 +290,47 @@ impl LiveState {
         }
         for group in self.groups.values_mut() {
             set(&mut group.roles);
-            for member in &mut group.members {
+            // Most emails are lowercase already: leave those strings alone.
+            for member in group.members.iter_mut().filter(|m| !lowercase(m)) {
                 *member = member.to_lowercase();
             }
             set(&mut group.members);
         }
-        self.users = std::mem::take(&mut self.users)
-            .into_iter()
-            .map(|(email, user)| (email.to_lowercase(), user))
-            .collect();
+        if !self.users.keys().all(|email| lowercase(email)) {
+            self.users = std::mem::take(&mut self.users)
+                .into_iter()
+                .map(|(email, user)| (email.to_lowercase(), user))
+                .collect();
+        }
         self
+    }
+
+    /// True when [`LiveState::normalized`] would return the state unchanged, as a
+    /// provider returns it: callers then use it as it is instead of cloning 100,000 users.
+    pub fn is_normalized(&self) -> bool {
+        fn is_set<T: Ord>(list: &[T]) -> bool {
+            list.windows(2).all(|w| w[0] < w[1])
+        }
+        fn models_set(rules: &Option<ModelRules>) -> bool {
+            rules
+                .as_ref()
+                .is_none_or(|r| is_set(&r.allow) && is_set(&r.deny))
+        }
+        let org = self.org.as_ref().is_none_or(|org| {
+            is_set(&org.domains)
+                && is_set(&org.capabilities)
+                && models_set(&org.models)
+                && is_set(&org.defaults.capabilities)
+                && models_set(&org.defaults.models)
+        });
+        let roles = self
+            .roles
+            .values()
+            .all(|r| is_set(&r.capabilities) && models_set(&r.models));
+        let groups = self.groups.values().all(|g| {
+            is_set(&g.roles) && is_set(&g.members) && g.members.iter().all(|m| lowercase(m))
+        });
+        org && roles && groups && self.users.keys().all(|e| lowercase(e))
     }
 
     /// Emails of the members of `group` (empty when the group does not exist).
@@ -308,6 +339,15 @@ impl LiveState {
             .get(group)
             .map(|g| g.members.iter().map(String::as_str).collect())
             .unwrap_or_default()
+    }
+}
+
+/// True when `text.to_lowercase()` is `text`, without allocating for an ASCII text.
+fn lowercase(text: &str) -> bool {
+    if text.is_ascii() {
+        !text.bytes().any(|b| b.is_ascii_uppercase())
+    } else {
+        text.to_lowercase() == text
     }
 }
 
@@ -413,6 +453,36 @@ mod tests {
         assert_eq!(user.status, LiveStatus::Invited);
         assert_eq!(user.role, OrgRole::Member);
         assert!(state.org.is_none());
+    }
+
+    #[test]
+    fn a_normalized_state_says_so() {
+        let state: LiveState = serde_json::from_str(
+            r#"{"format_version":1,
+                "org":{"name":"A","plan":"team","domains":["b.com","a.com"]},
+                "roles":{"r":{"capabilities":["chat","api"]}},
+                "groups":{"g":{"roles":["r"],"members":["B@x.com","a@x.com"]}},
+                "users":{"Ä@x.com":{}}}"#,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!state.is_normalized());
+        let normalized = state.clone().normalized();
+        assert!(normalized.is_normalized());
+        assert_eq!(normalized.clone().normalized(), normalized);
+        // Each departure alone is seen.
+        let mut one = normalized.clone();
+        if let Some(g) = one.groups.get_mut("g") {
+            g.members[0] = "A@x.com".into();
+        }
+        assert!(!one.is_normalized());
+        let mut one = normalized.clone();
+        if let Some(org) = &mut one.org {
+            org.domains.push("a.com".into());
+        }
+        assert!(!one.is_normalized());
+        let mut one = normalized;
+        one.users.insert("É@x.com".into(), LiveUser::default());
+        assert!(!one.is_normalized());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! for people (human), machines (json) and pull requests (markdown). Pure: no I/O, no
 //! clock, no environment — the same inputs give byte-identical output.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::io::{self, Write};
@@ -11,8 +12,12 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+mod canonical;
+
+use canonical::Canonical;
+
 use crate::diff::{self, Effect, Execution, OpKind, Operation, Unmanaged};
-use crate::live::{self, LiveState, LiveStatus};
+use crate::live::{self, LiveState, LiveStatus, LiveUser};
 use crate::model::{OrgRole, Policy, Seat};
 use crate::provider::Capabilities;
 
@@ -171,14 +176,25 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
-    let live = live.clone().normalized();
-    let mut found = diff::diff(policy, &live, caps);
-    found.operations = refine(found.operations, &live);
+    // A provider returns a normalized state: use it as it is rather than clone it.
+    let normalized;
+    let live = if live.is_normalized() {
+        live
+    } else {
+        normalized = live.clone().normalized();
+        &normalized
+    };
+    // Projected once, for the diff and for the policy digest.
+    let desired = live::project(policy);
+    let mut found = diff::diff_projected(policy, &desired, live, caps);
+    let policy_digest = live_digest(&desired, None);
+    drop(desired);
+    found.operations = refine(found.operations, live);
     found
         .operations
         .sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
-    let after = after_plan(policy, &live, &found.operations);
-    let violations = safety(policy, &live, &found.operations, &after, options);
+    let after = after_plan(policy, live, &found.operations);
+    let violations = safety(policy, live, &found.operations, &after, options);
     if !violations.is_empty() {
         return Err(PlanError::Refused(violations));
     }
@@ -193,17 +209,19 @@ pub fn build_with(
             summary.manual += 1;
         }
     }
+    let mut index = Vec::with_capacity(1 + live.roles.len() + live.groups.len() + live.users.len());
+    let digest_of_live = live_digest(live, Some(&mut index));
     let usage = |seat: Seat, purchased: u32| SeatUsage {
         purchased,
         before: live.users.values().filter(|u| u.seat == seat).count(),
-        after: after.values().filter(|u| u.seat == seat).count(),
+        after: after.iter().filter(|(_, u)| u.seat == seat).count(),
     };
     Ok(Plan {
         format_version: FORMAT_VERSION,
         orgplan_version: env!("CARGO_PKG_VERSION").to_owned(),
         live: options.live.clone(),
-        live_digest: digest(&live),
-        policy_digest: digest(&live::project(policy)),
+        live_digest: digest_of_live,
+        policy_digest,
         operations: found.operations,
         unmanaged: found.unmanaged,
         unverifiable: found.unverifiable,
@@ -212,33 +230,80 @@ pub fn build_with(
             standard: usage(Seat::Standard, policy.org.seats.standard),
             premium: usage(Seat::Premium, policy.org.seats.premium),
         },
-        live_index: live_index(&live),
+        // Built from sorted entries: no search per key.
+        live_index: index.into_iter().collect(),
     })
 }
 
 /// A short digest (16 hex digits) of each entity of `live`, keyed `org`, `roles/<name>`,
 /// `groups/<name>`, `users/<email>`: enough to name what changed between two states.
 pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
-    let mut index = BTreeMap::new();
-    if let Some(org) = &live.org {
-        index.insert("org".to_owned(), short(org));
-    }
-    for (name, role) in &live.roles {
-        index.insert(format!("roles/{name}"), short(role));
-    }
-    for (name, group) in &live.groups {
-        index.insert(format!("groups/{name}"), short(group));
-    }
-    for (email, user) in &live.users {
-        index.insert(format!("users/{email}"), short(user));
-    }
-    index
+    let mut index = Vec::new();
+    live_digest(live, Some(&mut index));
+    index.into_iter().collect()
 }
 
-fn short<T: Serialize>(value: &T) -> String {
-    let mut hex = digest(value);
-    hex.truncate(16);
-    hex
+/// `digest(live)` with no text of the whole state held (17 MB on 100,000 users, at the
+/// peak of `plan`), and with `index`, the entries of [`live_index`] from the same
+/// writing of each entity. The canonical text of a state is its fields sorted, `org`
+/// absent when `None`: `{"format_version":1,"groups":{…},"org":{…},"roles":{…},
+/// "users":{…}}`, the maps' keys sorted already (`BTreeMap<String, _>`), each entity's
+/// text the same as alone. Tests check both against `digest` and the `Value` path.
+fn live_digest(live: &LiveState, mut index: Option<&mut Vec<(String, String)>>) -> String {
+    // Destructured so that a new field of the live state cannot be left out here.
+    let LiveState {
+        format_version,
+        org,
+        roles,
+        groups,
+        users,
+    } = live;
+    let canon = &mut Canonical::default();
+    let mut whole = Sha256::new();
+    whole.update(format!("{{\"format_version\":{format_version}"));
+    section(canon, &mut whole, index.as_deref_mut(), "groups", groups);
+    if let Some(org) = org {
+        let text = canonical_text(canon, org);
+        whole.update(b",\"org\":");
+        whole.update(&text);
+        if let Some(index) = index.as_deref_mut() {
+            index.push(("org".to_owned(), short(&text)));
+        }
+    }
+    section(canon, &mut whole, index.as_deref_mut(), "roles", roles);
+    section(canon, &mut whole, index, "users", users);
+    whole.update(b"}");
+    hex(&whole.finalize())
+}
+
+// `,"name":{…}` into the whole digest, and each entity's short digest into the index:
+// the sections come in key order and each is sorted, so the index is too.
+fn section<T: Serialize>(
+    canon: &mut Canonical,
+    whole: &mut Sha256,
+    mut index: Option<&mut Vec<(String, String)>>,
+    name: &str,
+    entities: &BTreeMap<String, T>,
+) {
+    whole.update(format!(",\"{name}\":{{"));
+    for (i, (key, entity)) in entities.iter().enumerate() {
+        if i > 0 {
+            whole.update(b",");
+        }
+        whole.update(canonical_text(canon, key));
+        whole.update(b":");
+        let text = canonical_text(canon, entity);
+        whole.update(&text);
+        if let Some(index) = index.as_deref_mut() {
+            index.push((format!("{name}/{key}"), short(&text)));
+        }
+    }
+    whole.update(b"}");
+}
+
+// The first 16 hex digits of the sha256 of `text`.
+fn short(text: &[u8]) -> String {
+    hex(&Sha256::digest(text)[..8])
 }
 
 impl Plan {
@@ -256,43 +321,50 @@ struct After {
     status: LiveStatus,
 }
 
-/// Every account after the plan: declared users as declared (a pending invite stays
-/// pending), kept unmanaged users as they are, removed users gone.
-fn after_plan(policy: &Policy, live: &LiveState, ops: &[Operation]) -> BTreeMap<String, After> {
+/// Every account after the plan, sorted by email: declared users as declared (a pending
+/// invite stays pending), kept unmanaged users as they are, removed users gone.
+fn after_plan<'a>(
+    policy: &'a Policy,
+    live: &'a LiveState,
+    ops: &[Operation],
+) -> Vec<(&'a str, After)> {
     let removed: BTreeSet<&str> = ops
         .iter()
         .filter(|o| o.op == OpKind::UserRemove)
         .map(|o| o.target.as_str())
         .collect();
-    let mut after: BTreeMap<String, After> = live
+    let kept = |u: &LiveUser| After {
+        role: u.role,
+        seat: u.seat,
+        status: u.status,
+    };
+    // Both maps are sorted by email: one merged walk, no lookup per user.
+    let mut live_users = live
         .users
         .iter()
         .filter(|(email, _)| !removed.contains(email.as_str()))
-        .map(|(email, u)| {
-            let state = After {
-                role: u.role,
-                seat: u.seat,
-                status: u.status,
-            };
-            (email.clone(), state)
-        })
-        .collect();
+        .peekable();
+    let mut after = Vec::with_capacity(live.users.len().max(policy.users.len()));
     for (email, user) in &policy.users {
-        let current = after.get(email).map(|a| a.status);
+        while let Some((other, u)) = live_users.next_if(|(other, _)| *other < email) {
+            after.push((other.as_str(), kept(u)));
+        }
+        let current = live_users
+            .next_if(|(other, _)| *other == email)
+            .map(|(_, u)| u.status);
         let status = match (current, LiveStatus::from(user.status)) {
             (Some(LiveStatus::Invited), LiveStatus::Active) => LiveStatus::Invited,
             (None, LiveStatus::Active) => LiveStatus::Invited,
             (_, declared) => declared,
         };
-        after.insert(
-            email.clone(),
-            After {
-                role: user.role,
-                seat: user.seat,
-                status,
-            },
-        );
+        let state = After {
+            role: user.role,
+            seat: user.seat,
+            status,
+        };
+        after.push((email.as_str(), state));
     }
+    after.extend(live_users.map(|(email, u)| (email.as_str(), kept(u))));
     after
 }
 
@@ -318,7 +390,7 @@ fn safety(
     policy: &Policy,
     live: &LiveState,
     ops: &[Operation],
-    after: &BTreeMap<String, After>,
+    after: &[(&str, After)],
     options: &Options,
 ) -> Vec<Violation> {
     let rules = &policy.org.safety;
@@ -405,7 +477,7 @@ fn safety(
     let admins: Vec<&str> = after
         .iter()
         .filter(|(_, a)| a.role.is_admin() && a.status != LiveStatus::Suspended)
-        .map(|(email, _)| email.as_str())
+        .map(|(email, _)| *email)
         .collect();
     if admins.len() < rules.min_admins as usize {
         out.push(Violation {
@@ -433,7 +505,7 @@ fn safety(
         let holders: Vec<&str> = after
             .iter()
             .filter(|(_, a)| a.seat == seat)
-            .map(|(email, _)| email.as_str())
+            .map(|(email, _)| *email)
             .collect();
         if holders.len() > purchased as usize {
             let unmanaged: Vec<&str> = holders
@@ -466,17 +538,31 @@ fn safety(
 
 /// sha256 hex of the canonical JSON of `value`.
 pub fn digest<T: Serialize>(value: &T) -> String {
+    hex(&Sha256::digest(canonical_text(
+        &mut Canonical::default(),
+        value,
+    )))
+}
+
+// The canonical JSON of `value`, written with `canon`'s reused buffers. What the direct
+// writer does not handle exactly goes through a `Value`, as every digest did before it.
+fn canonical_text<'c, T: Serialize>(canon: &'c mut Canonical, value: &T) -> Cow<'c, [u8]> {
+    if canon.write(value).is_ok() {
+        return Cow::Borrowed(canon.text());
+    }
     let value = serde_json::to_value(value).unwrap_or(Value::Null);
-    // Stream the canonical text into the hash: no copy of a large state is built.
-    let mut hasher = Sha256::new();
-    let _ = write_canonical(&value, &mut hasher);
-    hasher
-        .finalize()
+    let mut text = Vec::new();
+    let _ = write_canonical(&value, &mut text);
+    Cow::Owned(text)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    bytes
         .iter()
-        .fold(String::new(), |mut hex, byte| {
-            let _ = write!(hex, "{byte:02x}");
-            hex
-        })
+        .flat_map(|b| [DIGITS[usize::from(b >> 4)], DIGITS[usize::from(b & 15)]])
+        .map(char::from)
+        .collect()
 }
 
 /// Canonical JSON: keys sorted, no whitespace.
