@@ -750,6 +750,9 @@ impl<'t> Builder<'t> {
         if let Some(problem) = builder.problem {
             return Err(problem);
         }
+        // The spans live as long as the policy: give back what the estimate left over.
+        builder.nodes.shrink_to_fit();
+        builder.keys.shrink_to_fit();
         Ok(builder.root.map(|(value, root)| {
             let spans = Spans {
                 root,
