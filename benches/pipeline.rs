@@ -1,6 +1,6 @@
 //! Benchmarks of the pipeline on synthetic orgs of 1k, 10k and 100k users
-//! (`orgplan synth`): load + validate, resolve every user, diff + plan, and the whole
-//! `orgplan plan` path. Run with `cargo bench`; `benches/measure.sh` measures the binary.
+//! (`orgplan synth`): load + validate, resolve every user, diff + plan, the whole
+//! `orgplan plan` path, and the markdown comment with its access changes. Run with `cargo bench`; `benches/measure.sh` measures the binary.
 
 #![expect(
     clippy::expect_used,
@@ -108,6 +108,27 @@ fn whole_plan(bencher: divan::Bencher, users: usize) {
             orgplan::plan::build(policy, &live, &provider.capabilities(), &options).expect("plan");
         let mut out = Vec::new();
         orgplan::plan::render_human(&plan, &mut out, false).expect("render");
+        out.len()
+    });
+}
+
+/// The pull-request comment: the plan in markdown with its "who gains or loses what"
+/// table, which resolves every user against the live org and against the policy.
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn markdown_with_access_changes(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    let provider = FileProvider::new(org.dir.path().join("live.json"));
+    let plan = orgplan::plan::build(
+        &org.policy,
+        &org.live,
+        &provider.capabilities(),
+        &options(org),
+    )
+    .expect("plan");
+    bencher.bench(|| {
+        let access = orgplan::plan::access_changes(&plan, &org.policy, &org.live);
+        let mut out = Vec::new();
+        orgplan::plan::render_markdown(&plan, &access, &mut out).expect("render");
         out.len()
     });
 }

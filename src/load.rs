@@ -332,6 +332,20 @@ fn read_and_parse(path: &Path) -> Result<ParsedFile, LoadError> {
     Ok(parse_file(name, bytes))
 }
 
+/// `f` over every item on all cores, a few thousand items to a task (one item is too
+/// little work to hand to a thread); what `f` pushes comes out in the items' order.
+pub fn parallel_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T, &mut Vec<R>) + Sync) -> Vec<R> {
+    let chunks: Vec<&[T]> = items.chunks(4096).collect();
+    let found = parallel_map(&chunks, |chunk| {
+        let mut out = Vec::new();
+        for item in *chunk {
+            f(item, &mut out);
+        }
+        out
+    });
+    found.into_iter().flatten().collect()
+}
+
 /// Stack of the threads that parse and check: deep documents recurse when dropped.
 pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 

@@ -569,20 +569,23 @@ pub fn access_changes(
     after: &Policy,
     removed: &[String],
 ) -> Vec<AccessChange> {
-    let mut out = Vec::new();
-    for email in after.users.keys() {
-        let old = before.and_then(|b| resolve(b, email));
-        let Some(new) = resolve(after, email) else {
-            continue;
+    // One resolver per policy, built once: building one per user would be quadratic.
+    let before = before.map(Resolver::new);
+    let after_resolver = Resolver::new(after);
+    let emails: Vec<&String> = after.users.keys().collect();
+    let mut out = crate::load::parallel_each(&emails, |email, out| {
+        let old = before.as_ref().and_then(|b| b.resolve(email));
+        let Some(new) = after_resolver.resolve(email) else {
+            return;
         };
         let changes = compare(old.as_ref(), &new);
         if !changes.is_empty() {
             out.push(AccessChange {
-                email: email.clone(),
+                email: (*email).clone(),
                 changes,
             });
         }
-    }
+    });
     for email in removed {
         out.push(AccessChange {
             email: email.clone(),

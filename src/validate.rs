@@ -952,17 +952,10 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 fn check_effective(policy: &Policy, out: &mut Vec<Diagnostic>) {
     let resolver = resolve::Resolver::new(policy);
-    // Users are resolved in chunks on all cores; the chunks' findings are joined in order.
     let emails: Vec<&String> = policy.users.keys().collect();
-    let chunks: Vec<&[&String]> = emails.chunks(4096).collect();
-    let found = crate::load::parallel_map(&chunks, |chunk| {
-        let mut out = Vec::new();
-        for email in *chunk {
-            check_user_access(policy, &resolver, email, &mut out);
-        }
-        out
-    });
-    out.extend(found.into_iter().flatten());
+    out.extend(crate::load::parallel_each(&emails, |email, out| {
+        check_user_access(policy, &resolver, email, out);
+    }));
 }
 
 fn check_user_access(
