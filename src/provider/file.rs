@@ -114,6 +114,13 @@ impl FileProvider {
             .tempfile_in(self.folder())
             .map_err(write_error)?;
         temp.write_all(&bytes).map_err(write_error)?;
+        // The new file takes the old one's permissions (the temporary file is owner-only):
+        // an apply must not lock CI's other readers out of the state.
+        if let Ok(existing) = std::fs::metadata(&self.path) {
+            temp.as_file()
+                .set_permissions(existing.permissions())
+                .map_err(write_error)?;
+        }
         temp.as_file().sync_all().map_err(write_error)?;
         temp.persist(&self.path).map_err(|e| write_error(e.error))?;
         // The rename is durable only once the folder entry is on disk.

@@ -49,6 +49,37 @@ fn apply_then_plan_reports_no_changes() {
     );
 }
 
+#[cfg(unix)]
+#[test]
+fn apply_keeps_the_permissions_of_the_state_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_dir, path, uri) = temp_live();
+    let (stdout, stderr, code) = run(&["apply", "--live", &uri, "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let mode = |path: &Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))
+        .unwrap_or_else(|e| panic!("{e}"));
+    // A second apply that changes something rewrites the file.
+    let policy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir("policies").unwrap_or_else(|e| panic!("{e}")) {
+        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
+        let text = read(&entry.path()).replace("name: Acme Corp", "name: Acme Corporation");
+        std::fs::write(policy.path().join(entry.file_name()), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let policies = policy.path().display().to_string();
+    let (stdout, stderr, code) = run(&["apply", "-p", &policies, "--live", &uri, "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("1 applied"), "{stdout}");
+    assert_eq!(mode(&path), 0o640);
+}
+
 #[test]
 fn without_a_terminal_apply_needs_auto_approve() {
     let (_dir, path, uri) = temp_live();
