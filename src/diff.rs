@@ -210,12 +210,13 @@ pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
         normalized = live.clone().normalized();
         &normalized
     };
-    diff_projected(policy, &live::project(policy), live, caps)
+    diff_projected(policy, &live::project_settings(policy), live, caps)
 }
 
-/// [`diff`] with the policy already projected (`desired` is [`live::project`] of
-/// `policy`) and a live state already normalized ([`LiveState::is_normalized`]), for a
-/// caller that needs both anyway.
+/// [`diff`] with the policy's settings already projected (`desired` is
+/// [`live::project_settings`] of `policy`; its users, if any, are not read: each declared
+/// user is projected in turn) and a live state already normalized
+/// ([`LiveState::is_normalized`]), for a caller that needs both anyway.
 pub(crate) fn diff_projected(
     policy: &Policy,
     desired: &LiveState,
@@ -321,7 +322,8 @@ pub(crate) fn diff_projected(
     // Both maps are sorted by email: one merged walk instead of a lookup per user.
     let mut live_users = live.users.iter().peekable();
     let mut undeclared = Vec::new();
-    for (email, user) in &desired.users {
+    for (email, user) in &policy.users {
+        let user = &live::project_user(user);
         while let Some(other) = live_users.next_if(|(other, _)| *other < email) {
             undeclared.push(other);
         }

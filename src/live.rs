@@ -214,6 +214,18 @@ impl From<&Org> for LiveOrg {
 /// The live state the policy asks for: no ids, group members as
 /// [`Policy::members_of`], every list that is a set sorted (see [`LiveState::normalized`]).
 pub fn project(policy: &Policy) -> LiveState {
+    let mut state = project_settings(policy);
+    state.users = policy
+        .users
+        .iter()
+        .map(|(email, user)| (email.clone(), project_user(user)))
+        .collect();
+    state
+}
+
+/// [`project`] without the users: a plan of a large org projects them one at a time
+/// ([`project_user`]) instead of holding a second copy of every user.
+pub fn project_settings(policy: &Policy) -> LiveState {
     let roles = policy
         .roles
         .iter()
@@ -246,29 +258,27 @@ pub fn project(policy: &Policy) -> LiveState {
             (name.clone(), live)
         })
         .collect();
-    let users = policy
-        .users
-        .iter()
-        .map(|(email, user)| {
-            let live = LiveUser {
-                id: None,
-                name: user.name.clone(),
-                role: user.role,
-                seat: user.seat,
-                status: user.status.into(),
-                limits: user.limits.clone(),
-            };
-            (email.clone(), live)
-        })
-        .collect();
     LiveState {
         format_version: FORMAT_VERSION,
         org: Some(LiveOrg::from(&policy.org)),
         roles,
         groups,
-        users,
+        users: BTreeMap::new(),
     }
     .normalized()
+}
+
+/// A declared user as the live state shows them (already normalized: the policy keys
+/// users by lowercased email).
+pub fn project_user(user: &crate::model::User) -> LiveUser {
+    LiveUser {
+        id: None,
+        name: user.name.clone(),
+        role: user.role,
+        seat: user.seat,
+        status: user.status.into(),
+        limits: user.limits.clone(),
+    }
 }
 
 impl LiveState {

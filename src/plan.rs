@@ -184,10 +184,15 @@ pub fn build_with(
         normalized = live.clone().normalized();
         &normalized
     };
-    // Projected once, for the diff and for the policy digest.
-    let desired = live::project(policy);
+    // Settings projected once, for the diff and for the policy digest; users are
+    // projected one at a time by both, never all held at once.
+    let desired = live::project_settings(policy);
     let mut found = diff::diff_projected(policy, &desired, live, caps);
-    let policy_digest = live_digest(&desired, None);
+    let declared = || {
+        let users = policy.users.iter();
+        users.map(|(email, user)| (email, live::project_user(user)))
+    };
+    let policy_digest = state_digest(&desired, declared(), None);
     drop(desired);
     found.operations = refine(found.operations, live);
     found
@@ -249,19 +254,35 @@ pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
 /// absent when `None`: `{"format_version":1,"groups":{…},"org":{…},"roles":{…},
 /// "users":{…}}`, the maps' keys sorted already (`BTreeMap<String, _>`), each entity's
 /// text the same as alone. Tests check both against `digest` and the `Value` path.
-fn live_digest(live: &LiveState, mut index: Option<&mut Vec<(String, String)>>) -> String {
+fn live_digest(live: &LiveState, index: Option<&mut Vec<(String, String)>>) -> String {
+    state_digest(live, live.users.iter(), index)
+}
+
+/// [`live_digest`] of `state` with `users` in place of its own (the policy's users,
+/// projected one at a time). `users` must be sorted by email, as a `BTreeMap` is.
+fn state_digest<'k>(
+    state: &LiveState,
+    users: impl Iterator<Item = (&'k String, impl Serialize)>,
+    mut index: Option<&mut Vec<(String, String)>>,
+) -> String {
     // Destructured so that a new field of the live state cannot be left out here.
     let LiveState {
         format_version,
         org,
         roles,
         groups,
-        users,
-    } = live;
+        users: _,
+    } = state;
     let canon = &mut Canonical::default();
     let mut whole = Sha256::new();
     whole.update(format!("{{\"format_version\":{format_version}"));
-    section(canon, &mut whole, index.as_deref_mut(), "groups", groups);
+    section(
+        canon,
+        &mut whole,
+        index.as_deref_mut(),
+        "groups",
+        groups.iter(),
+    );
     if let Some(org) = org {
         let text = canonical_text(canon, org);
         whole.update(b",\"org\":");
@@ -270,7 +291,13 @@ fn live_digest(live: &LiveState, mut index: Option<&mut Vec<(String, String)>>) 
             index.push(("org".to_owned(), short(&text)));
         }
     }
-    section(canon, &mut whole, index.as_deref_mut(), "roles", roles);
+    section(
+        canon,
+        &mut whole,
+        index.as_deref_mut(),
+        "roles",
+        roles.iter(),
+    );
     section(canon, &mut whole, index, "users", users);
     whole.update(b"}");
     hex(&whole.finalize())
@@ -278,21 +305,21 @@ fn live_digest(live: &LiveState, mut index: Option<&mut Vec<(String, String)>>) 
 
 // `,"name":{…}` into the whole digest, and each entity's short digest into the index:
 // the sections come in key order and each is sorted, so the index is too.
-fn section<T: Serialize>(
+fn section<'k>(
     canon: &mut Canonical,
     whole: &mut Sha256,
     mut index: Option<&mut Vec<(String, String)>>,
     name: &str,
-    entities: &BTreeMap<String, T>,
+    entities: impl Iterator<Item = (&'k String, impl Serialize)>,
 ) {
     whole.update(format!(",\"{name}\":{{"));
-    for (i, (key, entity)) in entities.iter().enumerate() {
+    for (i, (key, entity)) in entities.enumerate() {
         if i > 0 {
             whole.update(b",");
         }
         whole.update(canonical_text(canon, key));
         whole.update(b":");
-        let text = canonical_text(canon, entity);
+        let text = canonical_text(canon, &entity);
         whole.update(&text);
         if let Some(index) = index.as_deref_mut() {
             index.push((format!("{name}/{key}"), short(&text)));
