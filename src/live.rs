@@ -212,7 +212,7 @@ impl From<&Org> for LiveOrg {
 }
 
 /// The live state the policy asks for: no ids, group members as
-/// [`Policy::members_of`], every list that is a set sorted (see [`LiveState::normalized`]).
+/// [`Policy::members_by_group`], every list that is a set sorted (see [`LiveState::normalized`]).
 pub fn project(policy: &Policy) -> LiveState {
     let mut state = project_settings(policy);
     state.users = policy
@@ -240,6 +240,7 @@ pub fn project_settings(policy: &Policy) -> LiveState {
             (name.clone(), live)
         })
         .collect();
+    let mut members = policy.members_by_group();
     let groups = policy
         .groups
         .iter()
@@ -248,8 +249,9 @@ pub fn project_settings(policy: &Policy) -> LiveState {
                 id: None,
                 description: group.description.clone(),
                 roles: group.roles.clone(),
-                members: policy
-                    .members_of(name)
+                members: members
+                    .remove(name.as_str())
+                    .unwrap_or_default()
                     .into_iter()
                     .map(str::to_owned)
                     .collect(),

@@ -725,10 +725,6 @@ pub struct Policy {
     /// the user in `members`, sorted, each once. Every user has an entry. (Sorted vectors,
     /// not sets: a set's first node is ten times the size of one or two names.)
     pub memberships: BTreeMap<String, Vec<String>>,
-    /// The same relation by group: the members of each defined group, sorted, each once
-    /// (every group has an entry). Kept beside `memberships` so that neither direction is
-    /// a scan of all users.
-    pub members: BTreeMap<String, Vec<String>>,
     /// Where each entity was declared.
     pub origins: Origins,
 }
@@ -794,10 +790,10 @@ impl Origins {
     }
 }
 
-/// Group membership both ways: each user's groups (the user's own `groups` merged with
-/// the groups that list the user in `members`) and each group's members. Only defined users
-/// and groups count; references to others are reported by validation.
-pub type Memberships = (BTreeMap<String, Vec<String>>, BTreeMap<String, Vec<String>>);
+/// Each user's groups: the user's own `groups` merged with the groups that list the user
+/// in `members`. Only defined users and groups count; references to others are reported
+/// by validation.
+pub type Memberships = BTreeMap<String, Vec<String>>;
 
 /// Build [`Memberships`] from users keyed by lowercased email and groups by name.
 ///
@@ -833,29 +829,18 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
             }
         }
     }
-    // Users are visited in email order, so each group's list comes out sorted.
-    let mut of_group: Vec<Vec<&String>> = vec![Vec::new(); groups.len()];
     let group_names: Vec<&String> = groups.keys().collect();
     let mut by_user = Vec::with_capacity(users.len());
     for (email, positions) in users.keys().zip(&mut of_user) {
         positions.sort_unstable();
         positions.dedup();
-        for &at in positions.iter() {
-            of_group[at].push(email);
-        }
         let names: Vec<String> = positions
             .iter()
             .map(|&at| group_names[at].clone())
             .collect();
         by_user.push((email.clone(), names));
     }
-    let by_user = by_user.into_iter().collect();
-    let by_group = group_names
-        .into_iter()
-        .zip(of_group)
-        .map(|(name, members)| (name.clone(), members.into_iter().cloned().collect()))
-        .collect();
-    (by_user, by_group)
+    by_user.into_iter().collect()
 }
 
 /// `text` lowercased, copied only when that changes it (most emails are lowercase ASCII).
@@ -880,14 +865,13 @@ impl Policy {
         users: BTreeMap<String, User>,
         origins: Origins,
     ) -> Self {
-        let (memberships, members) = memberships(&users, &groups);
+        let memberships = memberships(&users, &groups);
         Policy {
             org,
             roles,
             groups,
             users,
             memberships,
-            members,
             origins,
         }
     }
@@ -904,13 +888,33 @@ impl Policy {
             .collect()
     }
 
-    /// Members of `group`: its `members` merged with the users that list it.
+    /// Members of `group`: its `members` merged with the users that list it. A scan of
+    /// every user: for every group at once, see [`Policy::members_by_group`].
     pub fn members_of(&self, group: &str) -> std::collections::BTreeSet<&str> {
-        self.members
-            .get(group)
+        let mut members = self.members_by_group();
+        members
+            .remove(group)
+            .unwrap_or_default()
             .into_iter()
-            .flatten()
-            .map(String::as_str)
             .collect()
+    }
+
+    /// The members of every defined group (each has an entry), sorted by email: one pass
+    /// over the users, borrowed, for the rare reader (the projection, an empty-group
+    /// check) rather than a second copy of every membership kept in the policy.
+    pub fn members_by_group(&self) -> BTreeMap<&str, Vec<&str>> {
+        let mut members: BTreeMap<&str, Vec<&str>> = self
+            .groups
+            .keys()
+            .map(|name| (name.as_str(), Vec::new()))
+            .collect();
+        for (email, groups) in &self.memberships {
+            for group in groups {
+                if let Some(list) = members.get_mut(group.as_str()) {
+                    list.push(email);
+                }
+            }
+        }
+        members
     }
 }

@@ -925,13 +925,10 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
             );
         }
     }
+    let members = policy.members_by_group();
     for (name, group) in &policy.groups {
         let place = || policy.origins.locate_key(Section::Groups, name, &[]);
-        if policy
-            .members
-            .get(name)
-            .is_none_or(|members| members.is_empty())
-        {
+        if members.get(name.as_str()).is_none_or(Vec::is_empty) {
             out.push(
                 Diagnostic::warning("empty-group", format!("group `{name}` has no members"))
                     .at(place())
