@@ -734,13 +734,35 @@ pub struct Policy {
 pub struct Origins {
     /// The parsed documents (their JSON values dropped once decoded).
     pub documents: Vec<crate::load::Document>,
-    /// (section, key as normalized) -> (document index, key as written).
-    pub entries: std::collections::HashMap<(Section, String), (usize, String)>,
+    /// Where each entity is declared.
+    pub declared: Declared,
+}
+
+/// Where each entity is declared: per section, key as normalized -> (document index, key
+/// as written when it differs). Looked up by `&str`, with no key built per lookup, and
+/// the written key kept only when it differs (a mixed-case email), not once per user.
+#[derive(Debug, Default)]
+pub struct Declared {
+    sections: [std::collections::HashMap<String, (usize, Option<String>)>; 4],
+}
+
+impl Declared {
+    /// Record that `normalized` (written `written`) is declared in document `doc`.
+    pub fn insert(&mut self, section: Section, normalized: String, doc: usize, written: &str) {
+        let written = (written != normalized).then(|| written.to_owned());
+        self.sections[section as usize].insert(normalized, (doc, written));
+    }
+
+    /// The document declaring `normalized` and the key as written there.
+    pub fn get<'a>(&'a self, section: Section, normalized: &'a str) -> Option<(usize, &'a str)> {
+        let (doc, written) = self.sections[section as usize].get(normalized)?;
+        Some((*doc, written.as_deref().unwrap_or(normalized)))
+    }
 }
 
 impl Origins {
     fn pointer_of(&self, section: Section, name: &str, path: &[&str]) -> Option<(usize, String)> {
-        let (doc, key) = self.entries.get(&(section, name.to_owned()))?;
+        let (doc, key) = self.declared.get(section, name)?;
         // Escape only what needs it: most keys have no `~` or `/`.
         let push = |pointer: &mut String, segment: &str| {
             pointer.push('/');
@@ -758,7 +780,7 @@ impl Origins {
         for segment in path {
             push(&mut pointer, segment);
         }
-        Some((*doc, pointer))
+        Some((doc, pointer))
     }
 
     /// Place of the value at `path` inside an entity (or its nearest declared ancestor).

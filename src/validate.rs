@@ -1,7 +1,7 @@
 //! Validation: the schema pass, then every semantic rule of SPEC §2, collecting every
 //! problem rather than stopping at the first.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -383,7 +383,7 @@ fn merge(
     let mut roles = BTreeMap::new();
     let mut groups = BTreeMap::new();
     let mut users = BTreeMap::new();
-    let mut entries: HashMap<(Section, String), (usize, String)> = HashMap::new();
+    let mut declared = crate::model::Declared::default();
     // Files that parsed are in `documents` order; empty files have no document.
     for (doc_index, file) in files.into_iter().enumerate() {
         let document = &documents[doc_index];
@@ -398,16 +398,15 @@ fn merge(
                     );
                 }
                 None => {
-                    entries.insert((Section::Org, String::new()), (doc_index, "org".into()));
+                    declared.insert(Section::Org, String::new(), doc_index, "org");
                     org = Some((new_org, doc_index));
                 }
             }
         }
         let mut define = |section: Section, key: String, normalized: String| -> bool {
-            let this = (section, normalized.clone());
-            if let Some((first_doc, first_key)) = entries.get(&this) {
+            if let Some((first_doc, first_key)) = declared.get(section, &normalized) {
                 let first =
-                    documents[*first_doc].locate_key(&pointer(&[section.as_str(), first_key]));
+                    documents[first_doc].locate_key(&pointer(&[section.as_str(), first_key]));
                 let kind = match section {
                     Section::Roles => "role",
                     Section::Groups => "group",
@@ -423,7 +422,7 @@ fn merge(
                 );
                 false
             } else {
-                entries.insert(this, (doc_index, key));
+                declared.insert(section, normalized, doc_index, &key);
                 true
             }
         };
@@ -456,7 +455,10 @@ fn merge(
         roles,
         groups,
         users,
-        crate::model::Origins { documents, entries },
+        crate::model::Origins {
+            documents,
+            declared,
+        },
     ))
 }
 
@@ -564,11 +566,8 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
         // Looked up only for a finding: most users have none.
         let place = || policy.origins.locate_key(Section::Users, email, &[]);
         let written = || {
-            policy
-                .origins
-                .entries
-                .get(&(Section::Users, email.clone()))
-                .map_or(email.as_str(), |(_, key)| key.as_str())
+            let declared = policy.origins.declared.get(Section::Users, email);
+            declared.map_or(email.as_str(), |(_, key)| key)
         };
         if !is_email(email) {
             out.push(
