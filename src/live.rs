@@ -356,11 +356,7 @@ impl LiveState {
 
 /// True when `text.to_lowercase()` is `text`, without allocating for an ASCII text.
 fn lowercase(text: &str) -> bool {
-    if text.is_ascii() {
-        !text.bytes().any(|b| b.is_ascii_uppercase())
-    } else {
-        text.to_lowercase() == text
-    }
+    matches!(crate::model::lowercase(text), std::borrow::Cow::Borrowed(_))
 }
 
 fn set<T: Ord>(list: &mut Vec<T>) {

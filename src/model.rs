@@ -865,15 +865,18 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
     by_user.into_iter().collect()
 }
 
-/// `text` lowercased, copied only when that changes it (most emails are lowercase ASCII).
+/// `text` lowercased, borrowed when that changes nothing (most emails are lowercase
+/// ASCII, seen without a copy).
 pub fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
-    if text
-        .bytes()
-        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
-    {
-        std::borrow::Cow::Borrowed(text)
+    use std::borrow::Cow;
+    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Cow::Borrowed(text);
+    }
+    let lower = text.to_lowercase();
+    if lower == text {
+        Cow::Borrowed(text)
     } else {
-        std::borrow::Cow::Owned(text.to_lowercase())
+        Cow::Owned(lower)
     }
 }
 
