@@ -68,7 +68,7 @@ echo
 echo "| users | policy | parse floor | validate | plan | validate / floor | plan / floor | CPU: validate, plan | peak RSS (validate, plan) | RSS / policy (plan) |"
 echo "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for n in $SIZES; do
-    printf '| %s | %s MB | %s s | %s s | %s s | %s | %s | %s s, %s s | %s MB, %s MB | %s |\n' \
+    printf '| %s | %s MB | %s s | %s s | %s s | %s | %s | %s s, %s s | %s MiB, %s MiB | %s |\n' \
         "$n" "$(awk -v b="${BYTES[$n]}" 'BEGIN { printf "%.1f", b / 1e6 }')" \
         "${PARSE[$n]}" "${VALIDATE[$n]}" "${PLAN[$n]}" \
         "$(ratio "${VALIDATE[$n]}" "${PARSE[$n]}")" "$(ratio "${PLAN[$n]}" "${PARSE[$n]}")" \
