@@ -184,16 +184,25 @@ pub fn build_with(
         normalized = live.clone().normalized();
         &normalized
     };
-    // Settings projected once, for the diff and for the policy digest; users are
-    // projected one at a time by both, never all held at once.
-    let desired = live::project_settings(policy);
-    let mut found = diff::diff_projected(policy, &desired, live, caps);
-    let declared = || {
-        let users = policy.users.iter();
-        users.map(|(email, user)| (email, live::project_user(user)))
-    };
-    let policy_digest = state_digest(&desired, declared(), None);
-    drop(desired);
+    // The live state's digest and index are written on another core while the diff runs
+    // (each is a walk of every user). Settings are projected once, for the diff and for
+    // the policy digest; users are projected one at a time by both, never all held.
+    let (mut found, policy_digest, (digest_of_live, index)) = std::thread::scope(|scope| {
+        let live_side = scope.spawn(|| {
+            let entities = 1 + live.roles.len() + live.groups.len() + live.users.len();
+            let mut index = Vec::with_capacity(entities);
+            (live_digest(live, Some(&mut index)), index)
+        });
+        let desired = live::project_settings(policy);
+        let found = diff::diff_projected(policy, &desired, live, caps);
+        let declared = policy.users.iter();
+        let declared = declared.map(|(email, user)| (email, live::project_user(user)));
+        let policy_digest = state_digest(&desired, declared, None);
+        let live_side = live_side
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (found, policy_digest, live_side)
+    });
     found.operations = refine(found.operations, live);
     found
         .operations
@@ -214,8 +223,6 @@ pub fn build_with(
             summary.manual += 1;
         }
     }
-    let mut index = Vec::with_capacity(1 + live.roles.len() + live.groups.len() + live.users.len());
-    let digest_of_live = live_digest(live, Some(&mut index));
     let usage = |seat: Seat, purchased: u32| SeatUsage {
         purchased,
         before: live.users.values().filter(|u| u.seat == seat).count(),
