@@ -387,7 +387,8 @@ impl<'p> Resolver<'p> {
             .iter()
             .map(|(c, reason)| (*c, (*reason).to_owned()))
             .collect();
-        let (mut allow, mut deny, mut org_allow, mut org_deny) = if suspended {
+        // A suspended user has no model pattern and no limit (SPEC §3).
+        let (allow, deny, org_allow, org_deny) = if suspended {
             (Vec::new(), Vec::new(), None, Vec::new())
         } else {
             (
@@ -434,13 +435,6 @@ impl<'p> Resolver<'p> {
             );
             offer(&mut held.iter().flat_map(|g| g.limits.iter()));
             offer(&mut self.defaults.limits.iter());
-        }
-        if suspended {
-            allow.clear();
-            deny.clear();
-            org_allow = None;
-            org_deny.clear();
-            limits.clear();
         }
         Some(Effective {
             email: email.to_owned(),
