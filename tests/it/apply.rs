@@ -53,31 +53,24 @@ fn apply_then_plan_reports_no_changes() {
 #[test]
 fn apply_keeps_the_permissions_of_the_state_file() {
     use std::os::unix::fs::PermissionsExt;
-    let (_dir, path, uri) = temp_live();
-    let (stdout, stderr, code) = run(&["apply", "--live", &uri, "--auto-approve"]);
+    let (dir, path, uri) = temp_live();
+    let team = team_policy(dir.path(), "team", &|text| text);
+    let (stdout, stderr, code) = run(&["apply", "-p", &team, "--live", &uri, "--auto-approve"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
-    let mode = |path: &Path| {
-        std::fs::metadata(path)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .permissions()
-            .mode()
-            & 0o777
-    };
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640))
         .unwrap_or_else(|e| panic!("{e}"));
     // A second apply that changes something rewrites the file.
-    let policy = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir("policies").unwrap_or_else(|e| panic!("{e}")) {
-        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
-        let text = read(&entry.path()).replace("name: Acme Corp", "name: Acme Corporation");
-        std::fs::write(policy.path().join(entry.file_name()), text)
-            .unwrap_or_else(|e| panic!("{e}"));
-    }
-    let policies = policy.path().display().to_string();
-    let (stdout, stderr, code) = run(&["apply", "-p", &policies, "--live", &uri, "--auto-approve"]);
+    let renamed = team_policy(dir.path(), "renamed", &|text| {
+        text.replace("name: Bluebird Studio", "name: Bluebird Studios")
+    });
+    let (stdout, stderr, code) = run(&["apply", "-p", &renamed, "--live", &uri, "--auto-approve"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("1 applied"), "{stdout}");
-    assert_eq!(mode(&path), 0o640);
+    let mode = std::fs::metadata(&path)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o640);
 }
 
 #[test]
