@@ -203,14 +203,12 @@ pub struct Diff {
 
 /// Compare the policy with the live state.
 pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
-    let normalized;
-    let live = if live.is_normalized() {
-        live
-    } else {
-        normalized = live.clone().normalized();
-        &normalized
-    };
-    diff_projected(policy, &live::project_settings(policy), live, caps)
+    diff_projected(
+        policy,
+        &live::project_settings(policy),
+        &live.as_normalized(),
+        caps,
+    )
 }
 
 /// [`diff`] with the policy's settings already projected (`desired` is

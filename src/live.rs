@@ -317,6 +317,16 @@ impl LiveState {
         self
     }
 
+    /// This state normalized: borrowed when it already is (a provider returns it so),
+    /// rather than a clone of 100,000 users.
+    pub fn as_normalized(&self) -> std::borrow::Cow<'_, LiveState> {
+        if self.is_normalized() {
+            std::borrow::Cow::Borrowed(self)
+        } else {
+            std::borrow::Cow::Owned(self.clone().normalized())
+        }
+    }
+
     /// True when [`LiveState::normalized`] would return the state unchanged, as a
     /// provider returns it: callers then use it as it is instead of cloning 100,000 users.
     pub fn is_normalized(&self) -> bool {

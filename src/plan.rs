@@ -176,14 +176,7 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
-    // A provider returns a normalized state: use it as it is rather than clone it.
-    let normalized;
-    let live = if live.is_normalized() {
-        live
-    } else {
-        normalized = live.clone().normalized();
-        &normalized
-    };
+    let live = &*live.as_normalized();
     // The live state's digest and index are written on another core while the diff runs
     // (each is a walk of every user). Settings are projected once, for the diff and for
     // the policy digest; users are projected one at a time by both, never all held.
@@ -261,7 +254,7 @@ pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
 /// absent when `None`: `{"format_version":1,"groups":{…},"org":{…},"roles":{…},
 /// "users":{…}}`, the maps' keys sorted already (`BTreeMap<String, _>`), each entity's
 /// text the same as alone. Tests check both against `digest` and the `Value` path.
-fn live_digest(live: &LiveState, index: Option<&mut Vec<(String, String)>>) -> String {
+pub(crate) fn live_digest(live: &LiveState, index: Option<&mut Vec<(String, String)>>) -> String {
     state_digest(live, live.users.iter(), index)
 }
 

@@ -100,12 +100,12 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     };
     // Judged under the provider's lock, on the state the operations will be applied to.
     let mut check = |current: &LiveState| -> Result<(), ApplyError> {
-        let current = current.clone().normalized();
-        if plan::digest(&current) != plan.live_digest {
-            return Err(ApplyError::Stale(apply::changed_since(&plan, &current)));
+        let current = &*current.as_normalized();
+        if plan::live_digest(current, None) != plan.live_digest {
+            return Err(ApplyError::Stale(apply::changed_since(&plan, current)));
         }
         let refine = |ops, live: &_| provider.refine(ops, live);
-        let again = plan::build_with(&policy, &current, &caps, &options, &refine)?;
+        let again = plan::build_with(&policy, current, &caps, &options, &refine)?;
         // The digest covers the projection only, not `unmanaged_users` or `safety`, and
         // says nothing of the operations in the file: those must be the ones this policy
         // asks for, or the safety rules above were judged on another plan. The `source`
