@@ -309,10 +309,7 @@ pub fn load_dir_with<T: Send>(
     });
     let mut loaded = LoadedWith::default();
     for result in results {
-        let (name, text, document, diagnostic) = result?;
-        loaded.sources.add(name, text);
-        loaded.documents.extend(document);
-        loaded.diagnostics.extend(diagnostic);
+        loaded.push(result?);
     }
     Ok(loaded)
 }
@@ -470,13 +467,13 @@ fn collect_files(
 /// Parse one file's bytes into `loaded`: a [`Document`] when it parses, a diagnostic
 /// when it does not. Never panics, whatever the bytes.
 pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
-    let parsed = parse_file(name, bytes);
-    loaded.add(parsed);
+    let file = loaded.sources.files.len();
+    loaded.push(parse_file(name, bytes).into_document(file, |document| document));
 }
 
-/// One file, parsed on its own (possibly on another thread) before it joins [`Loaded`].
+// One file, parsed on its own (possibly on another thread) before it joins the others.
 #[derive(Debug)]
-pub struct ParsedFile {
+struct ParsedFile {
     name: String,
     text: String,
     content: Option<(Value, Spans)>,
@@ -501,19 +498,17 @@ impl ParsedFile {
     }
 }
 
-impl Loaded {
-    /// Add a parsed file: its text to the sources, its document or its diagnostic.
-    pub fn add(&mut self, parsed: ParsedFile) {
-        let file = self.sources.files.len();
-        let (name, text, document, diagnostic) = parsed.into_document(file, |d| d);
+impl<T> LoadedWith<T> {
+    // Add a file: its text to the sources, its document or its diagnostic.
+    fn push(&mut self, (name, text, document, diagnostic): FileParts<T>) {
         self.sources.add(name, text);
         self.documents.extend(document);
         self.diagnostics.extend(diagnostic);
     }
 }
 
-/// Parse one file's bytes. Never panics, whatever the bytes.
-pub fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
+// Parse one file's bytes. Never panics, whatever the bytes.
+fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {

@@ -913,17 +913,6 @@ impl Policy {
             .collect()
     }
 
-    /// Members of `group`: its `members` merged with the users that list it. A scan of
-    /// every user: for every group at once, see [`Policy::members_by_group`].
-    pub fn members_of(&self, group: &str) -> std::collections::BTreeSet<&str> {
-        let mut members = self.members_by_group();
-        members
-            .remove(group)
-            .unwrap_or_default()
-            .into_iter()
-            .collect()
-    }
-
     /// The members of every defined group (each has an entry), sorted by email: one pass
     /// over the users, borrowed, for the rare reader (the projection, an empty-group
     /// check) rather than a second copy of every membership kept in the policy.
