@@ -329,8 +329,9 @@ fn apply_with(state: &mut LiveState, op: &Operation, ids: &mut NextIds) -> Resul
             let member = op
                 .member
                 .as_deref()
+                .map(crate::model::email_key)
                 .ok_or_else(|| fail("no `member`"))?
-                .to_lowercase();
+                .into_owned();
             let group = state
                 .groups
                 .get_mut(target)

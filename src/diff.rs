@@ -578,10 +578,11 @@ fn membership_source(policy: &Policy, group: &str, email: &str) -> Option<String
             .origins
             .source(Section::Users, email, &["groups", &index.to_string()]);
     }
-    let on_group = policy
-        .groups
-        .get(group)
-        .and_then(|g| g.members.iter().position(|m| m.eq_ignore_ascii_case(email)));
+    let on_group = policy.groups.get(group).and_then(|g| {
+        g.members
+            .iter()
+            .position(|m| crate::model::email_key(m) == email)
+    });
     match on_group {
         Some(index) => {
             policy

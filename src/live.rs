@@ -304,14 +304,14 @@ impl LiveState {
             set(&mut group.roles);
             // Most emails are lowercase already: leave those strings alone.
             for member in group.members.iter_mut().filter(|m| !lowercase(m)) {
-                *member = member.to_lowercase();
+                *member = crate::model::email_key(member).into_owned();
             }
             set(&mut group.members);
         }
         if !self.users.keys().all(|email| lowercase(email)) {
             self.users = std::mem::take(&mut self.users)
                 .into_iter()
-                .map(|(email, user)| (email.to_lowercase(), user))
+                .map(|(email, user)| (crate::model::email_key(&email).into_owned(), user))
                 .collect();
         }
         self
@@ -364,9 +364,9 @@ impl LiveState {
     }
 }
 
-/// True when `text.to_lowercase()` is `text`, without allocating for an ASCII text.
+/// True when `text` is its own [`crate::model::email_key`], without allocating for an ASCII text.
 fn lowercase(text: &str) -> bool {
-    matches!(crate::model::lowercase(text), std::borrow::Cow::Borrowed(_))
+    matches!(crate::model::email_key(text), std::borrow::Cow::Borrowed(_))
 }
 
 fn set<T: Ord>(list: &mut Vec<T>) {
@@ -443,7 +443,7 @@ pub fn as_policy(live: &LiveState) -> Option<Policy> {
                 status,
                 external: true,
             };
-            (email.to_lowercase(), user)
+            (crate::model::email_key(email).into_owned(), user)
         })
         .collect();
     Some(Policy::new(

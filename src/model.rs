@@ -845,7 +845,7 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
         .collect();
     for (at, group) in groups.values().enumerate() {
         for member in &group.members {
-            let email = lowercase(member);
+            let email = email_key(member);
             if let Some(&user) = user_at.get(email.as_ref()) {
                 of_user[user].push(at);
             }
@@ -865,14 +865,31 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
     by_user.into_iter().collect()
 }
 
-/// `text` lowercased, borrowed when that changes nothing (most emails are lowercase
-/// ASCII, seen without a copy).
-pub fn lowercase(text: &str) -> std::borrow::Cow<'_, str> {
+/// The identity of an email address: Unicode NFC, then lowercase, so that two spellings of
+/// one address (a composed `é` and an `e` with a combining accent, `Bob@` and `bob@`) are one
+/// user. Every boundary where an email enters (policy, live state from every provider,
+/// saved plans, usage and test files) compares through this. Borrowed when it changes
+/// nothing (most emails are lowercase ASCII, seen without a copy).
+pub fn email_key(text: &str) -> std::borrow::Cow<'_, str> {
     use std::borrow::Cow;
-    if text.is_ascii() && !text.bytes().any(|b| b.is_ascii_uppercase()) {
-        return Cow::Borrowed(text);
+    use unicode_normalization::{IsNormalized, UnicodeNormalization, is_nfc_quick};
+    if text.is_ascii() {
+        if !text.bytes().any(|b| b.is_ascii_uppercase()) {
+            return Cow::Borrowed(text);
+        }
+        return Cow::Owned(text.to_ascii_lowercase());
     }
-    let lower = text.to_lowercase();
+    let composed: Cow<'_, str> = match is_nfc_quick(text.chars()) {
+        IsNormalized::Yes => Cow::Borrowed(text),
+        _ => Cow::Owned(text.nfc().collect()),
+    };
+    let lower = composed.to_lowercase();
+    // Lowercasing can decompose nothing but may leave a non-NFC sequence in rare scripts;
+    // normalize once more so the key is stable.
+    let lower: String = match is_nfc_quick(lower.chars()) {
+        IsNormalized::Yes => lower,
+        _ => lower.nfc().collect(),
+    };
     if lower == text {
         Cow::Borrowed(text)
     } else {

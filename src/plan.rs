@@ -424,7 +424,11 @@ fn safety(
     let mut out = Vec::new();
 
     // 1. The primary owner (as live) and protected users: never removed, suspended or demoted.
-    let protected: BTreeSet<String> = rules.protected.iter().map(|e| e.to_lowercase()).collect();
+    let protected: BTreeSet<String> = rules
+        .protected
+        .iter()
+        .map(|e| crate::model::email_key(e).into_owned())
+        .collect();
     let mut touched = Vec::new();
     for op in ops {
         let who = op.target.as_str();

@@ -362,7 +362,7 @@ impl<'p> Resolver<'p> {
     /// Effective permissions of `email` (compared case-insensitively), or `None` when no
     /// such user is declared. See [`resolve`].
     pub fn resolve(&self, email: &str) -> Option<Effective> {
-        let access = self.access(&email.to_lowercase())?;
+        let access = self.access(&crate::model::email_key(email))?;
         let Access {
             email,
             user,

@@ -437,7 +437,7 @@ fn merge(
             }
         }
         for (email, user) in file.users {
-            let normalized = email.to_lowercase();
+            let normalized = crate::model::email_key(&email).into_owned();
             if define(Section::Users, email, normalized.clone()) {
                 users.insert(normalized, user);
             }
@@ -521,7 +521,10 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
                     .at(place())
                     .help("members are user emails such as `name@example.com`"),
                 );
-            } else if !policy.users.contains_key(&member.to_lowercase()) {
+            } else if !policy
+                .users
+                .contains_key(crate::model::email_key(member).as_ref())
+            {
                 out.push(
                     Diagnostic::error(
                         "unknown-reference",
@@ -548,11 +551,39 @@ pub fn is_email(text: &str) -> bool {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && !text.contains(char::is_whitespace)
+        && !text.chars().any(|c| c.is_whitespace() || is_invisible(c))
         && !domain.contains('@')
         && domain
             .chars()
             .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+}
+
+/// Control characters and the invisible format characters (zero-width spaces and joiners,
+/// soft hyphen, bidi marks and overrides, word joiner, byte-order mark …): in an address
+/// they make two different emails look identical in a review.
+fn is_invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{061C}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{206F}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{FFF9}'..='\u{FFFB}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
 }
 
 fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
@@ -889,7 +920,10 @@ fn check_capabilities(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 fn check_protected(policy: &Policy, out: &mut Vec<Diagnostic>) {
     for (i, email) in policy.org.safety.protected.iter().enumerate() {
-        if !policy.users.contains_key(&email.to_lowercase()) {
+        if !policy
+            .users
+            .contains_key(crate::model::email_key(email).as_ref())
+        {
             out.push(
                 Diagnostic::error(
                     "protected-unknown",

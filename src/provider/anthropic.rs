@@ -371,7 +371,7 @@ impl AnthropicProvider {
         let mut emails_by_id = BTreeMap::new();
         for user in self.list_by_id("/v1/organizations/users")? {
             let path = "/v1/organizations/users";
-            let email = text(&user, "email", path)?.to_lowercase();
+            let email = crate::model::email_key(&text(&user, "email", path)?).into_owned();
             let id = text(&user, "id", path)?;
             let role = text(&user, "role", path)?;
             emails_by_id.insert(id.clone(), email.clone());
@@ -394,7 +394,7 @@ impl AnthropicProvider {
             if invite.get("status").and_then(Value::as_str) != Some("pending") {
                 continue;
             }
-            let email = text(&invite, "email", path)?.to_lowercase();
+            let email = crate::model::email_key(&text(&invite, "email", path)?).into_owned();
             if state.users.contains_key(&email) {
                 continue;
             }
@@ -472,7 +472,9 @@ impl AnthropicProvider {
             let members_path = format!("/v1/organizations/rbac_groups/{id}/members");
             let mut members = Vec::new();
             for member in self.list_by_page(&members_path)? {
-                members.push(text(&member, "email", &members_path)?.to_lowercase());
+                members.push(
+                    crate::model::email_key(&text(&member, "email", &members_path)?).into_owned(),
+                );
             }
             let live = LiveGroup {
                 id: Some(id.clone()),

@@ -219,7 +219,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
     // and from the file written by the next apply.
     let mut seen = std::collections::HashMap::with_capacity(state.users.len());
     for email in state.users.keys() {
-        if let Some(first) = seen.insert(crate::model::lowercase(email), email) {
+        if let Some(first) = seen.insert(crate::model::email_key(email), email) {
             return Err(ProviderError::Shape {
                 path: path.to_owned(),
                 at: format!("users.{email}"),

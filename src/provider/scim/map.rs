@@ -94,7 +94,7 @@ pub fn limits_from_scim(flat: Option<&Value>) -> Limits {
 
 /// The live user a SCIM User stands for: (email, user). `None` without a `userName`.
 pub fn user_from_scim(resource: &Value, extension: bool) -> Option<(String, LiveUser)> {
-    let email = text(resource, "userName")?.to_lowercase();
+    let email = crate::model::email_key(&text(resource, "userName")?).into_owned();
     let name = text(resource, "displayName").or_else(|| {
         resource
             .get("name")
