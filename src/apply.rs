@@ -31,6 +31,12 @@ pub enum ApplyError {
         "the policy differs from the one the plan was made from, nothing applied\n  to proceed: apply from the same commit as the plan, or run `orgplan plan` again"
     )]
     PolicyChanged,
+    /// The policy is the plan's, but the operations in the plan file are not the ones the
+    /// policy and the live state give now: the file was edited, or made by something else.
+    #[error(
+        "the plan file's operations differ from what the policy and the live org give now ({0}): the file was edited, or `unmanaged_users` changed since the plan; nothing applied\n  to proceed: run `orgplan plan -o FILE` again and apply that file unedited"
+    )]
+    OperationsDiffer(String),
     /// The safety rules refuse the plan against the live state as it is now.
     #[error("{0}")]
     Safety(#[from] PlanError),
@@ -242,32 +248,46 @@ pub fn apply_operation(state: &mut LiveState, op: &Operation) -> Result<(), Appl
 /// The next free number of each id prefix: computed once per batch, since scanning the
 /// whole state for every invite of thousands of users is quadratic.
 struct NextIds {
-    role: u64,
-    group: u64,
-    user: u64,
+    role: Counter,
+    group: Counter,
+    user: Counter,
+}
+
+/// One more than the largest number in use, and every number in use: an id is never
+/// handed out twice, even when the largest existing one is `u64::MAX` and the counter
+/// wraps around to the free numbers below it.
+struct Counter {
+    next: u64,
+    used: std::collections::HashSet<u64>,
 }
 
 impl NextIds {
     fn new(state: &LiveState) -> Self {
-        fn next<'a>(prefix: &str, ids: impl Iterator<Item = Option<&'a String>>) -> u64 {
-            ids.flatten()
+        fn counter<'a>(prefix: &str, ids: impl Iterator<Item = Option<&'a String>>) -> Counter {
+            let used: std::collections::HashSet<u64> = ids
+                .flatten()
                 .filter_map(|id| id.strip_prefix(prefix)?.parse::<u64>().ok())
-                .max()
-                .unwrap_or(0)
-                + 1
+                .collect();
+            let next = used.iter().max().map_or(1, |max| max.wrapping_add(1));
+            Counter { next, used }
         }
         NextIds {
-            role: next("rol_", state.roles.values().map(|r| r.id.as_ref())),
-            group: next("grp_", state.groups.values().map(|g| g.id.as_ref())),
-            user: next("usr_", state.users.values().map(|u| u.id.as_ref())),
+            role: counter("rol_", state.roles.values().map(|r| r.id.as_ref())),
+            group: counter("grp_", state.groups.values().map(|g| g.id.as_ref())),
+            user: counter("usr_", state.users.values().map(|u| u.id.as_ref())),
         }
     }
 }
 
-fn take(counter: &mut u64, prefix: &str) -> String {
-    let id = format!("{prefix}_{counter}");
-    *counter += 1;
-    id
+fn take(counter: &mut Counter, prefix: &str) -> String {
+    // At most as many steps as numbers in use: there are far fewer than 2^64 of them.
+    while counter.used.contains(&counter.next) {
+        counter.next = counter.next.wrapping_add(1);
+    }
+    let id = counter.next;
+    counter.used.insert(id);
+    counter.next = id.wrapping_add(1);
+    format!("{prefix}_{id}")
 }
 
 fn apply_with(state: &mut LiveState, op: &Operation, ids: &mut NextIds) -> Result<(), ApplyError> {
@@ -496,6 +516,34 @@ mod tests {
         assert_eq!(without_ids_and_invites(live.clone()), expected);
         let again = crate::diff::diff(&policy(BASE), &live, &Capabilities::full());
         assert_eq!(again.operations, Vec::new());
+    }
+
+    #[test]
+    fn ids_are_never_reused_when_the_largest_is_u64_max() {
+        let mut live = LiveState::default();
+        for (email, id) in [
+            ("max@acme.com", format!("usr_{}", u64::MAX)),
+            ("zero@acme.com", "usr_0".to_owned()),
+            ("one@acme.com", "usr_1".to_owned()),
+        ] {
+            live.users.insert(
+                email.to_owned(),
+                crate::live::LiveUser {
+                    id: Some(id),
+                    ..Default::default()
+                },
+            );
+        }
+        let before: std::collections::BTreeSet<String> =
+            live.users.values().filter_map(|u| u.id.clone()).collect();
+        let mut ids = NextIds::new(&live);
+        let new: Vec<String> = (0..3).map(|_| take(&mut ids.user, "usr")).collect();
+        assert_eq!(new, ["usr_2", "usr_3", "usr_4"]);
+        // The whole path: invited users get ids no one held.
+        plan_and_apply(BASE, &mut live);
+        let invited: Vec<String> = live.users.values().filter_map(|u| u.id.clone()).collect();
+        assert!(!invited.is_empty());
+        assert!(invited.iter().all(|id| !before.contains(id)), "{invited:?}");
     }
 
     #[test]

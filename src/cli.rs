@@ -391,7 +391,7 @@ fn exit_without_freeing<T>(value: T) {
 pub(crate) fn summary(policies: &std::path::Path, checked: &Checked) -> String {
     let errors = checked.errors();
     let warnings = checked.diagnostics.len() - errors;
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let plural = diag::count;
     match &checked.policy {
         Some(policy) => format!(
             "{}: valid ({}, {}, {}; {})",

@@ -420,19 +420,40 @@ fn render_human(
     let pad = " ".repeat(gutter);
     writeln!(out, "{pad}{} {location}", paint(color, blue, "-->"))?;
     if let Some(line_text) = sources.line(&location.file, location.line) {
-        let (line_text, col) = snippet_window(&line_text.replace('\t', " "), location.col);
+        // Tabs and control characters (a NUL from a UTF-16 file, a BEL) are shown as one
+        // visible column each, so the caret lines up and no raw control byte reaches the
+        // terminal.
+        let visible: String = line_text
+            .chars()
+            .map(|c| match c {
+                '\t' => ' ',
+                c if c.is_control() => '\u{FFFD}',
+                c => c,
+            })
+            .collect();
+        let (line_text, col) = snippet_window(&visible, location.col);
+        // Columns count characters; a terminal shows a wide (CJK, emoji) character in two
+        // cells, so the caret is placed by display width.
+        let before: String = line_text.chars().take(col.saturating_sub(1)).collect();
+        let marked: String = line_text
+            .chars()
+            .skip(col.saturating_sub(1))
+            .take(location.width.max(1))
+            .collect();
+        let indent = unicode_width::UnicodeWidthStr::width(before.as_str());
+        let caret_count = unicode_width::UnicodeWidthStr::width(marked.as_str());
         writeln!(out, "{pad} {}", paint(color, blue, "|"))?;
         writeln!(
             out,
             "{} {line_text}",
             paint(color, blue, &format!("{} |", location.line))
         )?;
-        let carets = "^".repeat(location.width.max(1));
+        let carets = "^".repeat(caret_count.max(1));
         writeln!(
             out,
             "{pad} {} {}{}",
             paint(color, blue, "|"),
-            " ".repeat(col.saturating_sub(1)),
+            " ".repeat(indent),
             paint(color, level_style, &carets)
         )?;
     }
@@ -466,6 +487,11 @@ fn snippet_window(line: &str, col: usize) -> (String, usize) {
         text.push('…');
     }
     (text, col - shift)
+}
+
+/// `n` and the word, plural unless `n` is 1: "1 user", "2 users".
+pub fn count(n: usize, word: &str) -> String {
+    format!("{n} {word}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The closest of `candidates` to `word`, for a "did you mean" help line.

@@ -39,10 +39,24 @@ pub struct Json<'a> {
     model: Option<ModelAnswer<'a>>,
 }
 
+/// The model patterns in force. `allow` and `deny` are the patterns of the held roles (or
+/// `org.defaults`), `deny` with `org.models.deny`; `org_allow` is the org filter a model must
+/// also match (`null`: no filter; `[]`: no model passes); `rules` lists every pattern with
+/// where it comes from.
 #[derive(Debug, Serialize)]
 struct Models<'a> {
     allow: Vec<&'a str>,
     deny: Vec<&'a str>,
+    org_allow: Option<Vec<&'a str>>,
+    rules: Vec<Rule<'a>>,
+}
+
+#[derive(Debug, Serialize)]
+struct Rule<'a> {
+    kind: &'static str,
+    pattern: &'a str,
+    from: &'a str,
+    source: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]
@@ -87,6 +101,29 @@ impl<'a> Json<'a> {
             models: Models {
                 allow: unique(&mut effective.allow.iter()),
                 deny: unique(&mut effective.deny.iter().chain(&effective.org_deny)),
+                org_allow: effective
+                    .org_allow
+                    .as_ref()
+                    .map(|patterns| unique(&mut patterns.iter())),
+                rules: [
+                    ("allow", &effective.allow[..]),
+                    ("deny", &effective.deny[..]),
+                    (
+                        "org_allow",
+                        effective.org_allow.as_deref().unwrap_or_default(),
+                    ),
+                    ("org_deny", &effective.org_deny[..]),
+                ]
+                .into_iter()
+                .flat_map(|(kind, patterns)| {
+                    patterns.iter().map(move |p| Rule {
+                        kind,
+                        pattern: &p.pattern,
+                        from: &p.origin.from,
+                        source: p.origin.source.as_deref(),
+                    })
+                })
+                .collect(),
             },
             limits: effective
                 .limits
@@ -215,6 +252,11 @@ pub fn render_human(out: &mut dyn Write, effective: &Effective, color: bool) -> 
         writeln!(out, "  (none): the user is suspended")?;
     } else if effective.allow.is_empty() {
         writeln!(out, "  (none): no allow pattern, every model is denied")?;
+    } else if org_allow.is_empty() && effective.org_allow.is_some() {
+        writeln!(
+            out,
+            "  (none): org.models.allow is empty, every model is denied"
+        )?;
     }
     for (kind, patterns) in rows {
         for p in patterns {

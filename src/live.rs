@@ -292,13 +292,13 @@ impl LiveState {
         if let Some(org) = &mut self.org {
             set(&mut org.domains);
             set(&mut org.capabilities);
-            models(&mut org.models);
+            models(&mut org.models, Level::Org);
             set(&mut org.defaults.capabilities);
-            models(&mut org.defaults.models);
+            models(&mut org.defaults.models, Level::Grant);
         }
         for role in self.roles.values_mut() {
             set(&mut role.capabilities);
-            models(&mut role.models);
+            models(&mut role.models, Level::Grant);
         }
         for group in self.groups.values_mut() {
             set(&mut group.roles);
@@ -333,22 +333,25 @@ impl LiveState {
         fn is_set<T: Ord>(list: &[T]) -> bool {
             list.windows(2).all(|w| w[0] < w[1])
         }
-        fn models_set(rules: &Option<ModelRules>) -> bool {
-            rules
-                .as_ref()
-                .is_none_or(|r| is_set(&r.allow) && is_set(&r.deny))
+        fn models_set(rules: &Option<ModelRules>, level: Level) -> bool {
+            rules.as_ref().is_none_or(|r| {
+                let allow = r.allow.as_deref().is_none_or(|allow| {
+                    is_set(allow) && !(level == Level::Grant && allow.is_empty())
+                });
+                allow && is_set(&r.deny)
+            })
         }
         let org = self.org.as_ref().is_none_or(|org| {
             is_set(&org.domains)
                 && is_set(&org.capabilities)
-                && models_set(&org.models)
+                && models_set(&org.models, Level::Org)
                 && is_set(&org.defaults.capabilities)
-                && models_set(&org.defaults.models)
+                && models_set(&org.defaults.models, Level::Grant)
         });
         let roles = self
             .roles
             .values()
-            .all(|r| is_set(&r.capabilities) && models_set(&r.models));
+            .all(|r| is_set(&r.capabilities) && models_set(&r.models, Level::Grant));
         let groups = self.groups.values().all(|g| {
             is_set(&g.roles) && is_set(&g.members) && g.members.iter().all(|m| lowercase(m))
         });
@@ -374,9 +377,23 @@ fn set<T: Ord>(list: &mut Vec<T>) {
     list.dedup();
 }
 
-fn models(rules: &mut Option<ModelRules>) {
+/// Where model rules stand: in a role or `org.defaults` an absent `allow` and an empty one
+/// both allow no model (one form, so that they never show as a change); in `org.models`
+/// they differ (no filter, and a filter that lets nothing through).
+#[derive(Clone, Copy, PartialEq)]
+enum Level {
+    Org,
+    Grant,
+}
+
+fn models(rules: &mut Option<ModelRules>, level: Level) {
     if let Some(rules) = rules {
-        set(&mut rules.allow);
+        if let Some(allow) = &mut rules.allow {
+            set(allow);
+        }
+        if level == Level::Grant && rules.allow.as_ref().is_some_and(Vec::is_empty) {
+            rules.allow = None;
+        }
         set(&mut rules.deny);
     }
 }

@@ -210,6 +210,23 @@ impl Document {
         })
     }
 
+    /// The lines of the entry `key` of the top-level mapping `section`: from its key's line
+    /// to the line before the next entry's key (to the end of the file for the last).
+    pub fn entry_lines(&self, section: &str, key: &str) -> Option<std::ops::Range<usize>> {
+        let mapping = self.spans.child(&self.spans.root, section)?;
+        let entry = self.spans.child(mapping, key)?;
+        let start = entry.key.0;
+        let end = self
+            .spans
+            .children(mapping)
+            .iter()
+            .map(|sibling| sibling.key.0)
+            .filter(|&line| line > start)
+            .min()
+            .unwrap_or(u32::MAX);
+        Some(start as usize..end as usize)
+    }
+
     // The span at `pointer`, or at its nearest ancestor; `None` for a pointer that is not
     // one (it must be empty or start with `/`).
     fn find(&self, pointer: &str) -> Option<&SpanNode> {
@@ -456,7 +473,12 @@ fn collect_files(
         } else if metadata.is_file()
             && path
                 .extension()
-                .is_some_and(|ext| ext == "yaml" || ext == "yml")
+                .and_then(|ext| ext.to_str())
+                // `Users.YAML` is as much a policy file as `users.yaml`: skipping it
+                // silently would drop its users from the plan.
+                .is_some_and(|ext| {
+                    ext.eq_ignore_ascii_case("yaml") || ext.eq_ignore_ascii_case("yml")
+                })
         {
             out.push(path);
         }
@@ -509,6 +531,33 @@ impl<T> LoadedWith<T> {
 
 // Parse one file's bytes. Never panics, whatever the bytes.
 fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
+    // A NUL byte is never YAML; a UTF-16 file (as some Windows editors save) is full of
+    // them and would otherwise read as valid UTF-8 and fail with a puzzling message.
+    if let Some(at) = bytes.iter().position(|&b| b == 0) {
+        let utf16 = bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]);
+        let prefix = String::from_utf8_lossy(&bytes[..at]);
+        let line = prefix.matches('\n').count() + 1;
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let message = if utf16 || at < 2 {
+            format!("`{name}` is not UTF-8: it looks like UTF-16 (NUL byte at byte {at})")
+        } else {
+            format!("`{name}` holds a NUL byte (byte {at}), which YAML does not allow")
+        };
+        let diagnostic = Diagnostic::error("yaml-syntax", message)
+            .at(Some(Location {
+                file: name.clone(),
+                line,
+                col: 1,
+                width: 1,
+            }))
+            .help("save the file as UTF-8");
+        return ParsedFile {
+            name,
+            text,
+            content: None,
+            diagnostic: Some(diagnostic),
+        };
+    }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(error) => {
@@ -713,15 +762,25 @@ impl<'t> Builder<'t> {
                     let place = builder.place(&span);
                     // A tag outside the core schema (`!custom 5`) does not change the value.
                     let tag = tag.filter(|tag| tag.is_yaml_core_schema());
-                    let value = match saphyr::Scalar::parse_from_cow_and_metadata(
-                        text,
-                        style,
-                        tag.as_ref(),
-                    ) {
-                        Some(scalar) => scalar_to_json(&scalar),
-                        None => {
-                            builder.note(Problem::at("a value could not be read", place));
-                            Value::Null
+                    // A mapping key is a name, kept exactly as written: `007:` is the group
+                    // "007", `1.10:` is "1.10", never the numbers 7 and 1.1.
+                    let is_key = matches!(
+                        builder.stack.last(),
+                        Some(Frame {
+                            body: Body::Mapping(_, _, None),
+                            ..
+                        })
+                    );
+                    let value = if is_key {
+                        Value::String(text.into_owned())
+                    } else {
+                        match saphyr::Scalar::parse_from_cow_and_metadata(text, style, tag.as_ref())
+                        {
+                            Some(scalar) => scalar_to_json(&scalar),
+                            None => {
+                                builder.note(Problem::at("a value could not be read", place));
+                                Value::Null
+                            }
                         }
                     };
                     builder.complete(value, SpanNode::leaf(place), 1, anchor, span.start)?;
@@ -769,7 +828,10 @@ impl<'t> Builder<'t> {
         // The spans live as long as the policy: give back what the estimate left over.
         builder.nodes.shrink_to_fit();
         builder.keys.shrink_to_fit();
-        Ok(builder.root.map(|(value, root)| {
+        // A document with nothing in it (`---` alone, or `~`) declares nothing, like an
+        // empty file.
+        let root = builder.root.filter(|(value, _)| !value.is_null());
+        Ok(root.map(|(value, root)| {
             let spans = Spans {
                 root,
                 nodes: builder.nodes,

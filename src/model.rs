@@ -16,7 +16,11 @@ use serde::{Deserialize, Serialize};
 #[schemars(title = "orgplan policy file")]
 pub struct PolicyFile {
     /// Format version of the policy files. Only `1` exists.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "version_one"
+    )]
     #[schemars(range(min = 1, max = 1))]
     pub version: Option<u8>,
     /// Organization-wide settings: plan, seats, SSO, capabilities, defaults and safety rules.
@@ -24,13 +28,28 @@ pub struct PolicyFile {
     pub org: Option<Org>,
     /// Custom roles (Enterprise only), by name. Groups grant them to their members.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"minLength": 1}))]
     pub roles: BTreeMap<String, Role>,
     /// Groups (Enterprise only), by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = {"minLength": 1}))]
     pub groups: BTreeMap<String, Group>,
     /// Users, by email address (compared case-insensitively).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub users: BTreeMap<String, User>,
+}
+
+// `version: 1.0` is the number 1 as YAML writes it (and the schema accepts it): read it as
+// 1 rather than fail with a message about types.
+fn version_one<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<u8>, D::Error> {
+    let value = f64::deserialize(deserializer)?;
+    if value == 1.0 {
+        Ok(Some(1))
+    } else {
+        Err(serde::de::Error::custom(format!(
+            "`version` must be 1, not `{value}`"
+        )))
+    }
 }
 
 /// Organization-wide settings.
@@ -38,6 +57,7 @@ pub struct PolicyFile {
 #[serde(deny_unknown_fields)]
 pub struct Org {
     /// Display name of the organization.
+    #[schemars(length(min = 1))]
     pub name: String,
     /// Subscription plan: `team` or `enterprise`. SCIM/JIT provisioning, SSO, groups,
     /// custom roles, model restrictions and token limits need `enterprise`.
@@ -183,9 +203,11 @@ impl Capability {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ModelRules {
-    /// Patterns of models that are allowed, such as `claude-sonnet-*`.
-    #[serde(default)]
-    pub allow: Vec<String>,
+    /// Patterns of models that are allowed, such as `claude-sonnet-*`. An empty list allows
+    /// no model. Left out in `org.models`, the org filter lets every model through; left out
+    /// in a role or in `org.defaults`, that role or the defaults allow no model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow: Option<Vec<String>>,
     /// Patterns of models that are denied even when an allow matches.
     #[serde(default)]
     pub deny: Vec<String>,
@@ -194,7 +216,7 @@ pub struct ModelRules {
 impl ModelRules {
     /// True when neither list has a pattern.
     pub fn is_empty(&self) -> bool {
-        self.allow.is_empty() && self.deny.is_empty()
+        self.allow.as_ref().is_none_or(Vec::is_empty) && self.deny.is_empty()
     }
 }
 
@@ -499,6 +521,11 @@ struct PeriodsSchema {
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
 pub struct Amount(pub f64);
 
+impl Amount {
+    /// The largest amount accepted: every whole number up to 2^53 is exact in an `f64`.
+    pub const MAX: f64 = 9_007_199_254_740_992.0;
+}
+
 impl Serialize for Amount {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         // Keep `50` as `50`, not `50.0`: plans and exports are read by people.
@@ -512,12 +539,40 @@ impl Serialize for Amount {
 
 impl<'de> Deserialize<'de> for Amount {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = f64::deserialize(deserializer)?;
-        if value.is_finite() && value >= 0.0 {
-            Ok(Amount(value))
-        } else {
-            Err(serde::de::Error::custom("expected a non-negative number"))
+        struct Visitor;
+        // Above 2^53 a number can no longer be kept exact (`9007199254740993` would
+        // silently become `9007199254740992`): refuse it rather than round it. Integers are
+        // checked before they become an `f64`, which would already have rounded them.
+        const TOO_LARGE: &str =
+            "expected a number of at most 9007199254740992 (2^53), which is kept exact";
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Amount;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a non-negative number")
+            }
+            fn visit_u64<E: serde::de::Error>(self, n: u64) -> Result<Amount, E> {
+                if n > 1 << 53 {
+                    return Err(E::custom(TOO_LARGE));
+                }
+                Ok(Amount(n as f64))
+            }
+            fn visit_i64<E: serde::de::Error>(self, n: i64) -> Result<Amount, E> {
+                match u64::try_from(n) {
+                    Ok(n) => self.visit_u64(n),
+                    Err(_) => Err(E::custom("expected a non-negative number")),
+                }
+            }
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Amount, E> {
+                if !(value.is_finite() && value >= 0.0) {
+                    Err(E::custom("expected a non-negative number"))
+                } else if value > Amount::MAX {
+                    Err(E::custom(TOO_LARGE))
+                } else {
+                    Ok(Amount(value))
+                }
+            }
         }
+        deserializer.deserialize_any(Visitor)
     }
 }
 
@@ -528,9 +583,10 @@ impl JsonSchema for Amount {
 
     fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
         schemars::json_schema!({
-            "description": "A non-negative number.",
+            "description": "A non-negative number, at most 2^53 (9007199254740992) so that it is kept exact.",
             "type": "number",
-            "minimum": 0
+            "minimum": 0,
+            "maximum": 9_007_199_254_740_992_u64
         })
     }
 }
@@ -741,7 +797,7 @@ pub struct Origins {
 /// Where each entity is declared: per section, key as normalized -> (document index, key
 /// as written when it differs). Looked up by `&str`, with no key built per lookup, and
 /// the written key kept only when it differs (a mixed-case email), not once per user.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Declared {
     sections: [std::collections::HashMap<String, (usize, Option<String>)>; 4],
 }

@@ -155,6 +155,24 @@ fn list(violations: &[Violation]) -> String {
     })
 }
 
+/// The safety rules judged on `operations` as given (a saved plan's, which may have been
+/// edited), against `live` as it is now: apply checks a plan file's own operations with
+/// these, before it compares them with a fresh plan.
+pub fn check_operations(
+    policy: &Policy,
+    live: &LiveState,
+    operations: &[Operation],
+    options: &Options,
+) -> Result<(), PlanError> {
+    let after = after_plan(policy, live, operations);
+    let violations = safety(policy, live, operations, &after, options);
+    if violations.is_empty() {
+        Ok(())
+    } else {
+        Err(PlanError::Refused(violations))
+    }
+}
+
 /// Diff, check and summarize.
 pub fn build(
     policy: &Policy,
@@ -465,6 +483,31 @@ fn safety(
         };
         touched.push(format!("{what} `{who}` ({kind})"));
     }
+    // Primary ownership never changes hands through a plan: giving `primary_owner` to anyone
+    // (an invite or a role change) while the live org has one, declared or not, would leave
+    // two. Moving it is a step in the admin console.
+    let live_primary: Vec<&str> = live
+        .users
+        .iter()
+        .filter(|(_, u)| u.role == OrgRole::PrimaryOwner)
+        .map(|(email, _)| email.as_str())
+        .collect();
+    if let Some(current) = live_primary.first() {
+        for op in ops {
+            let made_primary = matches!(op.op, OpKind::UserInvite | OpKind::UserUpdate)
+                && op.changes.iter().any(|c| {
+                    c.field == "role"
+                        && serde_json::from_value::<OrgRole>(c.after.clone()).ok()
+                            == Some(OrgRole::PrimaryOwner)
+                });
+            if made_primary && !live_primary.contains(&op.target.as_str()) {
+                touched.push(format!(
+                    "make `{}` primary owner while `{current}` is (the primary owner)",
+                    op.target
+                ));
+            }
+        }
+    }
     if !touched.is_empty() {
         out.push(Violation {
             rule: "safety.protected",
@@ -491,11 +534,11 @@ fn safety(
         out.push(Violation {
             rule: "safety.max_removals",
             message: format!(
-                "the plan would remove or suspend {} users ({}), more than the {limit} that \
-                 `max_removals: {setting}` allows for {} live users",
-                leaving.len(),
+                "the plan would remove or suspend {} ({}), more than the {limit} that \
+                 `max_removals: {setting}` allows for {}",
+                crate::diag::count(leaving.len(), "user"),
                 emails(&leaving),
-                live.users.len()
+                crate::diag::count(live.users.len(), "live user")
             ),
             help: format!(
                 "check the list; if it is intended, run again with `--allow-removals {}`",
@@ -504,13 +547,21 @@ fn safety(
         });
     }
 
-    // 3. Enough owners and admins left who can act (suspended ones cannot).
+    // 3. Enough owners and admins left who can act (suspended ones cannot). An org that
+    // already has too few is not the plan's doing: a plan that leaves at least as many as
+    // there are now is let through, or a drift job would fail forever on a plan that
+    // changes nothing (or that adds the very admin who is missing).
     let admins: Vec<&str> = after
         .iter()
         .filter(|(_, a)| a.role.is_admin() && a.status != LiveStatus::Suspended)
         .map(|(email, _)| *email)
         .collect();
-    if admins.len() < rules.min_admins as usize {
+    let admins_now = live
+        .users
+        .values()
+        .filter(|u| u.role.is_admin() && u.status != LiveStatus::Suspended)
+        .count();
+    if admins.len() < rules.min_admins as usize && admins.len() < admins_now {
         out.push(Violation {
             rule: "safety.min_admins",
             message: format!(
@@ -538,7 +589,17 @@ fn safety(
             .filter(|(_, a)| a.seat == seat)
             .map(|(email, _)| *email)
             .collect();
-        if holders.len() > purchased as usize {
+        // As for admins: seats the live org already holds beyond its purchase are not the
+        // plan's doing, unless it adds holders or lowers the purchase.
+        let held_now = live.users.values().filter(|u| u.seat == seat).count();
+        // A live org whose settings cannot be read (or were never set) counts as not over.
+        let purchased_now = live.org.as_ref().map_or(u32::MAX, |org| match seat {
+            Seat::Standard => org.seats.standard,
+            Seat::Premium => org.seats.premium,
+        });
+        let already_over = held_now > purchased_now as usize;
+        let not_worse = holders.len() <= held_now && purchased >= purchased_now;
+        if holders.len() > purchased as usize && !(already_over && not_worse) {
             let unmanaged: Vec<&str> = holders
                 .iter()
                 .copied()
@@ -755,7 +816,8 @@ fn body(op: &Operation) -> Vec<(Tone, String)> {
     out
 }
 
-fn title(op: &Operation) -> String {
+/// An operation in one line: `op target`, with `<- member` / `-> member` for memberships.
+pub fn title(op: &Operation) -> String {
     let mut text = format!("{} {}", op.op.as_str(), op.target);
     if let Some(member) = &op.member {
         let arrow = if op.op == OpKind::GroupAddMember {
@@ -1244,7 +1306,11 @@ mod tests {
     #[test]
     fn too_few_admins_is_refused() {
         let policy = policy(&BASE.replace("max_removals: 10", "max_removals: 10, min_admins: 2"));
-        let live = live::project(&policy);
+        // Kate is an admin now; the policy makes her a member.
+        let mut live = live::project(&policy);
+        if let Some(kate) = live.users.get_mut("kate@acme.com") {
+            kate.role = OrgRole::Admin;
+        }
         let v = refused(plan(&policy, &live, None));
         assert_eq!(v[0].rule, "safety.min_admins");
         assert!(
@@ -1261,7 +1327,10 @@ mod tests {
                 .replace("unmanaged_users: remove", "unmanaged_users: keep")
                 .replace("standard: 5", "standard: 2"),
         );
-        let mut live = live::project(&keep);
+        // The live org bought 5; the policy lowers the purchase to 2 with 3 in use.
+        let mut live = live::project(&policy(
+            &BASE.replace("unmanaged_users: remove", "unmanaged_users: keep"),
+        ));
         live.users.insert("x@acme.com".into(), LiveUser::default());
         let v = refused(plan(&keep, &live, None));
         assert_eq!(v[0].rule, "org.seats");

@@ -213,7 +213,7 @@ impl<'p> Resolver<'p> {
             ..Grants::default()
         };
         if let Some(models) = &defaults_access.models {
-            for (i, p) in models.allow.iter().enumerate() {
+            for (i, p) in models.allow.iter().flatten().enumerate() {
                 defaults.allow.push(pattern(
                     p,
                     defaults_origin(&["models", "allow", &i.to_string()]),
@@ -246,7 +246,7 @@ impl<'p> Resolver<'p> {
                     ..Grants::default()
                 };
                 if let Some(models) = &role.models {
-                    for (i, p) in models.allow.iter().enumerate() {
+                    for (i, p) in models.allow.iter().flatten().enumerate() {
                         grants.allow.push(pattern(
                             p,
                             role_origin(&["models", "allow", &i.to_string()]),
@@ -279,15 +279,16 @@ impl<'p> Resolver<'p> {
             source: shared(origins.source(Section::Org, "", &[&["models"], path].concat())),
         };
         // An `org.models` that only denies (no `allow`) filters nothing in: an admin who
-        // writes `deny: [x]` means "everything but x", not "no model at all".
+        // writes `deny: [x]` means "everything but x", not "no model at all". An `allow`
+        // that is written is a filter, an empty one included: `allow: []` allows no model,
+        // at the org level as in a role.
         let org_allow = policy
             .org
             .models
             .as_ref()
-            .filter(|models| !models.allow.is_empty())
-            .map(|models| {
-                models
-                    .allow
+            .and_then(|models| models.allow.as_ref())
+            .map(|allow| {
+                allow
                     .iter()
                     .enumerate()
                     .map(|(i, p)| pattern(p, org_origin(&["allow", &i.to_string()])))
@@ -493,11 +494,12 @@ pub fn check_model(effective: &Effective, model: &str) -> Decision {
         && matching(org_allow).is_none()
     {
         let source = org_allow.first().and_then(|p| p.origin.source.clone());
-        return decide(
-            false,
-            "no pattern of org.models.allow matches".to_owned(),
-            source,
-        );
+        let rule = if org_allow.is_empty() {
+            "org.models.allow is empty: it allows no model"
+        } else {
+            "no pattern of org.models.allow matches"
+        };
+        return decide(false, rule.to_owned(), source);
     }
     if let Some(p) = matching(&effective.allow) {
         return decide(
@@ -514,7 +516,8 @@ pub fn check_model(effective: &Effective, model: &str) -> Decision {
     decide(false, format!("no allow pattern of {holder} matches"), None)
 }
 
-/// Glob match: `*` matches any run of characters (also none), `?` exactly one.
+/// Glob match: `*` matches any run of characters (also none), `?` exactly one; ASCII case
+/// is ignored.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
     let pattern: Vec<char> = pattern.chars().collect();
     let text: Vec<char> = text.chars().collect();
@@ -527,7 +530,9 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
                 star = Some((p, t));
                 p += 1;
             }
-            Some(c) if *c == '?' || *c == text[t] => {
+            // Model names are lowercase; a pattern written `Claude-Opus-*` means them too
+            // (a deny that never matched would deny nothing), so case is ignored.
+            Some(c) if *c == '?' || c.eq_ignore_ascii_case(&text[t]) => {
                 p += 1;
                 t += 1;
             }
@@ -592,6 +597,18 @@ pub fn access_changes(
 
 fn compare(old: Option<&Effective>, new: &Effective) -> Vec<String> {
     let mut changes = Vec::new();
+    let suspended = |e: Option<&Effective>| e.is_some_and(|e| e.status == UserStatus::Suspended);
+    // A suspension is said as one: listed as lost limits it would read as spending
+    // uncapped ("no limit now").
+    if suspended(Some(new)) {
+        if !suspended(old) {
+            changes.push("- account suspended: loses all access".to_owned());
+        }
+        return changes;
+    }
+    if suspended(old) {
+        changes.push("+ account reactivated".to_owned());
+    }
     let mut sets = |what: &str, old: Vec<String>, new: Vec<String>| {
         for item in &new {
             if !old.contains(item) {
@@ -786,12 +803,28 @@ users:
     fn org_models_without_allow_filters_nothing_in() {
         let mut policy = policy(ORG);
         if let Some(models) = &mut policy.org.models {
-            models.allow.clear();
+            models.allow = None;
         }
         let both = user(&policy, "both@t.com");
         assert!(both.org_allow.is_none());
         assert!(check_model(&both, "other-model").allowed);
         assert!(!check_model(&both, "claude-sonnet-4-preview").allowed);
+    }
+
+    #[test]
+    fn an_empty_org_models_allow_allows_no_model() {
+        let policy = policy(&ORG.replace(
+            r#"models: {allow: ["claude-*"], deny: ["claude-*-preview"]}"#,
+            "models: {allow: []}",
+        ));
+        let both = user(&policy, "both@t.com");
+        assert_eq!(both.org_allow.as_ref().map(Vec::len), Some(0));
+        let decision = check_model(&both, "claude-sonnet-4");
+        assert!(!decision.allowed);
+        assert_eq!(
+            decision.rule,
+            "org.models.allow is empty: it allows no model"
+        );
     }
 
     #[test]

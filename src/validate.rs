@@ -82,10 +82,18 @@ fn finish(sources: Sources, decoded: Vec<Decoded>, mut diagnostics: Vec<Diagnost
     } else {
         merge(files, documents, &mut diagnostics)
     };
-    if let Some(policy) = &policy {
-        semantic_rules(policy, &mut diagnostics);
-    }
+    let policy = policy.map(|(mut policy, shadowed)| {
+        let primary: Vec<&str> = shadowed
+            .iter()
+            .filter(|s| s.user.role == OrgRole::PrimaryOwner)
+            .map(|s| s.normalized.as_str())
+            .collect();
+        semantic_rules(&policy, &primary, &mut diagnostics);
+        shadowed_rules(&mut policy, shadowed, &mut diagnostics);
+        policy
+    });
     diag::sort(&mut diagnostics);
+    diagnostics.dedup();
     let policy = policy.filter(|_| !diagnostics.iter().any(Diagnostic::is_error));
     Checked {
         sources,
@@ -259,6 +267,23 @@ fn schema_diagnostic(
             ),
         )
         .at(here),
+        Kind::Maximum { limit } => Diagnostic::error(
+            "schema",
+            format!(
+                "`{}` is above the maximum `{limit}` for `{field}`",
+                short_value(instance)
+            ),
+        )
+        .at(here)
+        .maybe_help(description),
+        Kind::MinLength { .. } => Diagnostic::error("schema", format!("`{field}` is empty"))
+            .at(here)
+            .maybe_help(description),
+        Kind::PropertyNames { .. } => {
+            Diagnostic::error("schema", format!("a name in `{field}` is empty"))
+                .at(document.locate_key(&format!("{instance_pointer}/")))
+                .help("give it a name")
+        }
         _ => Diagnostic::error(
             "schema",
             format!("`{}` is not valid for `{field}`", short_value(instance)),
@@ -374,11 +399,33 @@ fn deref<'a>(root: &'a Value, mut node: &'a Value) -> &'a Value {
 // ---------------------------------------------------------------------------------------
 // Merging the files into one policy.
 
+/// How a definition met the ones before it.
+#[derive(PartialEq)]
+enum Defined {
+    /// The first definition.
+    New,
+    /// A second definition: reported and dropped.
+    Duplicate,
+    /// Written earlier in the same file than the one met first (whose key as written this
+    /// is): it takes that one's place, which is reported and dropped.
+    Earlier(String),
+}
+
+/// A user's definition dropped as a duplicate: still checked by the per-user rules, so
+/// that no error hides behind the duplicate.
+struct Shadowed {
+    doc: usize,
+    written: String,
+    normalized: String,
+    user: crate::model::User,
+}
+
 fn merge(
     files: Vec<PolicyFile>,
     documents: Vec<Document>,
     diagnostics: &mut Vec<Diagnostic>,
-) -> Option<Policy> {
+) -> Option<(Policy, Vec<Shadowed>)> {
+    let mut shadowed = Vec::new();
     let mut org: Option<(Org, usize)> = None;
     let mut roles = BTreeMap::new();
     let mut groups = BTreeMap::new();
@@ -403,43 +450,78 @@ fn merge(
                 }
             }
         }
-        let mut define = |section: Section, key: String, normalized: String| -> bool {
-            if let Some((first_doc, first_key)) = declared.get(section, &normalized) {
-                let first =
-                    documents[first_doc].locate_key(&pointer(&[section.as_str(), first_key]));
-                let kind = match section {
-                    Section::Roles => "role",
-                    Section::Groups => "group",
-                    _ => "user",
-                };
-                diagnostics.push(
-                    Diagnostic::error(
-                        "duplicate-definition",
-                        format!("{kind} `{key}` is defined twice"),
-                    )
-                    .at(document.locate_key(&pointer(&[section.as_str(), &key])))
-                    .maybe_help(first.map(|l| format!("first defined at {l} as `{first_key}`"))),
-                );
-                false
+        // A file's entries come sorted by key, not in file order: two spellings of one
+        // email in one file (`Bob@` and `bob@`) are ordered by their lines here, so that
+        // "first defined at" points at the one written first.
+        let mut define = |section: Section, key: &str, normalized: &str| -> Defined {
+            let Some((first_doc, first_key)) = declared.get(section, normalized) else {
+                declared.insert(section, normalized.to_owned(), doc_index, key);
+                return Defined::New;
+            };
+            let first_key = first_key.to_owned();
+            let here = document.locate_key(&pointer(&[section.as_str(), key]));
+            let first = documents[first_doc].locate_key(&pointer(&[section.as_str(), &first_key]));
+            let earlier = first_doc == doc_index
+                && matches!((&here, &first), (Some(h), Some(f)) if (h.line, h.col) < (f.line, f.col));
+            let (later, later_key, earlier_place, earlier_key) = if earlier {
+                declared.insert(section, normalized.to_owned(), doc_index, key);
+                (first, first_key.as_str(), here, key)
             } else {
-                declared.insert(section, normalized, doc_index, &key);
-                true
+                (here, key, first, first_key.as_str())
+            };
+            let kind = match section {
+                Section::Roles => "role",
+                Section::Groups => "group",
+                _ => "user",
+            };
+            diagnostics.push(
+                Diagnostic::error(
+                    "duplicate-definition",
+                    format!("{kind} `{later_key}` is defined twice"),
+                )
+                .at(later)
+                .maybe_help(
+                    earlier_place.map(|l| format!("first defined at {l} as `{earlier_key}`")),
+                ),
+            );
+            if earlier {
+                Defined::Earlier(first_key)
+            } else {
+                Defined::Duplicate
             }
         };
         for (name, role) in file.roles {
-            if define(Section::Roles, name.clone(), name.clone()) {
+            if define(Section::Roles, &name, &name) != Defined::Duplicate {
                 roles.insert(name, role);
             }
         }
         for (name, group) in file.groups {
-            if define(Section::Groups, name.clone(), name.clone()) {
+            if define(Section::Groups, &name, &name) != Defined::Duplicate {
                 groups.insert(name, group);
             }
         }
         for (email, user) in file.users {
             let normalized = crate::model::email_key(&email).into_owned();
-            if define(Section::Users, email, normalized.clone()) {
-                users.insert(normalized, user);
+            match define(Section::Users, &email, &normalized) {
+                Defined::New => {
+                    users.insert(normalized, user);
+                }
+                Defined::Earlier(later_key) => {
+                    if let Some(later) = users.insert(normalized.clone(), user) {
+                        shadowed.push(Shadowed {
+                            doc: doc_index,
+                            written: later_key,
+                            normalized,
+                            user: later,
+                        });
+                    }
+                }
+                Defined::Duplicate => shadowed.push(Shadowed {
+                    doc: doc_index,
+                    written: email,
+                    normalized,
+                    user,
+                }),
             }
         }
     }
@@ -450,7 +532,7 @@ fn merge(
         );
         return None;
     };
-    Some(Policy::new(
+    let policy = Policy::new(
         org,
         roles,
         groups,
@@ -459,16 +541,19 @@ fn merge(
             documents,
             declared,
         },
-    ))
+    );
+    Some((policy, shadowed))
 }
 
 // ---------------------------------------------------------------------------------------
 // Semantic rules.
 
-fn semantic_rules(policy: &Policy, out: &mut Vec<Diagnostic>) {
+/// The rules of a merged policy. `also_primary`: emails whose dropped duplicate definition
+/// says `primary_owner` (the duplicate is the error to report, not a missing primary owner).
+fn semantic_rules(policy: &Policy, also_primary: &[&str], out: &mut Vec<Diagnostic>) {
     check_references(policy, out);
     check_emails(policy, out);
-    check_primary_owner(policy, out);
+    check_primary_owner(policy, also_primary, out);
     check_plan_features(policy, out);
     check_seats(policy, out);
     check_limits(policy, out);
@@ -478,6 +563,62 @@ fn semantic_rules(policy: &Policy, out: &mut Vec<Diagnostic>) {
     check_usage(policy, out);
     check_effective(policy, out);
     check_admins(policy, out);
+}
+
+/// The per-user rules run again on each dropped duplicate definition, with that definition
+/// in its user's place: an error in it is reported now, not after the duplicate is fixed.
+/// Only what lies within the duplicate's own lines is kept (the rest was reported already).
+fn shadowed_rules(policy: &mut Policy, shadowed: Vec<Shadowed>, out: &mut Vec<Diagnostic>) {
+    const PER_USER: [&str; 7] = [
+        "invalid-email",
+        "email-domain",
+        "unknown-reference",
+        "limit-over-cap",
+        "plan-feature",
+        "seat-restriction",
+        "no-spend-limit",
+    ];
+    for duplicate in shadowed {
+        let Some(kept) = policy.users.get_mut(&duplicate.normalized) else {
+            continue;
+        };
+        let kept_user = std::mem::replace(kept, duplicate.user);
+        let kept_place = policy
+            .origins
+            .declared
+            .get(Section::Users, &duplicate.normalized)
+            .map(|(doc, key)| (doc, key.to_owned()));
+        policy.origins.declared.insert(
+            Section::Users,
+            duplicate.normalized.clone(),
+            duplicate.doc,
+            &duplicate.written,
+        );
+        let lines =
+            policy.origins.documents[duplicate.doc].entry_lines("users", &duplicate.written);
+        let file = policy.origins.documents[duplicate.doc].name.clone();
+        let mut found = Vec::new();
+        check_references(policy, &mut found);
+        check_emails(policy, &mut found);
+        check_plan_features(policy, &mut found);
+        check_limits(policy, &mut found);
+        check_effective(policy, &mut found);
+        out.extend(found.into_iter().filter(|d| {
+            PER_USER.contains(&d.code)
+                && d.location.as_ref().is_some_and(|l| {
+                    l.file == file && lines.as_ref().is_some_and(|r| r.contains(&l.line))
+                })
+        }));
+        if let Some(kept) = policy.users.get_mut(&duplicate.normalized) {
+            *kept = kept_user;
+        }
+        if let Some((doc, key)) = kept_place {
+            policy
+                .origins
+                .declared
+                .insert(Section::Users, duplicate.normalized, doc, &key);
+        }
+    }
 }
 
 fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
@@ -628,11 +769,11 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
     }
 }
 
-fn check_primary_owner(policy: &Policy, out: &mut Vec<Diagnostic>) {
+fn check_primary_owner(policy: &Policy, also_primary: &[&str], out: &mut Vec<Diagnostic>) {
     let owners: Vec<&String> = policy
         .users
         .iter()
-        .filter(|(_, u)| u.role == OrgRole::PrimaryOwner)
+        .filter(|(e, u)| u.role == OrgRole::PrimaryOwner || also_primary.contains(&e.as_str()))
         .map(|(e, _)| e)
         .collect();
     match owners.as_slice() {
@@ -769,7 +910,12 @@ fn check_seats(policy: &Policy, out: &mut Vec<Diagnostic>) {
             out.push(
                 Diagnostic::error(
                     "seat-overflow",
-                    format!("{used} users need a {tier} seat but only {purchased} are purchased"),
+                    format!(
+                        "{} {} a {tier} seat but only {purchased} {} purchased",
+                        diag::count(used, "user"),
+                        if used == 1 { "needs" } else { "need" },
+                        if purchased == 1 { "is" } else { "are" }
+                    ),
                 )
                 .at(policy.origins.locate(Section::Org, "", &["seats", tier]))
                 .help(format!(
@@ -853,7 +999,10 @@ fn check_patterns(policy: &Policy, out: &mut Vec<Diagnostic>) {
         }
     }
     for (section, name, path, models) in rules {
-        for (list, patterns) in [("allow", &models.allow), ("deny", &models.deny)] {
+        for (list, patterns) in [
+            ("allow", models.allow.as_deref().unwrap_or_default()),
+            ("deny", &models.deny),
+        ] {
             for (i, pattern) in patterns.iter().enumerate() {
                 if !is_valid_pattern(pattern) {
                     let index = i.to_string();
@@ -920,7 +1069,21 @@ fn check_capabilities(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 fn check_protected(policy: &Policy, out: &mut Vec<Diagnostic>) {
     for (i, email) in policy.org.safety.protected.iter().enumerate() {
-        if !policy
+        let place = || {
+            policy
+                .origins
+                .locate(Section::Org, "", &["safety", "protected", &i.to_string()])
+        };
+        if !is_email(email) {
+            out.push(
+                Diagnostic::error(
+                    "invalid-email",
+                    format!("`{email}` is not an email address"),
+                )
+                .at(place())
+                .help("protected entries are user emails such as `name@example.com`"),
+            );
+        } else if !policy
             .users
             .contains_key(crate::model::email_key(email).as_ref())
         {
@@ -929,11 +1092,7 @@ fn check_protected(policy: &Policy, out: &mut Vec<Diagnostic>) {
                     "protected-unknown",
                     format!("protected user `{email}` is not declared"),
                 )
-                .at(policy.origins.locate(
-                    Section::Org,
-                    "",
-                    &["safety", "protected", &i.to_string()],
-                ))
+                .at(place())
                 .maybe_help(
                     diag::did_you_mean(email, policy.users.keys().map(String::as_str))
                         .or_else(|| Some("declare the user under `users`".to_owned())),

@@ -31,11 +31,13 @@ const PROGRESS_FROM: usize = 50;
 // `--live` that differs from the plan's is refused.
 fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, String> {
     match (given, saved) {
-        (Some(given), Some(plan)) if crate::provider::redact(given) != plan.live => Err(format!(
-            "the plan was made against `{}`, not `{}`; nothing applied",
-            plan.live,
-            crate::provider::redact(given)
-        )),
+        (Some(given), Some(plan)) if !same_live(&crate::provider::redact(given), &plan.live) => {
+            Err(format!(
+                "the plan was made against `{}`, not `{}`; nothing applied",
+                plan.live,
+                crate::provider::redact(given)
+            ))
+        }
         (Some(given), _) => Ok(given.to_owned()),
         (None, Some(plan)) if plan.live.starts_with("file:") => Ok(plan.live.clone()),
         (None, Some(plan)) => Err(format!(
@@ -43,6 +45,28 @@ fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, S
             plan.live
         )),
         (None, None) => Ok(crate::provider::DEFAULT_LIVE.to_owned()),
+    }
+}
+
+// Two names of one live org: `file:./live.json` and `file:live.json` are one file (compared
+// as canonical paths where they exist, else with `.` segments and a trailing `/` dropped).
+fn same_live(a: &str, b: &str) -> bool {
+    fn file_key(path: &str) -> std::path::PathBuf {
+        let path = std::path::Path::new(path);
+        if let Ok(canonical) = std::fs::canonicalize(path) {
+            return canonical;
+        }
+        let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+        let parent = parent.map_or_else(|| std::fs::canonicalize("."), std::fs::canonicalize);
+        match (parent, path.file_name()) {
+            (Ok(parent), Some(name)) => parent.join(name),
+            _ => path.components().collect(),
+        }
+    }
+    match (a.strip_prefix("file:"), b.strip_prefix("file:")) {
+        (Some(a), Some(b)) => a == b || file_key(a) == file_key(b),
+        (None, None) => a.trim_end_matches('/') == b.trim_end_matches('/'),
+        _ => false,
     }
 }
 
@@ -104,6 +128,9 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         if plan::live_digest(current, None) != plan.live_digest {
             return Err(ApplyError::Stale(apply::changed_since(&plan, current)));
         }
+        // The file's own operations are judged first: an edited plan that removes the
+        // primary owner is refused for that, whatever else differs.
+        plan::check_operations(&policy, current, &plan.operations, &options)?;
         let refine = |ops, live: &_| provider.refine(ops, live);
         let again = plan::build_with(&policy, current, &caps, &options, &refine)?;
         // The digest covers the projection only, not `unmanaged_users` or `safety`, and
@@ -114,14 +141,25 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
             source: None,
             ..op.clone()
         };
-        let same = again.operations.len() == plan.operations.len()
-            && again
-                .operations
-                .iter()
-                .zip(&plan.operations)
-                .all(|(a, b)| key(a) == key(b));
-        if again.policy_digest != plan.policy_digest || !same {
+        if again.policy_digest != plan.policy_digest {
             return Err(ApplyError::PolicyChanged);
+        }
+        let first_difference = (0..again.operations.len().max(plan.operations.len()))
+            .find(|&i| again.operations.get(i).map(key) != plan.operations.get(i).map(key));
+        if let Some(i) = first_difference {
+            let describe = |op: Option<&crate::diff::Operation>| {
+                op.map_or("nothing".to_owned(), |op| format!("`{}`", plan::title(op)))
+            };
+            let (in_file, now) = (plan.operations.get(i), again.operations.get(i));
+            let (in_file, now) = (describe(in_file), describe(now));
+            return Err(ApplyError::OperationsDiffer(if in_file == now {
+                format!(
+                    "operation {} ({in_file}) has other changes in the file",
+                    i + 1
+                )
+            } else {
+                format!("operation {} is {in_file} in the file, {now} now", i + 1)
+            }));
         }
         Ok(())
     };
@@ -208,9 +246,8 @@ fn render_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<(
     if !report.applied.is_empty() {
         writeln!(
             out,
-            "\nApplied {} operation{} to {}:",
-            report.applied.len(),
-            plural(report.applied.len()),
+            "\nApplied {} to {}:",
+            crate::diag::count(report.applied.len(), "operation"),
             report.live
         )?;
         for op in &report.applied {
@@ -240,10 +277,6 @@ fn render_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<(
         report.applied.len(),
         report.manual.len()
     )
-}
-
-fn plural(n: usize) -> &'static str {
-    if n == 1 { "" } else { "s" }
 }
 
 /// A one-line progress bar on stderr, redrawn in place with `\r`, for long applies on a
@@ -317,10 +350,10 @@ pub(crate) fn export_command(live: &str, out: &Path, force: bool) -> Result<Exit
             .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
     }
     println!(
-        "Exported {} users, {} groups, {} roles from {} to {}",
-        state.users.len(),
-        state.groups.len(),
-        state.roles.len(),
+        "Exported {}, {}, {} from {} to {}",
+        crate::diag::count(state.users.len(), "user"),
+        crate::diag::count(state.groups.len(), "group"),
+        crate::diag::count(state.roles.len(), "role"),
         provider.uri(),
         out.display()
     );

@@ -297,7 +297,7 @@ fn export_then_plan_reports_no_changes() {
     );
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("Exported 4 users, 2 groups, 1 roles from anthropic:"),
+        stdout.contains("Exported 4 users, 2 groups, 1 role from anthropic:"),
         "{stdout}"
     );
     let (stdout, stderr, code) = run(

@@ -18,4 +18,5 @@ mod schema;
 mod scim;
 mod scim_faults;
 mod terminal;
+mod trust;
 mod validate;

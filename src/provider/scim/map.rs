@@ -239,7 +239,7 @@ pub fn group_to_scim(name: &str, group: &LiveGroup, extension: bool) -> Value {
 fn models_from_scim(value: Option<&Value>) -> Option<crate::model::ModelRules> {
     let value = value.filter(|v| v.is_object())?;
     Some(crate::model::ModelRules {
-        allow: strings(value.get("allow")),
+        allow: value.get("allow").map(|allow| strings(Some(allow))),
         deny: strings(value.get("deny")),
     })
 }
