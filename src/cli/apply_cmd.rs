@@ -210,8 +210,19 @@ fn read_plan(path: &Path) -> Result<Plan, String> {
             plan::FORMAT_VERSION
         ));
     }
-    serde_json::from_value(value)
-        .map_err(|e| format!("plan `{}` is not a saved plan: {e}", path.display()))
+    let mut plan: Plan = serde_json::from_value(value)
+        .map_err(|e| format!("plan `{}` is not a saved plan: {e}", path.display()))?;
+    // Emails enter here too: a target spelled `Maria@` or decomposed is the same person
+    // to every check that follows (the safety rules look users up by it).
+    for op in &mut plan.operations {
+        if op.op.as_str().starts_with("user.") {
+            op.target = crate::model::email_key(&op.target).into_owned();
+        }
+        if let Some(member) = &mut op.member {
+            *member = crate::model::email_key(member).into_owned();
+        }
+    }
+    Ok(plan)
 }
 
 /// Ask for `yes` on the terminal; without one, refuse (scripts pass `--auto-approve`).

@@ -516,3 +516,36 @@ fn carets_line_up_after_tabs_and_wide_characters_and_utf16_is_named() {
     assert!(text.contains("looks like UTF-16"), "{text}");
     assert!(!printed.contains(&0), "a NUL byte was printed");
 }
+
+#[test]
+fn an_edited_plan_cannot_remove_the_primary_owner_under_another_spelling() {
+    let (dir, policies, uri) = org(
+        &[
+            ("org.yaml", ORG),
+            (
+                "users.yaml",
+                "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n  kim@safe.io: {name: Kim, role: admin}\n  lee@safe.io: {name: Lee}\n",
+            ),
+        ],
+        Some(LIVE_CEO),
+    );
+    let saved = dir.path().join("plan.json");
+    let saved_arg = saved.display().to_string();
+    let (_, stderr, code) = run(&["plan", "-p", &policies, "--live", &uri, "-o", &saved_arg]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut plan: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&saved).expect("plan")).expect("json");
+    plan["operations"] = serde_json::json!([{
+        "op": "user.remove",
+        "target": "CEO@Safe.io",
+        "changes": [],
+        "execution": "provider"
+    }]);
+    std::fs::write(&saved, plan.to_string()).expect("edit");
+    let (stdout, stderr, code) = run(&["apply", &saved_arg, "-p", &policies, "--live", &uri]);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(
+        stderr.contains("remove `ceo@safe.io` (the primary owner)"),
+        "{stderr}"
+    );
+}
