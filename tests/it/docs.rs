@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, root, run};
+use crate::common::{fixture, orgplan, root, run};
 
 fn read(path: &str) -> String {
     std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
@@ -51,10 +51,34 @@ fn is_code_like(heading: &str) -> bool {
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
+/// Run the ```` ```console ```` blocks of `page` whose first line is `$ orgplan ARGS…` in
+/// `dir`, and report each whose shown output is not what the binary prints (stdout).
+fn check_console_blocks(name: &str, page: &str, dir: &Path, problems: &mut Vec<String>) {
+    for block in console_blocks(page) {
+        let Some(args) = block.first().and_then(|line| line.strip_prefix("$ orgplan ")) else {
+            continue;
+        };
+        let output = orgplan()
+            .current_dir(dir)
+            .env("NO_COLOR", "1")
+            .args(args.split_whitespace())
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let shown = block[1..].join("\n");
+        if shown != stdout.trim_end() {
+            problems.push(format!(
+                "{name}: `orgplan {args}` does not print what is shown; it prints:\n{}",
+                stdout.trim_end()
+            ));
+        }
+    }
+}
+
 /// Every code of `orgplan::diag::CODES` has a `## CODE` section (its anchor is
-/// `#CODE`) that states its severity, names the fixture folder that triggers it, and
-/// shows the output `orgplan validate` prints for that fixture today, byte for byte.
-/// Every problem is collected and reported at once.
+/// `#CODE`) that states its severity and shows `orgplan validate` on the fixture folder
+/// that triggers it; every command shown prints exactly what the page shows. Every
+/// problem is collected and reported at once.
 #[test]
 fn every_code_has_a_documented_section_with_a_fixture_and_its_real_output() {
     let page = read("docs/diagnostics.md");
@@ -81,25 +105,17 @@ fn every_code_has_a_documented_section_with_a_fixture_and_its_real_output() {
             continue;
         }
         let command = format!("$ orgplan validate -p {folder}");
-        let blocks = console_blocks(body);
-        let Some(block) = blocks.iter().find(|b| b.first() == Some(&command.as_str())) else {
+        if !console_blocks(body).iter().any(|b| b.first() == Some(&command.as_str())) {
             problems.push(format!(
                 "`## {code}` has no ```console block starting with `{command}`"
             ));
-            continue;
-        };
+        }
         let (stdout, _, _) = run(&["validate", "-p", &folder]);
         if !stdout.contains(&format!("[{code}]")) {
             problems.push(format!("{folder} does not yield `{code}`:\n{stdout}"));
         }
-        let shown = block[1..].join("\n");
-        if shown != stdout.trim_end() {
-            problems.push(format!(
-                "the output shown under `## {code}` is not what `orgplan validate -p {folder}` prints; it prints:\n{}",
-                stdout.trim_end()
-            ));
-        }
     }
+    check_console_blocks("docs/diagnostics.md", &page, &root(), &mut problems);
     // A section named like a code must be one: no page for a code that no longer exists.
     for (heading, _) in &sections {
         if is_code_like(heading) && !orgplan::diag::CODES.iter().any(|c| c.code == *heading) {
@@ -107,6 +123,76 @@ fn every_code_has_a_documented_section_with_a_fixture_and_its_real_output() {
                 "docs/diagnostics.md has a section `## {heading}` for no code"
             ));
         }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// The files of "A complete example" in `docs/policy.md`: each ```` ```yaml ```` block
+/// there, named by the `` `NAME`: `` line before it.
+fn example_files(page: &str) -> Vec<(String, String)> {
+    let (_, body) = sections(page)
+        .into_iter()
+        .find(|(heading, _)| *heading == "A complete example")
+        .unwrap_or_else(|| panic!("docs/policy.md has no `## A complete example`"));
+    let mut files = Vec::new();
+    let mut name: Option<String> = None;
+    let mut content: Option<String> = None;
+    for line in body.lines() {
+        match content.as_mut() {
+            Some(text) if line.trim_end() == "```" => {
+                let file = name.take().unwrap_or_else(|| panic!("a yaml block without a name"));
+                files.push((file, std::mem::take(text)));
+                content = None;
+            }
+            Some(text) => {
+                text.push_str(line);
+                text.push('\n');
+            }
+            None if line.trim_end() == "```yaml" => content = Some(String::new()),
+            None => {
+                if let Some(file) = line.strip_prefix('`').and_then(|l| l.strip_suffix("`:")) {
+                    name = Some(file.to_owned());
+                }
+            }
+        }
+    }
+    files
+}
+
+/// The example policy of `docs/policy.md` is valid without a warning, and every command on
+/// the page, run in a folder that holds it as `policies/`, prints what the page shows.
+#[test]
+fn the_policy_page_example_is_valid_and_its_commands_print_what_is_shown() {
+    let page = read("docs/policy.md");
+    let files = example_files(&page);
+    assert!(files.len() >= 2, "{files:?}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir(dir.path().join("policies")).unwrap_or_else(|e| panic!("{e}"));
+    for (name, text) in &files {
+        std::fs::write(dir.path().join("policies").join(name), text)
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let output = orgplan()
+        .current_dir(dir.path())
+        .args(["validate"])
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("; 0 warnings)"), "{stdout}");
+    let mut problems = Vec::new();
+    check_console_blocks("docs/policy.md", &page, dir.path(), &mut problems);
+    assert!(problems.is_empty(), "{}", problems.join("\n\n"));
+}
+
+/// The commands shown on the other pages run from the repository root and print what is
+/// shown.
+#[test]
+fn commands_on_the_other_pages_print_what_is_shown() {
+    let mut problems = Vec::new();
+    for page in ["plan.md", "providers.md", "formats.md", "exit-codes.md", "README.md"] {
+        let path = format!("docs/{page}");
+        check_console_blocks(&path, &read(&path), &root(), &mut problems);
     }
     assert!(problems.is_empty(), "{}", problems.join("\n\n"));
 }
