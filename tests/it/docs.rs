@@ -52,11 +52,17 @@ fn is_code_like(heading: &str) -> bool {
 }
 
 /// Run the ```` ```console ```` blocks of `page` whose first line is `$ orgplan ARGS…` in
-/// `dir`, and report each whose shown output is not what the binary prints (stdout).
+/// `dir`, and report each whose shown output is not what the binary prints: its stdout,
+/// or its stderr alone when the command ends like a shell's `2>&1 >/dev/null`.
 fn check_console_blocks(name: &str, page: &str, dir: &Path, problems: &mut Vec<String>) {
+    const STDERR_ONLY: &str = " 2>&1 >/dev/null";
     for block in console_blocks(page) {
-        let Some(args) = block.first().and_then(|line| line.strip_prefix("$ orgplan ")) else {
+        let Some(command) = block.first().and_then(|line| line.strip_prefix("$ orgplan ")) else {
             continue;
+        };
+        let (args, stderr_only) = match command.strip_suffix(STDERR_ONLY) {
+            Some(args) => (args, true),
+            None => (command, false),
         };
         let output = orgplan()
             .current_dir(dir)
@@ -64,12 +70,17 @@ fn check_console_blocks(name: &str, page: &str, dir: &Path, problems: &mut Vec<S
             .args(args.split_whitespace())
             .output()
             .unwrap_or_else(|e| panic!("{e}"));
-        let stdout = String::from_utf8_lossy(&output.stdout);
+        let printed = if stderr_only {
+            output.stderr
+        } else {
+            output.stdout
+        };
+        let printed = String::from_utf8_lossy(&printed);
         let shown = block[1..].join("\n");
-        if shown != stdout.trim_end() {
+        if shown != printed.trim_end() {
             problems.push(format!(
-                "{name}: `orgplan {args}` does not print what is shown; it prints:\n{}",
-                stdout.trim_end()
+                "{name}: `orgplan {command}` does not print what is shown; it prints:\n{}",
+                printed.trim_end()
             ));
         }
     }
