@@ -57,7 +57,10 @@ fn is_code_like(heading: &str) -> bool {
 fn check_console_blocks(name: &str, page: &str, dir: &Path, problems: &mut Vec<String>) {
     const STDERR_ONLY: &str = " 2>&1 >/dev/null";
     for block in console_blocks(page) {
-        let Some(command) = block.first().and_then(|line| line.strip_prefix("$ orgplan ")) else {
+        let Some(command) = block
+            .first()
+            .and_then(|line| line.strip_prefix("$ orgplan "))
+        else {
             continue;
         };
         let (args, stderr_only) = match command.strip_suffix(STDERR_ONLY) {
@@ -116,7 +119,10 @@ fn every_code_has_a_documented_section_with_a_fixture_and_its_real_output() {
             continue;
         }
         let command = format!("$ orgplan validate -p {folder}");
-        if !console_blocks(body).iter().any(|b| b.first() == Some(&command.as_str())) {
+        if !console_blocks(body)
+            .iter()
+            .any(|b| b.first() == Some(&command.as_str()))
+        {
             problems.push(format!(
                 "`## {code}` has no ```console block starting with `{command}`"
             ));
@@ -151,7 +157,9 @@ fn example_files(page: &str) -> Vec<(String, String)> {
     for line in body.lines() {
         match content.as_mut() {
             Some(text) if line.trim_end() == "```" => {
-                let file = name.take().unwrap_or_else(|| panic!("a yaml block without a name"));
+                let file = name
+                    .take()
+                    .unwrap_or_else(|| panic!("a yaml block without a name"));
                 files.push((file, std::mem::take(text)));
                 content = None;
             }
@@ -201,7 +209,13 @@ fn the_policy_page_example_is_valid_and_its_commands_print_what_is_shown() {
 #[test]
 fn commands_on_the_other_pages_print_what_is_shown() {
     let mut problems = Vec::new();
-    for page in ["plan.md", "providers.md", "formats.md", "exit-codes.md", "README.md"] {
+    for page in [
+        "plan.md",
+        "providers.md",
+        "formats.md",
+        "exit-codes.md",
+        "README.md",
+    ] {
         let path = format!("docs/{page}");
         check_console_blocks(&path, &read(&path), &root(), &mut problems);
     }
@@ -270,7 +284,12 @@ fn no_file_refers_outside_the_repository() {
         for (number, line) in text.lines().enumerate() {
             if needles.iter().any(|needle| line.contains(needle.as_str())) {
                 let relative = file.strip_prefix(root()).unwrap_or(file);
-                found.push(format!("{}:{}: {}", relative.display(), number + 1, line.trim()));
+                found.push(format!(
+                    "{}:{}: {}",
+                    relative.display(),
+                    number + 1,
+                    line.trim()
+                ));
             }
         }
     }
@@ -288,4 +307,114 @@ fn code_like_headings_are_recognised() {
     assert!(is_code_like("schema"));
     assert!(!is_code_like("How to read a diagnostic"));
     assert!(!is_code_like("yaml-"));
+}
+
+/// GitHub's anchor of a heading: lowercase, punctuation dropped (but `-` and `_`), spaces
+/// as `-`; a repeated anchor gets `-1`, `-2` …
+fn anchors(page: &str) -> Vec<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut in_fence = false;
+    for line in page.lines() {
+        if line.starts_with("```") {
+            in_fence = !in_fence;
+            continue;
+        }
+        let Some(heading) = line.strip_prefix('#') else {
+            continue;
+        };
+        if in_fence {
+            continue;
+        }
+        let text = heading.trim_start_matches('#').trim();
+        let slug: String = text
+            .to_lowercase()
+            .chars()
+            .filter_map(|c| match c {
+                ' ' => Some('-'),
+                c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+                _ => None,
+            })
+            .collect();
+        let repeats = seen
+            .iter()
+            .filter(|s| {
+                **s == slug
+                    || s.strip_prefix(&format!("{slug}-"))
+                        .is_some_and(|n| n.parse::<u32>().is_ok())
+            })
+            .count();
+        seen.push(if repeats == 0 {
+            slug
+        } else {
+            format!("{slug}-{repeats}")
+        });
+    }
+    seen
+}
+
+/// Every relative link of the docs pages leads to a file that exists, and a `#anchor` to a
+/// heading of that page.
+#[test]
+fn links_between_the_docs_pages_resolve() {
+    let docs = root().join("docs");
+    let mut problems = Vec::new();
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(&docs)
+        .unwrap_or_else(|e| panic!("docs/: {e}"))
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    for page in &pages {
+        let text = std::fs::read_to_string(page).unwrap_or_else(|e| panic!("{e}"));
+        let name = page
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        for (i, _) in text.match_indices("](") {
+            let rest = &text[i + 2..];
+            let Some(end) = rest.find(')') else {
+                continue;
+            };
+            let target = &rest[..end];
+            if target.contains("://") || target.starts_with("mailto:") {
+                continue;
+            }
+            let (file, anchor) = match target.split_once('#') {
+                Some((file, anchor)) => (file, Some(anchor)),
+                None => (target, None),
+            };
+            let path = if file.is_empty() {
+                page.clone()
+            } else {
+                docs.join(file)
+            };
+            if !path.exists() {
+                problems.push(format!("{name}: `{target}`: no such file"));
+                continue;
+            }
+            if let Some(anchor) = anchor {
+                let linked = std::fs::read_to_string(&path).unwrap_or_default();
+                if !anchors(&linked).iter().any(|a| a == anchor) {
+                    problems.push(format!("{name}: `{target}`: no such heading"));
+                }
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn anchors_follow_github() {
+    let page = "# The plan\n## `org.defaults`\n## Limits\n```\n# not a heading\n```\n### Limits\n## Identity: emails and names\n";
+    assert_eq!(
+        anchors(page),
+        [
+            "the-plan",
+            "orgdefaults",
+            "limits",
+            "limits-1",
+            "identity-emails-and-names"
+        ]
+    );
 }
