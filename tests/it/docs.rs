@@ -51,41 +51,73 @@ fn is_code_like(heading: &str) -> bool {
             .all(|part| !part.is_empty() && part.bytes().all(|b| b.is_ascii_lowercase()))
 }
 
-/// Run the ```` ```console ```` blocks of `page` whose first line is `$ orgplan ARGS…` in
-/// `dir`, and report each whose shown output is not what the binary prints: its stdout,
-/// or its stderr alone when the command ends like a shell's `2>&1 >/dev/null`.
-fn check_console_blocks(name: &str, page: &str, dir: &Path, problems: &mut Vec<String>) {
+/// What `orgplan ARGS…` prints, run in `dir` without colour: its stdout, or its stderr
+/// alone when the command ends like a shell's `2>&1 >/dev/null`.
+fn printed_by(command: &str, dir: &Path) -> String {
     const STDERR_ONLY: &str = " 2>&1 >/dev/null";
-    for block in console_blocks(page) {
-        let Some(command) = block
-            .first()
-            .and_then(|line| line.strip_prefix("$ orgplan "))
-        else {
+    let (args, stderr_only) = match command.strip_suffix(STDERR_ONLY) {
+        Some(args) => (args, true),
+        None => (command, false),
+    };
+    let output = orgplan()
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .args(args.split_whitespace())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let printed = if stderr_only {
+        output.stderr
+    } else {
+        output.stdout
+    };
+    String::from_utf8_lossy(&printed).trim_end().to_owned()
+}
+
+/// Run the ```` ```console ```` blocks of the page at `path` (relative to the root) whose
+/// first line is `$ orgplan ARGS…` in `dir`, and report each whose shown output is not
+/// what the binary prints. With `ORGPLAN_BLESS_DOCS=1`, rewrite the page with the real
+/// output instead (review the diff as if it were code).
+fn check_console_blocks(path: &str, page: &str, dir: &Path, problems: &mut Vec<String>) {
+    let bless = std::env::var_os("ORGPLAN_BLESS_DOCS").is_some_and(|v| v == "1");
+    let mut rewritten = String::with_capacity(page.len());
+    let mut lines = page.lines();
+    let mut changed = false;
+    while let Some(line) = lines.next() {
+        rewritten.push_str(line);
+        rewritten.push('\n');
+        if line.trim_end() != "```console" {
             continue;
-        };
-        let (args, stderr_only) = match command.strip_suffix(STDERR_ONLY) {
-            Some(args) => (args, true),
-            None => (command, false),
-        };
-        let output = orgplan()
-            .current_dir(dir)
-            .env("NO_COLOR", "1")
-            .args(args.split_whitespace())
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let printed = if stderr_only {
-            output.stderr
-        } else {
-            output.stdout
-        };
-        let printed = String::from_utf8_lossy(&printed);
-        let shown = block[1..].join("\n");
-        if shown != printed.trim_end() {
-            problems.push(format!(
-                "{name}: `orgplan {command}` does not print what is shown; it prints:\n{}",
-                printed.trim_end()
-            ));
         }
+        let block: Vec<&str> = lines
+            .by_ref()
+            .take_while(|l| l.trim_end() != "```")
+            .collect();
+        let command = block
+            .first()
+            .and_then(|first| first.strip_prefix("$ orgplan "));
+        let shown = block.get(1..).unwrap_or_default().join("\n");
+        let body = match command {
+            Some(command) => {
+                let printed = printed_by(command, dir);
+                if printed != shown {
+                    changed = true;
+                    problems.push(format!(
+                        "{path}: `orgplan {command}` does not print what is shown; it prints:\n{printed}"
+                    ));
+                }
+                format!("{}\n{printed}", block[0])
+            }
+            None => block.join("\n"),
+        };
+        if !body.is_empty() {
+            rewritten.push_str(&body);
+            rewritten.push('\n');
+        }
+        rewritten.push_str("```\n");
+    }
+    if bless && changed {
+        std::fs::write(root().join(path), rewritten).unwrap_or_else(|e| panic!("{path}: {e}"));
+        problems.retain(|p| !p.starts_with(&format!("{path}: `orgplan ")));
     }
 }
 
