@@ -9,6 +9,7 @@ mod apply;
 mod cli;
 mod common;
 mod crash;
+mod docs;
 mod explain;
 mod github;
 mod plan;
