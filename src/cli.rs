@@ -70,7 +70,8 @@ enum Command {
         /// Exit 2 when the plan has operations (manual ones included), 0 when none.
         #[arg(long)]
         detailed_exitcode: bool,
-        /// Accept up to N removals and suspensions beyond `safety.max_removals`.
+        /// Accept a plan that removes or suspends up to N users in all, above
+        /// `safety.max_removals`.
         #[arg(long, value_name = "N")]
         allow_removals: Option<usize>,
     },
@@ -111,7 +112,8 @@ enum Command {
         /// Apply a fresh plan without asking.
         #[arg(long)]
         auto_approve: bool,
-        /// Accept up to N removals and suspensions beyond `safety.max_removals`.
+        /// Accept a plan that removes or suspends up to N users in all, above
+        /// `safety.max_removals`.
         #[arg(long, value_name = "N")]
         allow_removals: Option<usize>,
         /// Output format of the apply report.

@@ -163,7 +163,7 @@ pub const CODES: &[CodeInfo] = &[
     CodeInfo {
         code: "missing-org",
         severity: Severity::Error,
-        meaning: "no file declares `org`, or more than one does",
+        meaning: "no file declares `org` (two that do are `duplicate-definition`)",
         fix: "declare `org` in exactly one file",
     },
     CodeInfo {
