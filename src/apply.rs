@@ -369,7 +369,7 @@ fn apply_with(state: &mut LiveState, op: &Operation, ids: &mut NextIds) -> Resul
                 .users
                 .remove(target)
                 .ok_or_else(|| fail("no such user"))?;
-            // A removed account leaves every group (SPEC §5: no separate remove_member).
+            // A removed account leaves every group (no separate remove_member, docs/plan.md).
             for group in state.groups.values_mut() {
                 group.members.retain(|m| m != target);
             }

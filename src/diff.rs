@@ -1,5 +1,5 @@
 //! Pure: (policy, live state, provider capabilities) -> the operations that make the live
-//! org match the policy (SPEC §5). No I/O, no clock, no environment.
+//! org match the policy (docs/plan.md). No I/O, no clock, no environment.
 //!
 //! Comparison is field-level on the JSON form of both sides (see [`crate::live`]): nested
 //! objects are walked down to their leaves (`seats.premium`, `limits.spend_usd.monthly`),
@@ -91,7 +91,7 @@ impl OpKind {
         OpKind::RoleDelete,
     ];
 
-    /// The op name of SPEC §5.
+    /// The op name, as docs/plan.md lists it.
     pub fn as_str(self) -> &'static str {
         match self {
             OpKind::OrgUpdate => "org.update",
@@ -143,7 +143,7 @@ pub struct Change {
     pub after: Value,
 }
 
-/// Who carries an operation out. In JSON, as SPEC §5 words it, two fields of the
+/// Who carries an operation out. In JSON, as docs/plan.md words it, two fields of the
 /// operation: `"execution": "provider"`, or `"execution": "manual"` with `"instruction"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "execution", rename_all = "snake_case")]

@@ -1,7 +1,7 @@
-//! `orgplan explain`: render a user's effective permissions (SPEC §3) for people and
+//! `orgplan explain`: render a user's effective permissions (docs/policy.md#effective-permissions) for people and
 //! for scripts. Rendering only: the answers come from [`crate::resolve`].
 //!
-//! JSON form (`--format json`), one object, keys fixed by SPEC §3:
+//! JSON form (`--format json`), one object, keys fixed by docs/policy.md#effective-permissions:
 //!
 //! ```json
 //! {"email": "bob@acme.com", "role": "member", "seat": "premium", "status": "active",

@@ -1,5 +1,5 @@
 //! The live state: what a provider reads from the org, in the shape of the policy plus
-//! ids and the `invited` status (SPEC §4).
+//! ids and the `invited` status (docs/providers.md).
 //!
 //! The live-state file (`file:PATH` provider) is this type as JSON:
 //!

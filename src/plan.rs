@@ -34,7 +34,7 @@ pub const FORMAT_VERSION: u32 = 1;
 ///   "live_digest": "<sha256 hex>",              // of the canonical JSON of the live state
 ///   "policy_digest": "<sha256 hex>",            // of the canonical JSON of the policy's projection
 ///   "operations": [{
-///     "op": "group.add_member",                 // SPEC §5 names, in execution order
+///     "op": "group.add_member",                 // docs/plan.md names, in execution order
 ///     "target": "engineering",                  // email, group, role or "org"
 ///     "member": "bob@acme.com",                 // membership operations only
 ///     "changes": [{"field": "seat", "before": "standard", "after": "premium"}],
@@ -429,7 +429,7 @@ fn emails(list: &[&str]) -> String {
         .join(", ")
 }
 
-/// The four rules of SPEC §5, judged on the org after the plan. Every broken rule is
+/// The four safety rules of docs/plan.md, judged on the org after the plan. Every broken rule is
 /// reported, not only the first.
 fn safety(
     policy: &Policy,
@@ -771,7 +771,7 @@ fn lines_of(value: &Value) -> String {
 fn body(op: &Operation) -> Vec<(Tone, String)> {
     let mut out = Vec::new();
     for change in &op.changes {
-        // Lists, and strings of several lines (SPEC §5: a line diff for multi-line values).
+        // Lists, and strings of several lines (a line diff for multi-line values, docs/plan.md).
         let multi_line = |v: &Value| v.as_str().is_some_and(|s| s.contains('\n'));
         let listy = change.before.is_array()
             || change.after.is_array()

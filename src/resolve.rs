@@ -1,4 +1,4 @@
-//! Effective permissions (SPEC §3): what each user can actually do, computed from the
+//! Effective permissions (docs/policy.md#effective-permissions): what each user can actually do, computed from the
 //! policy alone, with the origin (`file:line`) of every value. Pure: no I/O.
 
 use std::collections::{BTreeMap, HashMap};
@@ -312,7 +312,7 @@ impl<'p> Resolver<'p> {
     }
 
     /// What `email` (lowercased) holds, borrowed from the policy and the resolver: the
-    /// rules of SPEC §3 without building a single `file:line`. `None` for an undeclared
+    /// rules of docs/policy.md#effective-permissions without building a single `file:line`. `None` for an undeclared
     /// user.
     pub fn access(&self, email: &str) -> Option<Access<'_>> {
         let policy = self.policy;
@@ -388,7 +388,7 @@ impl<'p> Resolver<'p> {
             .iter()
             .map(|(c, reason)| (*c, (*reason).to_owned()))
             .collect();
-        // A suspended user has no model pattern and no limit (SPEC §3).
+        // A suspended user has no model pattern and no limit (docs/policy.md#effective-permissions).
         let (allow, deny, org_allow, org_deny) = if suspended {
             (Vec::new(), Vec::new(), None, Vec::new())
         } else {

@@ -1,4 +1,4 @@
-//! Validation: the schema pass, then every semantic rule of SPEC §2, collecting every
+//! Validation: the schema pass, then every semantic rule of docs/diagnostics.md, collecting every
 //! problem rather than stopping at the first.
 
 use std::collections::{BTreeMap, BTreeSet};

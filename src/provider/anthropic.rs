@@ -1,4 +1,4 @@
-//! `anthropic:` — a Claude Enterprise org through the Anthropic Admin API (SPEC §4).
+//! `anthropic:` — a Claude Enterprise org through the Anthropic Admin API (docs/providers.md).
 //!
 //! The whole mapping between orgplan and the API lives in this one file, so that it is one
 //! place to update when the (partly beta) API changes. Public reference pages:

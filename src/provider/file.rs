@@ -1,4 +1,4 @@
-//! `file:PATH`: the live state kept in a JSON file (SPEC §4).
+//! `file:PATH`: the live state kept in a JSON file (docs/providers.md).
 //!
 //! An apply is one transaction: take an exclusive lock on `PATH.lock` (waiting a bounded
 //! time for a concurrent apply), re-read the state, apply every operation in memory,

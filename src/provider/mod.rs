@@ -1,4 +1,4 @@
-//! Providers: the only code that talks to the live org (SPEC §4).
+//! Providers: the only code that talks to the live org (docs/providers.md).
 //!
 //! A provider reads the live state and declares what it can carry out and what it can
 //! read. `--live URI` picks one: `file:PATH`, `scim+http(s)://…` (see [`scim`]) or

@@ -296,7 +296,6 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
 /// Someone who clones orgplan has only the repository: no file in it (outside `target/`
 /// and `.git/`) may point at the engineering notes beside it.
 #[test]
-#[ignore = "until the references are replaced"]
 fn no_file_refers_outside_the_repository() {
     // Spelt in pieces so that this file does not match itself.
     let needles = [

@@ -12,7 +12,7 @@
 //!   apply started from, or the server answers 412 to `If-Match`, the apply stops with a
 //!   stale message instead of overwriting.
 //! - Operations of one kind run on up to `parallelism` threads, kinds one after the other
-//!   in SPEC order. Each applied operation is appended to a local JSONL audit file (a
+//!   in the documented execution order (docs/plan.md). Each applied operation is appended to a local JSONL audit file (a
 //!   SCIM server keeps no audit trail of ours).
 //! - The bearer token comes from `ORGPLAN_SCIM_TOKEN` and only ever travels as a secret
 //!   header of the shared HTTP client.
