@@ -24,9 +24,10 @@ pub fn summary(outcome: &Outcome) -> String {
     match &outcome.reason {
         Some(reason) => reason.clone(),
         None => format!(
-            "{} of {} fail",
+            "{} of {} {}",
             outcome.failing,
-            plural(outcome.selected, "selected user")
+            plural(outcome.selected, "selected user"),
+            if outcome.failing == 1 { "fails" } else { "fail" }
         ),
     }
 }
@@ -42,20 +43,19 @@ pub fn details(outcome: &Outcome) -> String {
             text.push_str(&format!("      expected: {}\n", failure.expected));
             text.push_str(&format!("      actual:   {}\n", failure.actual));
             match (&failure.decided_by, &failure.source) {
-                (Some(rule), Some(source)) => {
+                (Some(rule), Some(source)) if !rule.contains(source.as_str()) => {
                     text.push_str(&format!("      decided:  {rule} at {source}\n"));
                 }
-                (Some(rule), None) => text.push_str(&format!("      decided:  {rule}\n")),
+                (Some(rule), _) => text.push_str(&format!("      decided:  {rule}\n")),
                 (None, Some(source)) => text.push_str(&format!("      decided:  at {source}\n")),
                 (None, None) => {}
             }
         }
     }
     if outcome.more_failing > 0 {
-        text.push_str(&format!(
-            "  … and {} more\n",
-            plural(outcome.more_failing, "failing user")
-        ));
+        let more = outcome.more_failing;
+        let users = if more == 1 { "user" } else { "users" };
+        text.push_str(&format!("  … and {more} more failing {users}\n"));
     }
     text
 }

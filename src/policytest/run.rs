@@ -376,8 +376,11 @@ impl<'r> Subject<'r> {
                         ),
                         expected: word(allowed).to_owned(),
                         actual: word(decision.allowed).to_owned(),
-                        decided_by: Some(decision.rule.clone()),
-                        source: decision.source.clone(),
+                        decided_by: Some(model_rule(effective, &decision)),
+                        source: decision.source.clone().or_else(|| {
+                            let first = effective.allow.first()?;
+                            first.origin.source.as_deref().map(str::to_owned)
+                        }),
                     })
                 {
                     return false;
@@ -497,6 +500,23 @@ impl<'r> Subject<'r> {
             source,
         }
     }
+}
+
+// The rule that decided a model, as `explain --model` words it; when no allow pattern
+// matched (a rule with no line of its own), the allow patterns in force and their places.
+fn model_rule(effective: &Effective, decision: &crate::resolve::Decision) -> String {
+    if decision.source.is_some() || decision.allowed || effective.allow.is_empty() {
+        return decision.rule.clone();
+    }
+    let patterns: Vec<String> = effective
+        .allow
+        .iter()
+        .map(|p| match &p.origin.source {
+            Some(source) => format!("`{}` ({source})", p.pattern),
+            None => format!("`{}`", p.pattern),
+        })
+        .collect();
+    format!("{}: {}", decision.rule, patterns.join(", "))
 }
 
 fn status_str(status: UserStatus) -> &'static str {
