@@ -149,9 +149,14 @@ fn schema_problems(
                     .at(document.locate_key(&format!("{pointer}/name")))
                     .help("`user: EMAIL`, `group: NAME` or `users: all`")
             }
-            _ => {
+            kind => {
                 let mut diagnostic = crate::validate::schema_diagnostic(schema, document, &error);
                 diagnostic.message = diagnostic.message.replace("a policy file", "a test file");
+                let in_limits = error.instance_path().as_str().contains("/limits/");
+                if in_limits && matches!(kind, Kind::AnyOf { .. }) {
+                    diagnostic = diagnostic
+                        .help("expected a number, `none`, `{max: N}` or `{min: N}`");
+                }
                 diagnostic
             }
         })
