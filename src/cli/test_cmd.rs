@@ -29,8 +29,7 @@ pub(crate) fn check_test_files(
     policies: &Path,
     checked: &mut Checked,
 ) -> Result<Vec<policytest::Suite>, String> {
-    let tests =
-        policytest::load(policies, checked.policy.as_ref()).map_err(|e| e.to_string())?;
+    let tests = policytest::load(policies, checked.policy.as_ref()).map_err(|e| e.to_string())?;
     if tests.errors() > 0 {
         checked.policy = None;
     }

@@ -154,8 +154,8 @@ fn schema_problems(
                 diagnostic.message = diagnostic.message.replace("a policy file", "a test file");
                 let in_limits = error.instance_path().as_str().contains("/limits/");
                 if in_limits && matches!(kind, Kind::AnyOf { .. }) {
-                    diagnostic = diagnostic
-                        .help("expected a number, `none`, `{max: N}` or `{min: N}`");
+                    diagnostic =
+                        diagnostic.help("expected a number, `none`, `{max: N}` or `{min: N}`");
                 }
                 diagnostic
             }
@@ -218,7 +218,10 @@ fn check_references(
                 )),
             );
         }
-        let blocks = [("where", test.filter.as_ref()), ("expect", Some(&test.expect))];
+        let blocks = [
+            ("where", test.filter.as_ref()),
+            ("expect", Some(&test.expect)),
+        ];
         for (key, expect) in blocks {
             if let Some(expect) = expect {
                 check_expect_references(policy, expect, &format!("/tests/{i}/{key}"), &at, out);
@@ -269,7 +272,10 @@ mod tests {
 
     #[test]
     fn decoding_paths_become_pointers() {
-        assert_eq!(path_to_pointer("tests[2].expect.role"), "/tests/2/expect/role");
+        assert_eq!(
+            path_to_pointer("tests[2].expect.role"),
+            "/tests/2/expect/role"
+        );
         assert_eq!(path_to_pointer("."), "");
     }
 }

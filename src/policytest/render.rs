@@ -27,7 +27,11 @@ pub fn summary(outcome: &Outcome) -> String {
             "{} of {} {}",
             outcome.failing,
             plural(outcome.selected, "selected user"),
-            if outcome.failing == 1 { "fails" } else { "fail" }
+            if outcome.failing == 1 {
+                "fails"
+            } else {
+                "fail"
+            }
         ),
     }
 }

@@ -323,16 +323,13 @@ impl<'r> Subject<'r> {
         }
         if let Some(expected) = &expect.roles {
             let actual = &self.access.roles;
-            if !same_set(expected, actual)
-                && !fail(&|| self.roles_failure(expected))
-            {
+            if !same_set(expected, actual) && !fail(&|| self.roles_failure(expected)) {
                 return false;
             }
         }
         if let Some(capabilities) = &expect.capabilities {
             for capability in &capabilities.include {
-                if !self.access.has(*capability)
-                    && !fail(&|| self.missing_capability(*capability))
+                if !self.access.has(*capability) && !fail(&|| self.missing_capability(*capability))
                 {
                     return false;
                 }
@@ -409,7 +406,8 @@ impl<'r> Subject<'r> {
                         && !fail(&|| Failure {
                             expectation: format!("limits.{}.{}", metric.as_str(), period.as_str()),
                             expected: expected_limit(want),
-                            actual: actual.map_or_else(|| "none".to_owned(), |(a, _)| a.to_string()),
+                            actual: actual
+                                .map_or_else(|| "none".to_owned(), |(a, _)| a.to_string()),
                             decided_by: Some(match actual {
                                 Some((_, origin)) => format!("set by {}", origin.from),
                                 None if effective.status == UserStatus::Suspended => {
@@ -438,7 +436,13 @@ impl<'r> Subject<'r> {
         let extra = actual.iter().find(|r| !expected.iter().any(|e| e == *r));
         let granting = extra.and_then(|role| {
             self.access.groups.into_iter().flatten().find_map(|group| {
-                let at = self.policy.groups.get(group)?.roles.iter().position(|r| r == role)?;
+                let at = self
+                    .policy
+                    .groups
+                    .get(group)?
+                    .roles
+                    .iter()
+                    .position(|r| r == role)?;
                 let source =
                     self.policy
                         .origins
@@ -488,7 +492,10 @@ impl<'r> Subject<'r> {
             ),
             None => (
                 "not granted".to_owned(),
-                Some(format!("no held role grants it ({})", list(&self.access.roles))),
+                Some(format!(
+                    "no held role grants it ({})",
+                    list(&self.access.roles)
+                )),
                 self.user_source(""),
             ),
         };

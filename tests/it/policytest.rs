@@ -15,7 +15,10 @@ fn org_with_tests(tests: &str) -> tempfile::TempDir {
     let policies = root().join("policies");
     for entry in std::fs::read_dir(&policies).unwrap_or_else(|e| panic!("{e}")) {
         let path = entry.unwrap_or_else(|e| panic!("{e}")).path();
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         if name.ends_with(".yaml") && !name.ends_with(".test.yaml") {
             std::fs::copy(&path, dir.path().join(name)).unwrap_or_else(|e| panic!("{e}"));
         }
@@ -69,15 +72,32 @@ fn the_example_tests_pass() {
 fn the_example_tests_use_every_selector_and_expectation_kind() {
     let text = std::fs::read_to_string(root().join("policies/access.test.yaml"))
         .unwrap_or_else(|e| panic!("{e}"));
-    assert!(text.starts_with(
-        "# yaml-language-server: $schema=../schema/orgplan-test.schema.json\n"
-    ));
+    assert!(
+        text.starts_with("# yaml-language-server: $schema=../schema/orgplan-test.schema.json\n")
+    );
     for needle in [
-        "user:", "group:", "users: all", "where:", "role:", "seat:", "status:", "groups:",
-        "roles:", "include:", "exclude:", "allowed:", "denied:", "limits:", ": none", "max:",
+        "user:",
+        "group:",
+        "users: all",
+        "where:",
+        "role:",
+        "seat:",
+        "status:",
+        "groups:",
+        "roles:",
+        "include:",
+        "exclude:",
+        "allowed:",
+        "denied:",
+        "limits:",
+        ": none",
+        "max:",
         "min:",
     ] {
-        assert!(text.contains(needle), "policies/access.test.yaml has no `{needle}`");
+        assert!(
+            text.contains(needle),
+            "policies/access.test.yaml has no `{needle}`"
+        );
     }
 }
 
@@ -123,9 +143,7 @@ tests:
 
 // Tests of KINDS whose name starts with `prefix`.
 fn kinds(prefix: &str) -> usize {
-    KINDS
-        .matches(&format!("- {{name: {prefix}"))
-        .count()
+    KINDS.matches(&format!("- {{name: {prefix}")).count()
 }
 
 #[test]
@@ -161,7 +179,10 @@ fn a_failure_names_the_deciding_rule_and_its_line() {
     let (report, _) = test_json(dir.path());
     let failure = |name: &str| outcome(&report, name)["failures"][0]["failures"][0].clone();
     let model = failure("fail allowed");
-    assert_eq!(model["expectation"], "models.allowed `claude-opus-4-20250514`");
+    assert_eq!(
+        model["expectation"],
+        "models.allowed `claude-opus-4-20250514`"
+    );
     assert_eq!(model["expected"], "allowed");
     assert_eq!(model["actual"], "denied");
     assert_eq!(
@@ -346,8 +367,14 @@ fn schema_errors_in_a_test_file_are_located() {
             .iter()
             .any(|(l, message)| *l == line && message.contains(text))
     };
-    assert!(on(2, "exactly one of `user`, `group`, `users`"), "{lines:?}");
-    assert!(on(8, "`premum` is not a valid value for `seat`"), "{lines:?}");
+    assert!(
+        on(2, "exactly one of `user`, `group`, `users`"),
+        "{lines:?}"
+    );
+    assert!(
+        on(8, "`premum` is not a valid value for `seat`"),
+        "{lines:?}"
+    );
     assert!(on(8, "nope"), "{lines:?}");
     assert!(on(11, "unknown field `expct`"), "{lines:?}");
 }
@@ -395,7 +422,10 @@ fn junit_is_valid_xml_with_a_case_per_test() {
         .find(|c| c.attribute("name") == Some("fail allowed"))
         .and_then(|c| c.children().find(|n| n.has_tag_name("failure")))
         .unwrap_or_else(|| panic!("no failure for `fail allowed`"));
-    assert_eq!(failed.attribute("message"), Some("1 of 1 selected user fails"));
+    assert_eq!(
+        failed.attribute("message"),
+        Some("1 of 1 selected user fails")
+    );
     let text = failed.text().unwrap_or_default();
     assert!(
         text.contains("role `ml-engineer` denies `claude-opus-4-2025????`"),
@@ -466,8 +496,11 @@ fn exit_codes() {
     assert_eq!(code, 3);
     // 3 as well when the policy itself is invalid.
     let broken = org_with_tests("tests:\n  - {name: x, users: all, expect: {}}\n");
-    std::fs::write(broken.path().join("z.yaml"), "users: {x@acme.com: {seat: gold}}\n")
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(
+        broken.path().join("z.yaml"),
+        "users: {x@acme.com: {seat: gold}}\n",
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
     let (_, stderr, code) = run(&["test", "-p", &path(broken.path())]);
     assert_eq!(code, 3, "{stderr}");
     // 1: nothing to run, or no folder at all.
@@ -519,7 +552,12 @@ fn every_test_schema_property_is_described_and_objects_are_closed() {
                 stack.extend(map.iter().map(|(k, v)| (format!("{at}/{k}"), v)));
             }
             Value::Array(items) => {
-                stack.extend(items.iter().enumerate().map(|(i, v)| (format!("{at}/{i}"), v)));
+                stack.extend(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| (format!("{at}/{i}"), v)),
+                );
             }
             _ => {}
         }
