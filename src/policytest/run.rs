@@ -3,11 +3,15 @@
 //!
 //! One [`Resolver`] serves every test and every user. A user's borrowed access answers
 //! role, seat, status, groups, roles and capabilities; the full effective permissions
-//! (with `file:line` origins) are built only when a model or limit is asked about. A test
-//! over many users is checked on all cores, and only its first failing users are explained.
+//! (with `file:line` origins) are built only when a limit is asked about. A model's answer
+//! depends only on the custom roles held (for a user who is not suspended), so it is
+//! decided once per set of held roles by `resolve::check_model` (the code behind
+//! `explain --model`) and shared. A test over many users is checked on all cores, and only
+//! its first failing users are explained.
 
 use std::cell::OnceCell;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
 
@@ -143,11 +147,12 @@ fn run_case(
     candidates: &[&str],
 ) -> Outcome {
     let test = &case.test;
+    let decisions = Decisions::default();
     // Selected users and whether each passes, in email order, on all cores.
     let checked: Vec<(usize, bool)> =
         crate::load::parallel_each(&candidates.iter().enumerate().collect::<Vec<_>>(), {
             |(at, email), out| {
-                let Some(subject) = Subject::new(resolver, policy, email) else {
+                let Some(subject) = Subject::new(resolver, policy, &decisions, email) else {
                     return;
                 };
                 if let Some(filter) = &test.filter
@@ -168,7 +173,7 @@ fn run_case(
         .take(SHOWN_USERS)
         .filter_map(|at| {
             let email = candidates.get(*at)?;
-            let subject = Subject::new(resolver, policy, email)?;
+            let subject = Subject::new(resolver, policy, &decisions, email)?;
             let mut failures = Vec::new();
             subject.meets(&test.expect, Some(&mut failures));
             Some(UserFailure {
@@ -201,12 +206,26 @@ fn run_case(
     }
 }
 
+/// A model's answer for a user: allowed or not, the deciding rule and its `file:line`.
+#[derive(Debug)]
+struct ModelAnswer {
+    allowed: bool,
+    rule: String,
+    source: Option<String>,
+}
+
+/// Model answers of one test by (custom roles held, model), for users who are not
+/// suspended: for them `check_model` reads nothing but what the held roles (or
+/// `org.defaults`) and `org.models` grant.
+type Decisions<'r, 't> = Mutex<HashMap<(Vec<&'r str>, &'t str), Arc<ModelAnswer>>>;
+
 /// One user under test: the borrowed access, and the full effective permissions built
-/// the first time a model or a limit needs them.
-struct Subject<'r> {
+/// the first time a limit (or a suspended user's model) needs them.
+struct Subject<'r, 't> {
     access: Access<'r>,
     resolver: &'r Resolver<'r>,
     policy: &'r Policy,
+    decisions: &'r Decisions<'r, 't>,
     effective: OnceCell<Option<Effective>>,
 }
 
@@ -221,14 +240,53 @@ fn list<T: AsRef<str>>(items: &[T]) -> String {
         .join(", ")
 }
 
-impl<'r> Subject<'r> {
-    fn new(resolver: &'r Resolver<'r>, policy: &'r Policy, email: &str) -> Option<Self> {
+impl<'r, 't> Subject<'r, 't> {
+    fn new(
+        resolver: &'r Resolver<'r>,
+        policy: &'r Policy,
+        decisions: &'r Decisions<'r, 't>,
+        email: &str,
+    ) -> Option<Self> {
         Some(Subject {
             access: resolver.access(email)?,
             resolver,
             policy,
+            decisions,
             effective: OnceCell::new(),
         })
+    }
+
+    /// May the user use `model`? Decided by `resolve::check_model` on the user's effective
+    /// permissions, or on those of another user who holds the same custom roles.
+    fn model(&self, model: &'t str) -> Option<Arc<ModelAnswer>> {
+        let answer = |effective: &Effective| {
+            let decision = crate::resolve::check_model(effective, model);
+            Arc::new(ModelAnswer {
+                allowed: decision.allowed,
+                rule: model_rule(effective, &decision),
+                source: decision.source.clone().or_else(|| {
+                    let first = effective.allow.first()?;
+                    first.origin.source.as_deref().map(str::to_owned)
+                }),
+            })
+        };
+        if self.access.user.status == UserStatus::Suspended {
+            return self.effective().map(answer);
+        }
+        let key = (self.access.roles.clone(), model);
+        let cached = self
+            .decisions
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&key).cloned());
+        if let Some(found) = cached {
+            return Some(found);
+        }
+        let found = answer(self.effective()?);
+        if let Ok(mut map) = self.decisions.lock() {
+            map.insert(key, found.clone());
+        }
+        Some(found)
     }
 
     fn effective(&self) -> Option<&Effective> {
@@ -248,7 +306,7 @@ impl<'r> Subject<'r> {
     /// Whether the user meets every expectation of `expect`. With `explain`, every
     /// failed expectation is pushed there (all of them are checked); without, the first
     /// failure ends the check.
-    fn meets(&self, expect: &Expect, mut explain: Option<&mut Vec<Failure>>) -> bool {
+    fn meets(&self, expect: &'t Expect, mut explain: Option<&mut Vec<Failure>>) -> bool {
         let mut ok = true;
         // Record one failure; `false` when the check can stop here.
         let mut fail = |failure: &dyn Fn() -> Failure| -> bool {
@@ -360,10 +418,9 @@ impl<'r> Subject<'r> {
                 .map(|m| (m, true))
                 .chain(models.denied.iter().map(|m| (m, false)));
             for (model, allowed) in wanted {
-                let Some(effective) = self.effective() else {
+                let Some(decision) = self.model(model) else {
                     return false;
                 };
-                let decision = crate::resolve::check_model(effective, model);
                 let word = |allowed: bool| if allowed { "allowed" } else { "denied" };
                 if decision.allowed != allowed
                     && !fail(&|| Failure {
@@ -373,11 +430,8 @@ impl<'r> Subject<'r> {
                         ),
                         expected: word(allowed).to_owned(),
                         actual: word(decision.allowed).to_owned(),
-                        decided_by: Some(model_rule(effective, &decision)),
-                        source: decision.source.clone().or_else(|| {
-                            let first = effective.allow.first()?;
-                            first.origin.source.as_deref().map(str::to_owned)
-                        }),
+                        decided_by: Some(decision.rule.clone()),
+                        source: decision.source.clone(),
                     })
                 {
                     return false;
