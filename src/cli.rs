@@ -148,7 +148,8 @@ enum Command {
     /// Print the JSON Schema (draft-07) of policy files, or with --test of test files.
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
-    ///          orgplan schema --test > schema/orgplan-test.schema.json
+    ///
+    /// Example: orgplan schema --test > schema/orgplan-test.schema.json
     Schema {
         /// The schema of policy test files (`*.test.yaml`) instead.
         #[arg(long)]
