@@ -1,6 +1,7 @@
 //! Benchmarks of the pipeline on synthetic orgs of 1k, 10k and 100k users
 //! (`orgplan synth`): load + validate, resolve every user, diff + plan, the whole
-//! `orgplan plan` path, and the markdown comment with its access changes. Run with `cargo bench`; `benches/measure.sh` measures the binary.
+//! `orgplan plan` path, the markdown comment with its access changes, and `orgplan test`
+//! with a `users: all` test. Run with `cargo bench`; `benches/measure.sh` measures the binary.
 
 #![expect(
     clippy::expect_used,
@@ -131,4 +132,28 @@ fn markdown_with_access_changes(bencher: divan::Bencher, users: usize) {
         orgplan::plan::render_markdown(&plan, &access, &mut out).expect("render");
         out.len()
     });
+}
+
+/// `orgplan test` as the command runs it: load and validate the policy, check the test
+/// file, and run a `users: all` test (with a `where`, and a limit that needs every
+/// selected user's full effective permissions) over every user. Compare with
+/// `load_validate`.
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn policy_test_all_users(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    let tests = org.dir.path().join("all.test.yaml");
+    std::fs::write(
+        &tests,
+        "tests:\n  - name: every active user has a monthly spend limit\n    users: all\n    \
+         where: {status: active}\n    expect: {limits: {spend_usd: {monthly: {max: 100000}}}}\n",
+    )
+    .expect("test file");
+    bencher.bench(|| {
+        let checked = orgplan::cli::check_folder(org.dir.path()).expect("load");
+        let policy = checked.policy.as_ref().expect("valid policy");
+        let files = orgplan::policytest::load(org.dir.path(), Some(policy)).expect("tests");
+        assert_eq!(files.errors(), 0, "{:?}", files.diagnostics);
+        orgplan::policytest::run(policy, &files.suites).passed
+    });
+    std::fs::remove_file(tests).expect("remove the test file");
 }

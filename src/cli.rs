@@ -7,13 +7,14 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod apply_cmd;
+mod test_cmd;
 
 use crate::diag;
 use crate::explain;
 use crate::resolve;
 use crate::validate::{self, Checked};
 
-/// Every way a run can end; the one place that maps outcomes to 0/1/2/3.
+/// Every way a run can end; the one place that maps outcomes to 0/1/2/3/4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Exit {
     /// 0: success; no changes for `plan --detailed-exitcode`; model allowed for `explain --model`.
@@ -24,6 +25,8 @@ pub enum Exit {
     Changes = 2,
     /// 3: the policy is invalid.
     Invalid = 3,
+    /// 4: `orgplan test` ran and a test failed.
+    TestFailed = 4,
 }
 
 /// Policy-as-code for a Claude Team or Enterprise organization.
@@ -144,10 +147,35 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Print the JSON Schema (draft-07) of policy files.
+    /// Print the JSON Schema (draft-07) of policy files, or with --test of test files.
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
-    Schema,
+    ///
+    /// Example: orgplan schema --test > schema/orgplan-test.schema.json
+    Schema {
+        /// The schema of policy test files (`*.test.yaml`) instead.
+        #[arg(long)]
+        test: bool,
+    },
+    /// Run the policy tests (`*.test.yaml` under the policy folder) against the effective
+    /// permissions: exit 0 when all pass, 4 when one fails, 3 when a file is invalid.
+    ///
+    /// A test selects users (`user: EMAIL`, `group: NAME` or `users: all`, narrowed by an
+    /// optional `where`) and states what must hold for each (`expect`: role, seat, status,
+    /// groups, roles, capabilities, models, limits).
+    ///
+    /// Example: orgplan test -p policies --junit report.xml
+    Test {
+        /// Policy folder, read recursively; its `*.test.yaml` files are the tests.
+        #[arg(short, long, default_value = "policies")]
+        policies: PathBuf,
+        /// Output format of the results.
+        #[arg(long, value_enum, default_value_t = test_cmd::TestFormat::Human)]
+        format: test_cmd::TestFormat,
+        /// Also write the results as JUnit XML to FILE (for CI test reports).
+        #[arg(long, value_name = "FILE")]
+        junit: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     ///
     /// Example: orgplan completions bash > /etc/bash_completion.d/orgplan
@@ -326,10 +354,19 @@ pub fn run(cli: Cli) -> Exit {
                 .map(|()| Exit::Success)
                 .map_err(|e| e.to_string())
         }
-        Command::Schema => {
-            print!("{}", crate::model::json_schema_text());
+        Command::Schema { test } => {
+            if test {
+                print!("{}", crate::policytest::model::json_schema_text());
+            } else {
+                print!("{}", crate::model::json_schema_text());
+            }
             Ok(Exit::Success)
         }
+        Command::Test {
+            policies,
+            format,
+            junit,
+        } => test_cmd::test_command(&policies, format, junit.as_ref()),
         Command::Synth {
             users,
             seed,
@@ -359,7 +396,8 @@ pub fn check_folder(policies: &std::path::Path) -> Result<Checked, String> {
 }
 
 fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<Exit, String> {
-    let checked = check_folder(policies)?;
+    let mut checked = check_folder(policies)?;
+    test_cmd::check_test_files(policies, &mut checked)?;
     let stdout = std::io::stdout();
     let color = use_color(stdout.is_terminal());
     let mut out = stdout.lock();

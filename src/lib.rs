@@ -29,6 +29,7 @@ pub mod live;
 pub mod load;
 pub mod model;
 pub mod plan;
+pub mod policytest;
 pub mod provider;
 pub mod resolve;
 pub mod synth;

@@ -74,6 +74,11 @@ impl Sources {
         self.files.len() - 1
     }
 
+    /// Add every file of `other` after these (test files beside the policy's, say).
+    pub fn append(&mut self, other: Sources) {
+        self.files.extend(other.files);
+    }
+
     /// Name of file `id`.
     pub fn name(&self, id: usize) -> &str {
         self.files.get(id).map_or("", |(name, _)| name.as_str())
@@ -291,7 +296,8 @@ pub fn pointer(segments: &[&str]) -> String {
         .collect()
 }
 
-/// Read every `*.yaml`/`*.yml` under `dir`, recursively, in sorted path order.
+/// Read every `*.yaml`/`*.yml` under `dir` but the test files (`*.test.yaml`), recursively,
+/// in sorted path order.
 pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
     load_dir_with(dir, |document| document)
 }
@@ -301,6 +307,32 @@ pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
 /// (a large JSON value) is freed file by file instead of living until the end.
 pub fn load_dir_with<T: Send>(
     dir: &Path,
+    step: impl Fn(Document) -> T + Sync,
+) -> Result<LoadedWith<T>, LoadError> {
+    load_files_with(dir, Files::Policy, step)
+}
+
+/// Which YAML files of a folder are read: the policy, or the policy tests beside it
+/// (`*.test.yaml` / `*.test.yml`, which are never policy).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Files {
+    /// Every `*.yaml` / `*.yml` that is not a test file.
+    Policy,
+    /// Only `*.test.yaml` / `*.test.yml`.
+    Tests,
+}
+
+/// True for a policy test file: `*.test.yaml` or `*.test.yml`.
+pub fn is_test_file(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|name| name.to_str())
+        .is_some_and(|name| name.ends_with(".test.yaml") || name.ends_with(".test.yml"))
+}
+
+/// [`load_dir_with`] for the chosen kind of file.
+pub fn load_files_with<T: Send>(
+    dir: &Path,
+    files: Files,
     step: impl Fn(Document) -> T + Sync,
 ) -> Result<LoadedWith<T>, LoadError> {
     let mut paths = Vec::new();
@@ -316,6 +348,7 @@ pub fn load_dir_with<T: Send>(
     }
     let mut ancestors = vec![root];
     collect_files(dir, &mut ancestors, &mut paths)?;
+    paths.retain(|path| is_test_file(path) == (files == Files::Tests));
     paths.sort();
     // Files are read and parsed in parallel (each on its own), then joined in path order,
     // so the result does not depend on the threads. Every file has a place in `sources`,

@@ -614,7 +614,7 @@ pub fn json_schema() -> serde_json::Value {
 // a dangerous plan" rather than the type's doc). So the properties keep the text: enum
 // definitions hand their list of values to every property that uses them, and then no
 // definition keeps a description of its own.
-fn describe_at_the_property(schema: &mut serde_json::Value) {
+pub(crate) fn describe_at_the_property(schema: &mut serde_json::Value) {
     use serde_json::Value;
     let Some(definitions) = schema.get("definitions").and_then(Value::as_object) else {
         return;
@@ -666,7 +666,7 @@ fn describe_at_the_property(schema: &mut serde_json::Value) {
 //   the description (the hover text);
 // - an `Option` field also accepts `null`, which is never useful in a policy file;
 // - draft-07 ignores the siblings of `$ref`, so wrap it in `allOf` to keep the description.
-fn tidy_schema(value: &mut serde_json::Value) {
+pub(crate) fn tidy_schema(value: &mut serde_json::Value) {
     use serde_json::Value;
     match value {
         Value::Object(map) => {

@@ -168,7 +168,7 @@ impl Ord for Diagnostic {
     }
 }
 
-fn schema_diagnostic(
+pub(crate) fn schema_diagnostic(
     schema: &Value,
     document: &Document,
     error: &jsonschema::ValidationError<'_>,

@@ -21,8 +21,13 @@ const ORGPLAN_BIN = process.env.ORGPLAN_BIN || path.join(ROOT, 'target/debug/org
 const TIMEOUT_MS = Number(process.env.EDITOR_TIMEOUT_MS || 60_000);
 const SCHEMA = path.join(ROOT, 'schema/orgplan.schema.json');
 const SCHEMA_URI = pathToFileURL(SCHEMA).href;
+// Policy tests (`*.test.yaml`) have their own schema, named by their own modeline.
+const TEST_SCHEMA = path.join(ROOT, 'schema/orgplan-test.schema.json');
+const isTestFile = (rel) => /\.test\.ya?ml$/.test(rel);
+const schemaOf = (rel) => (isTestFile(rel) ? TEST_SCHEMA : SCHEMA);
 
-// Valid policies: every file must carry the modeline and get no diagnostic at all.
+// Valid policies (and their tests): every file must carry the modeline and get no
+// diagnostic at all.
 const VALID_DIRS = ['policies'];
 // Broken policies: the lines of the server's errors must be the lines of orgplan's
 // `schema` diagnostics. `withModeline` folders prove the modeline; the others are the
@@ -30,6 +35,8 @@ const VALID_DIRS = ['policies'];
 // `yaml.schemas` setting, as a user without modelines would configure VS Code.
 const BROKEN_DIRS = [
   { dir: 'tests/fixtures/editor', withModeline: true },
+  // A valid policy and a broken test file.
+  { dir: 'tests/fixtures/editor-tests', withModeline: true },
   { dir: 'tests/fixtures/diagnostics/schema', withModeline: false },
 ];
 const MODELINE = /^# yaml-language-server: \$schema=(\S+)\s*$/m;
@@ -252,18 +259,29 @@ async function main() {
   // Validation is re-run when settings land; wait until the diagnostics are quiet.
   await waitFor(() => Date.now() - lastDiagnosticsAt > 750, 'diagnostics to settle');
 
-  // Each file is associated with orgplan's schema (by its modeline, or by the setting).
+  // Each file is associated with orgplan's schema (by its modeline, or by the setting);
+  // a test file with the test schema.
   for (const rel of all) {
     const schemas = await request('yaml/get/jsonSchema', uriOf(rel));
     const uris = (schemas || []).map((s) => s.uri);
-    check(uris.includes(SCHEMA_URI), `${rel}: associated with schema/orgplan.schema.json`, `schemas: ${JSON.stringify(uris)}`);
+    const want = schemaOf(rel);
+    check(
+      uris.includes(pathToFileURL(want).href),
+      `${rel}: associated with ${path.relative(ROOT, want)}`,
+      `schemas: ${JSON.stringify(uris)}`,
+    );
   }
+  check(valid.some(isTestFile), `${VALID_DIRS.join(', ')}: has a test file (*.test.yaml) to check`);
+  check(
+    broken.some((b) => isTestFile(b.file)),
+    'the broken fixtures have a test file (*.test.yaml) to check',
+  );
 
   // Valid policy files: the modeline is there and the server reports nothing.
   for (const rel of valid) {
     const text = readFileSync(path.join(ROOT, rel), 'utf8');
     const m = MODELINE.exec(text.split('\n')[0]);
-    const want = path.relative(path.dirname(path.join(ROOT, rel)), SCHEMA);
+    const want = path.relative(path.dirname(path.join(ROOT, rel)), schemaOf(rel));
     check(m && m[1] === want, `${rel}: first line is the modeline \`$schema=${want}\``, `first line: ${text.split('\n')[0]}`);
     const d = diagnostics.get(uriOf(rel));
     check(d.length === 0, `${rel}: no diagnostics`, d.map(fmtDiag).join('\n'));
@@ -346,16 +364,19 @@ async function main() {
   const schema = JSON.parse(readFileSync(SCHEMA, 'utf8'));
   const hoverText = (prop) => {
     const ref = prop.allOf?.[0]?.$ref;
-    const def = ref ? schema.definitions[ref.split('/').pop()] : undefined;
+    const def = ref ? (schema.definitions[ref.split('/').pop()] ?? testSchema.definitions[ref.split('/').pop()]) : undefined;
     return def?.description ? { text: def.description, from: `definition ${ref.split('/').pop()}` } : { text: prop.description, from: 'property' };
   };
   const orgProps = schema.definitions.Org.properties;
+  const testSchema = JSON.parse(readFileSync(TEST_SCHEMA, 'utf8'));
   const hoverCases = [
     { file: 'policies/org.yaml', key: 'enforced', line: /^ {4}enforced:/, prop: schema.definitions.Sso.properties.enforced },
     { file: 'policies/org.yaml', key: 'name', line: /^ {2}name:/, prop: orgProps.name },
     { file: 'policies/org.yaml', key: 'seats', line: /^ {2}seats:/, prop: orgProps.seats },
     { file: 'policies/org.yaml', key: 'plan', line: /^ {2}plan:/, prop: orgProps.plan },
     { file: 'policies/org.yaml', key: 'org', line: /^org:/, prop: schema.properties.org },
+    { file: 'policies/access.test.yaml', key: 'expect', line: /^ {4}expect:/, prop: testSchema.definitions.Test.properties.expect },
+    { file: 'policies/access.test.yaml', key: 'where', line: /^ {4}where:/, prop: testSchema.definitions.Test.properties.where },
   ];
   for (const h of hoverCases) {
     const lines = readFileSync(path.join(ROOT, h.file), 'utf8').split('\n');

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Editor checks, as CI runs them (.ci/run calls this script):
 #   1. check-jsonschema validates the example policies against schema/orgplan.schema.json
-#      (and the schema against the draft-07 metaschema, and rejects the broken fixture);
+#      and their tests (*.test.yaml) against schema/orgplan-test.schema.json (and both
+#      schemas against the draft-07 metaschema, and rejects the broken fixtures);
 #   2. tests/editor/lsp_check.mjs drives the real yaml-language-server over stdio.
 # Pinned tools go to target/ci-tools/ (ignored by git) and are reused when already at the
 # pinned versions: yaml-language-server from tests/editor/package-lock.json (npm ci),
@@ -35,13 +36,26 @@ if ! cmp -s tests/editor/requirements.txt "$VENV/requirements.txt" || [ ! -x "$V
 fi
 "$VENV/bin/check-jsonschema" --version
 
-echo "-- check-jsonschema: the schema is valid draft-07"
-"$VENV/bin/check-jsonschema" --check-metaschema schema/orgplan.schema.json
+echo "-- check-jsonschema: the schemas are valid draft-07"
+"$VENV/bin/check-jsonschema" --check-metaschema schema/orgplan.schema.json schema/orgplan-test.schema.json
+# Policy files and test files (*.test.yaml) each against their own schema.
+policy_files() { find "$@" -maxdepth 1 -name '*.yaml' ! -name '*.test.yaml' | sort; }
+test_files() { find "$@" -maxdepth 1 -name '*.test.yaml' | sort; }
 echo "-- check-jsonschema: the example policies match the schema"
-"$VENV/bin/check-jsonschema" --schemafile schema/orgplan.schema.json policies/*.yaml tests/fixtures/team-plan/*.yaml
-echo "-- check-jsonschema: the broken editor fixture does not"
+# shellcheck disable=SC2046 # file names without spaces, one per word
+"$VENV/bin/check-jsonschema" --schemafile schema/orgplan.schema.json \
+  $(policy_files policies tests/fixtures/team-plan tests/fixtures/editor-tests)
+echo "-- check-jsonschema: the example tests match the test schema"
+# shellcheck disable=SC2046
+"$VENV/bin/check-jsonschema" --schemafile schema/orgplan-test.schema.json $(test_files policies)
+echo "-- check-jsonschema: the broken editor fixtures do not"
 if "$VENV/bin/check-jsonschema" --schemafile schema/orgplan.schema.json tests/fixtures/editor/*.yaml >/dev/null; then
   echo "check-jsonschema accepted tests/fixtures/editor/, which has schema errors" >&2
+  exit 1
+fi
+# shellcheck disable=SC2046
+if "$VENV/bin/check-jsonschema" --schemafile schema/orgplan-test.schema.json $(test_files tests/fixtures/editor-tests) >/dev/null; then
+  echo "check-jsonschema accepted tests/fixtures/editor-tests/, which has schema errors" >&2
   exit 1
 fi
 

@@ -2,7 +2,9 @@
 
 use crate::common::run;
 
-const COMMANDS: [&str; 6] = ["validate", "plan", "explain", "apply", "export", "schema"];
+const COMMANDS: [&str; 7] = [
+    "validate", "plan", "explain", "apply", "export", "schema", "test",
+];
 
 #[test]
 fn every_command_has_help_with_an_example() {

@@ -13,6 +13,7 @@ mod docs;
 mod explain;
 mod github;
 mod plan;
+mod policytest;
 mod robustness;
 mod roundtrip;
 mod schema;
