@@ -786,4 +786,78 @@ mod tests {
         );
         assert_eq!(redact_url("http://127.0.0.1:9/a#f"), "http://127.0.0.1:9/a");
     }
+
+    #[test]
+    fn the_proxy_follows_the_scheme_and_no_proxy_bypasses_it() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            Network::from_lookup(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let network = env(&[
+            ("https_proxy", "http://proxy:3128"),
+            ("HTTP_PROXY", "http://plain:8080"),
+            ("NO_PROXY", "localhost, .corp.example,10.0.0.1:443"),
+            ("SSL_CERT_FILE", "/etc/corp-ca.pem"),
+        ]);
+        assert_eq!(network.ca_file, Some(PathBuf::from("/etc/corp-ca.pem")));
+        assert_eq!(
+            network.proxy_for("https://api.anthropic.com"),
+            Some(("HTTPS_PROXY", "http://proxy:3128"))
+        );
+        assert_eq!(
+            network.proxy_for("http://idp.example/scim"),
+            Some(("HTTP_PROXY", "http://plain:8080"))
+        );
+        for direct in [
+            "https://localhost:8443/v2",
+            "https://scim.corp.example/v2",
+            "https://corp.example",
+            "https://10.0.0.1/x",
+        ] {
+            assert_eq!(network.proxy_for(direct), None, "{direct}");
+        }
+        assert!(network.proxy_for("https://notcorp.example").is_some());
+        let all = env(&[("ALL_PROXY", "http://all:1"), ("NO_PROXY", "*")]);
+        assert_eq!(all.proxy_for("https://x"), None);
+        assert_eq!(
+            env(&[("ALL_PROXY", "http://all:1")]).proxy_for("https://x"),
+            Some(("HTTPS_PROXY", "http://all:1"))
+        );
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_a_pem_bundle_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let network = Network {
+            ca_file: Some(path.clone()),
+            ..Network::default()
+        };
+        let error = Client::with_network("https://x", Vec::new(), fast(), &network)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("SSL_CERT_FILE") && error.contains("ca.pem"),
+            "{error}"
+        );
+        let missing = Network {
+            ca_file: Some(dir.path().join("nope.pem")),
+            ..Network::default()
+        };
+        assert!(Client::with_network("https://x", Vec::new(), fast(), &missing).is_err());
+    }
+
+    #[test]
+    fn hosts_and_certificate_reasons_are_told_in_words() {
+        assert_eq!(host_of("https://u:p@h.example:8443/scim?x"), "h.example");
+        assert_eq!(host_of("http://[::1]:80/"), "::1");
+        let why = certificate_reason("rustls: invalid peer certificate: UnknownIssuer");
+        assert!(why.is_some_and(|w| w.contains("does not trust")));
+        assert!(certificate_reason("Connection refused").is_none());
+    }
 }
