@@ -1996,10 +1996,9 @@ mod tests {
     #[test]
     fn a_member_whose_api_role_disagrees_with_the_group_grants_is_fixed_through_the_api() {
         let mut state = live();
-        state
-            .groups
-            .get_mut("eng")
-            .map(|g| g.members.push("bob@x.com".into()));
+        if let Some(g) = state.groups.get_mut("eng") {
+            g.members.push("bob@x.com".into());
+        }
         let ops = refine(Vec::new(), &state, &meta());
         assert_eq!(summary(&ops), ["user.update bob@x.com provider"]);
         assert_eq!(ops[0].changes[0].field, API_ROLE);

@@ -4,6 +4,7 @@
 #![expect(clippy::panic, reason = "tests fail by panicking")]
 
 mod anthropic;
+mod anthropic_fidelity;
 mod anthropic_server;
 mod apply;
 mod cli;
