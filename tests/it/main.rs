@@ -18,5 +18,6 @@ mod roundtrip;
 mod schema;
 mod scim;
 mod scim_faults;
+mod scim_tls;
 mod terminal;
 mod validate;
