@@ -314,11 +314,16 @@ fn read_pem_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, H
     Ok(certs)
 }
 
-/// `host` or `host:port` of a URL.
-fn host_of(url: &str) -> &str {
+/// `host[:port]` of a URL, without credentials.
+fn authority_of(url: &str) -> &str {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let authority = authority.rsplit('@').next().unwrap_or(authority);
+    authority.rsplit('@').next().unwrap_or(authority)
+}
+
+/// The host of a URL, without port.
+fn host_of(url: &str) -> &str {
+    let authority = authority_of(url);
     if authority.starts_with('[') {
         return authority.split(']').next().map_or(authority, |h| &h[1..]);
     }
@@ -344,7 +349,11 @@ fn certificate_reason(detail: &str) -> Option<String> {
     } else {
         "it does not verify"
     };
-    Some(format!("{why} ({})", detail.trim()))
+    let detail = detail.trim();
+    let detail = ["io: ", "rustls: "]
+        .iter()
+        .fold(detail, |d, prefix| d.strip_prefix(prefix).unwrap_or(d));
+    Some(format!("{why} ({detail})"))
 }
 
 /// A client for one base URL, with fixed headers (some secret).
@@ -500,7 +509,7 @@ impl Client {
                 Err(error) => {
                     if let Some(why) = certificate_reason(&error) {
                         return Err(HttpError::Certificate {
-                            host: host_of(&self.base).to_owned(),
+                            host: authority_of(&self.base).to_owned(),
                             why,
                         });
                     }
@@ -855,9 +864,18 @@ mod tests {
     #[test]
     fn hosts_and_certificate_reasons_are_told_in_words() {
         assert_eq!(host_of("https://u:p@h.example:8443/scim?x"), "h.example");
+        assert_eq!(
+            authority_of("https://u:p@h.example:8443/scim?x"),
+            "h.example:8443"
+        );
         assert_eq!(host_of("http://[::1]:80/"), "::1");
-        let why = certificate_reason("rustls: invalid peer certificate: UnknownIssuer");
-        assert!(why.is_some_and(|w| w.contains("does not trust")));
+        let why = certificate_reason("io: invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            why.as_deref(),
+            Some(
+                "it is issued by a certificate authority this machine does not trust (invalid peer certificate: UnknownIssuer)"
+            )
+        );
         assert!(certificate_reason("Connection refused").is_none());
     }
 }

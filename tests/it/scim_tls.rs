@@ -47,7 +47,8 @@ fn plan_apply_and_export_over_scim_https_trusting_a_private_ca() {
     let (out, err, code) = run(None, &["plan", "--live", &base]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
-        err.contains("the TLS certificate of `127.0.0.1` is not trusted")
+        err.contains("the TLS certificate of `127.0.0.1:")
+            && err.contains("` is not trusted: it is issued by a certificate authority")
             && err.contains("does not trust")
             && err.contains("SSL_CERT_FILE="),
         "{err}"
