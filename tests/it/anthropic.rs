@@ -279,7 +279,7 @@ fn drift_made_in_the_org_is_planned_exactly() {
         &server,
         dir.path(),
         KEY,
-        &[("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "150")],
+        &[("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "300")],
         &[
             "apply",
             "-p",
@@ -293,24 +293,24 @@ fn drift_made_in_the_org_is_planned_exactly() {
     {
         let org = server.org();
         assert!(org.spend.iter().all(|s| s.id != "spl_drift"));
-        // Two reads and a delete, each at least the interval after the one before.
+        // The list pages and a delete, each sent at least the interval after the one
+        // before. The stand-in logs a request when it gets to it, which on a busy machine
+        // can be later than it was sent: the margin absorbs that, and an unpaced client
+        // (gaps of a millisecond or two) still fails.
         let spend: Vec<_> = org.log[before..]
             .iter()
             .filter(|(_, _, path, _)| path.starts_with("/v1/organizations/spend_limits"))
             .map(|(time, _, _, _)| *time)
             .collect();
         assert!(spend.len() >= 3, "{spend:?}");
-        for pair in spend.windows(2) {
-            assert!(
-                pair[1].duration_since(pair[0]) >= Duration::from_millis(140),
-                "{:?}",
-                org.log[before..]
-                    .iter()
-                    .filter(|(_, _, p, _)| p.starts_with("/v1/organizations/spend_limits"))
-                    .map(|(t, m, p, _)| (t.duration_since(org.log[before].0), m, p))
-                    .collect::<Vec<_>>()
-            );
-        }
+        let gaps: Vec<Duration> = spend
+            .windows(2)
+            .map(|p| p[1].duration_since(p[0]))
+            .collect();
+        assert!(
+            gaps.iter().all(|gap| *gap >= Duration::from_millis(200)),
+            "{gaps:?}"
+        );
     }
     assert!(plan_ops(&server, dir.path(), &policies).is_empty());
 }
