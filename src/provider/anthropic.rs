@@ -155,7 +155,7 @@ pub enum AnthropicError {
     Unmappable(String),
     /// The target of a destructive write changed since this apply read the org.
     #[error(
-        "stale: {0} since this apply read the org (another apply or an admin is at work?); nothing more was sent"
+        "stale: {0} since this apply read the org: another apply or an admin is changing it; nothing more was sent"
     )]
     Stale(String),
 }
