@@ -241,6 +241,12 @@ fn every_role_value_is_mapped_and_an_unknown_one_is_reported_not_read_as_member(
     ] {
         assert!(open.contains(&entry.to_owned()), "{open:?}");
     }
+    // `apply` lists them too (its plan is made after its read).
+    let report = apply(&server, dir.path(), &fixture);
+    assert!(
+        report.contains("users.lee@acme.com.role (unknown API role `chief_wizard`)"),
+        "{report}"
+    );
     // The known values are read as what they mean: a membership admin is an admin.
     let out = dir.path().join("exported");
     let out_arg = out.display().to_string();
