@@ -4,15 +4,16 @@
 //! place to update when the (partly beta) API changes. Public reference pages:
 //!
 //! - organization: <https://docs.anthropic.com/en/api/admin-api/organization/get-me>
-//! - users: <https://docs.anthropic.com/en/api/admin-api/users/list-users>,
-//!   `…/users/update-user`, `…/users/remove-user`
-//! - invites: <https://docs.anthropic.com/en/api/admin-api/invites/create-invite>,
-//!   `…/invites/list-invites`, `…/invites/delete-invite`
+//! - users: <https://platform.claude.com/docs/en/api/http/organization/users> (list with
+//!   `after_id` cursors, get, update, remove; the role values by organization type)
+//! - invites: <https://platform.claude.com/docs/en/api/organization/invites> (create with
+//!   `rbac_group_ids`, list, get, delete)
 //! - RBAC groups and their members:
-//!   <https://platform.claude.com/docs/en/api/admin/rbac_groups/create>, list, update,
-//!   delete, `…/rbac_groups/members` (list, add)
-//! - RBAC roles and their permissions:
-//!   <https://platform.claude.com/docs/en/api/beta/organization/rbac_roles>
+//!   <https://platform.claude.com/docs/en/api/beta/organization/rbac_groups/create>, list,
+//!   get, delete, `…/rbac_groups/members` (list, add, remove), `page`/`next_page` cursors
+//! - RBAC roles and their permissions (`source`, the `action` vocabulary):
+//!   <https://platform.claude.com/docs/en/api/beta/organization/rbac_roles>,
+//!   `…/rbac_roles/permissions/list`
 //! - spend limits: <https://platform.claude.com/docs/en/api/beta/organization/spend_limits/list>,
 //!   `…/spend_limits/set`, `…/spend_limits/delete`
 //!
@@ -421,7 +422,8 @@ impl AnthropicProvider {
         }
 
         // A pending invite is a user with `status: invited`; its group ids are memberships.
-        // CHOICE: the invite object echoes the `rbac_group_ids` it was created with.
+        // The invite object carries `rbac_group_ids`, the groups "recorded" for the user
+        // when the invite is accepted (reference, create-invite).
         let mut pending_groups: Vec<(String, String)> = Vec::new();
         for invite in self.list_by_id("/v1/organizations/invites")? {
             let path = "/v1/organizations/invites";
