@@ -78,7 +78,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     };
     let uri = live_uri(args.live.as_deref(), saved.as_ref())?;
     let provider = crate::provider::from_uri_with(&uri, &args.remote).map_err(|e| e.to_string())?;
-    let caps = provider.capabilities();
+    let mut caps = provider.capabilities();
     let options = plan::Options {
         live: provider.uri(),
         allow_removals: args.allow_removals,
@@ -88,6 +88,8 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         Some(plan) => plan,
         None => {
             let live = provider.read().map_err(|e| e.to_string())?;
+            // What a read found unverifiable (an unknown role value, say) is listed too.
+            caps = provider.capabilities();
             let refine = |ops, live: &_| provider.refine(ops, live);
             let plan = plan::build_with(&policy, &live, &caps, &options, &refine)
                 .map_err(|e| e.to_string())?;

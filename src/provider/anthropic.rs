@@ -4,27 +4,36 @@
 //! place to update when the (partly beta) API changes. Public reference pages:
 //!
 //! - organization: <https://docs.anthropic.com/en/api/admin-api/organization/get-me>
-//! - users: <https://docs.anthropic.com/en/api/admin-api/users/list-users>,
-//!   `…/users/update-user`, `…/users/remove-user`
-//! - invites: <https://docs.anthropic.com/en/api/admin-api/invites/create-invite>,
-//!   `…/invites/list-invites`, `…/invites/delete-invite`
+//! - users: <https://platform.claude.com/docs/en/api/http/organization/users> (list with
+//!   `after_id` cursors, get, update, remove; the role values by organization type)
+//! - invites: <https://platform.claude.com/docs/en/api/organization/invites> (create with
+//!   `rbac_group_ids`, list, get, delete)
 //! - RBAC groups and their members:
-//!   <https://platform.claude.com/docs/en/api/admin/rbac_groups/create>, list, update,
-//!   delete, `…/rbac_groups/members` (list, add)
-//! - RBAC roles and their permissions:
-//!   <https://platform.claude.com/docs/en/api/beta/organization/rbac_roles>
-//! - spend limits: <https://platform.claude.com/docs/en/api/admin/spend_limits/create>
+//!   <https://platform.claude.com/docs/en/api/beta/organization/rbac_groups/create>, list,
+//!   get, delete, `…/rbac_groups/members` (list, add, remove), `page`/`next_page` cursors
+//! - RBAC roles and their permissions (`source`, the `action` vocabulary):
+//!   <https://platform.claude.com/docs/en/api/beta/organization/rbac_roles>,
+//!   `…/rbac_roles/permissions/list`
+//! - spend limits: <https://platform.claude.com/docs/en/api/beta/organization/spend_limits/list>,
+//!   `…/spend_limits/set`, `…/spend_limits/delete`
 //!
-//! Where the reference does not give a path or a field, the choice made is marked
-//! `CHOICE:` in a comment, so that it is easy to find and correct.
+//! Every path, field, role value, pagination scheme and beta header below was checked
+//! against those pages (their stored copies, late 2026). Where the reference does not
+//! give a path or a field, the choice made is marked `CHOICE:` in a comment, so that it
+//! is easy to find and correct.
 //!
 //! Mapping: an orgplan `member` is API role `user`, or `managed` when they hold custom
 //! roles through groups; groups are RBAC groups of source type `direct`; `spend_usd`
-//! limits of users are user spend limits. What the API reads but cannot write becomes a
-//! manual step naming the console page ([`AnthropicProvider::refine`]); what it cannot
-//! read is listed under `unverifiable` ([`UNREADABLE`]). Applied operations are appended
-//! to a local JSONL audit file (`.orgplan/audit.jsonl`, or `ORGPLAN_ANTHROPIC_AUDIT`).
-//! The key is a [`Secret`] header: never printed, logged or saved.
+//! limits of users, groups and the organization are the spend limits of scope `user`,
+//! `rbac_group` and `organization`. What the API reads but cannot write becomes a manual
+//! step naming the console page ([`AnthropicProvider::refine`]); what it cannot read is
+//! listed under `unverifiable` ([`UNREADABLE`], plus the roles whose permissions and the
+//! users whose API role orgplan does not know). Before each destructive write (a removal,
+//! a deletion, a membership removal) the target is read again, and the apply stops with a
+//! stale message if it changed since the apply began: there is no lock on a remote org.
+//! Applied operations are appended to a local JSONL audit file (`.orgplan/audit.jsonl`,
+//! or `ORGPLAN_ANTHROPIC_AUDIT`). The key is a [`Secret`] header: never printed, logged
+//! or saved.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,23 +44,25 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::http::{Client, HttpError, Method, Policy as HttpPolicy, Secret};
+use super::http::{Client, HttpError, Method, Network, Policy as HttpPolicy, Secret};
 use super::{Applied, Capabilities, Provider, ProviderError};
 use crate::apply::{self, ApplyError, AuditRecord, Batch};
 use crate::diff::{Change, Execution, OpKind, Operation};
 use crate::live::{LiveGroup, LiveOrg, LiveRole, LiveState, LiveStatus, LiveUser};
-use crate::model::{Amount, Capability, Metric, OrgRole, Period, Plan as OrgPlan};
+use crate::model::{Amount, Capability, Metric, OrgRole, Period, Plan as OrgPlan, email_key};
 
 /// The API, unless `ORGPLAN_ANTHROPIC_URL` says otherwise.
 pub const DEFAULT_URL: &str = "https://api.anthropic.com";
 /// `anthropic-version` header.
 pub const API_VERSION: &str = "2023-06-01";
-/// Environment variable holding the `anthropic-beta` value to send with every request,
-/// for the beta user-management endpoints (RBAC groups and roles, spend limits).
-// CHOICE: the reference pages show no beta value in their examples, and an unknown beta
-// value can make the API refuse every request; so none is sent unless the admin names the
-// one their org needs.
-pub const BETA_ENV: &str = "ORGPLAN_ANTHROPIC_BETA";
+/// `anthropic-beta` of the RBAC group and role requests (every method). The reference
+/// documents it for the user-management endpoints and says it is accepted whether or not
+/// it is still required, so it is always sent to them.
+pub const BETA_USER_MANAGEMENT: &str = "ce-user-management-2026-07-13";
+/// `anthropic-beta` of `GET /v1/organizations/spend_limits`: "This endpoint is in beta:
+/// requests must send `spend-limit-reads-2026-09-26`". The set and delete pages document
+/// no beta header, so none is sent with them.
+pub const BETA_SPEND_READS: &str = "spend-limit-reads-2026-09-26";
 /// Environment variable holding the Admin API key.
 pub const KEY_ENV: &str = "ANTHROPIC_ADMIN_KEY";
 /// Environment variable overriding the base URL.
@@ -71,8 +82,13 @@ const ORG_PAGE: &str = "claude.ai › Admin settings › Organization";
 const MEMBERS_PAGE: &str = "claude.ai › Admin settings › Members";
 const GROUPS_PAGE: &str = "claude.ai › Admin settings › Groups";
 const ROLES_PAGE: &str = "claude.ai › Admin settings › Roles";
+// CHOICE: the reference says seat-tier, group and organization spend limits "are
+// configured in claude.ai" without naming the page.
+const SPEND_PAGE: &str = "claude.ai › Admin settings › Usage limits";
 
 /// What the Admin API cannot read at all: not compared, listed under `unverifiable`.
+/// Spend limits are readable for users, groups and the organization (its `org.caps`);
+/// token limits nowhere.
 pub const UNREADABLE: [&str; 17] = [
     "org.plan",
     "org.domains",
@@ -82,12 +98,12 @@ pub const UNREADABLE: [&str; 17] = [
     "org.capabilities",
     "org.models",
     "org.defaults",
-    "org.caps",
+    "org.caps.tokens",
     "roles.description",
     "roles.models",
     "roles.limits",
     "groups.description",
-    "groups.limits",
+    "groups.limits.tokens",
     // The profile name is each person's own (and an invite has none): not the org's to set.
     "users.name",
     "users.seat",
@@ -138,6 +154,11 @@ pub enum AnthropicError {
     /// The org cannot be mapped to a policy (two groups with one name, say).
     #[error("Admin API: {0}")]
     Unmappable(String),
+    /// The target of a destructive write changed since this apply read the org.
+    #[error(
+        "stale: {0} since this apply read the org: another apply or an admin is changing it; nothing more was sent"
+    )]
+    Stale(String),
 }
 
 /// The key, kept only to scrub it from anything the server echoes back.
@@ -158,6 +179,12 @@ struct Meta {
     api_roles: BTreeMap<String, String>,
     /// Spend-limit ids by (email, period), for deletion.
     spend_ids: BTreeMap<(String, Period), String>,
+    /// Users and invites whose API role orgplan does not know, with that role.
+    unknown_roles: BTreeMap<String, String>,
+    /// Custom roles granting an action orgplan does not know, with those actions.
+    unknown_actions: BTreeMap<String, Vec<String>>,
+    /// Account members of each group as the API listed them (pending invites left out).
+    members: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// The `anthropic:` provider.
@@ -175,7 +202,8 @@ impl AnthropicProvider {
     /// The provider for `uri` (`anthropic:`), configured from the environment: key in
     /// `ANTHROPIC_ADMIN_KEY`, base URL `ORGPLAN_ANTHROPIC_URL`, audit file
     /// `ORGPLAN_ANTHROPIC_AUDIT`, spend-limit pacing `ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS`,
-    /// retries `ORGPLAN_HTTP_*`. Makes no request.
+    /// retries `ORGPLAN_HTTP_*`, TLS and proxy `SSL_CERT_FILE`, `HTTPS_PROXY`, `NO_PROXY`.
+    /// Makes no request.
     pub fn from_env(uri: &str) -> Result<Self, AnthropicError> {
         if uri != "anthropic:" {
             return Err(AnthropicError::Uri(super::redact(uri)));
@@ -195,7 +223,14 @@ impl AnthropicProvider {
         let audit = std::env::var_os(AUDIT_ENV)
             .filter(|p| !p.is_empty())
             .map_or_else(|| PathBuf::from(DEFAULT_AUDIT), PathBuf::from);
-        Self::new(&base, &key, HttpPolicy::from_env(), interval, audit)
+        Self::new(
+            &base,
+            &key,
+            HttpPolicy::from_env(),
+            &Network::from_env(),
+            interval,
+            audit,
+        )
     }
 
     /// A provider for the API at `base` with `key`.
@@ -203,21 +238,19 @@ impl AnthropicProvider {
         base: &str,
         key: &str,
         policy: HttpPolicy,
+        network: &Network,
         spend_interval: Duration,
         audit: PathBuf,
     ) -> Result<Self, AnthropicError> {
         if !(base.starts_with("https://") || base.starts_with("http://")) {
             return Err(AnthropicError::BaseUrl(super::http::redact_url(base)));
         }
-        let mut headers = vec![
+        let headers = vec![
             ("x-api-key".to_owned(), Secret::new(key)),
             ("anthropic-version".to_owned(), Secret::new(API_VERSION)),
         ];
-        if let Some(beta) = std::env::var(BETA_ENV).ok().filter(|b| !b.is_empty()) {
-            headers.push(("anthropic-beta".to_owned(), Secret::new(beta)));
-        }
         Ok(AnthropicProvider {
-            client: Client::new(base, headers, policy),
+            client: Client::with_network(base, headers, policy, network)?,
             key: Key(key.to_owned()),
             audit,
             spend_interval,
@@ -250,10 +283,13 @@ impl AnthropicProvider {
         // A POST creates (a group, an invite, a member, a spend limit): one whose answer
         // was lost may have landed, so it is not sent again blindly; the apply stops and
         // a new plan, which re-reads the org, finishes the job.
+        let extra: Vec<(&str, &str)> = beta_for(method, path)
+            .map(|beta| vec![("anthropic-beta", beta)])
+            .unwrap_or_default();
         let response = if method == Method::Post {
-            self.client.send_no_replay(method, path, &[], body)?
+            self.client.send_no_replay(method, path, &extra, body)?
         } else {
-            self.client.send(method, path, &[], body)?
+            self.client.send(method, path, &extra, body)?
         };
         let bare = path.split('?').next().unwrap_or_default().to_owned();
         if response.ok() {
@@ -378,16 +414,16 @@ impl AnthropicProvider {
             let live = LiveUser {
                 id: Some(id),
                 name: user.get("name").and_then(Value::as_str).map(str::to_owned),
-                role: org_role(&role),
+                role: meta.org_role(&email, &role),
                 status: LiveStatus::Active,
                 ..LiveUser::default()
             };
-            meta.api_roles.insert(email.clone(), role);
             state.users.insert(email, live);
         }
 
         // A pending invite is a user with `status: invited`; its group ids are memberships.
-        // CHOICE: the invite object echoes the `rbac_group_ids` it was created with.
+        // The invite object carries `rbac_group_ids`, the groups "recorded" for the user
+        // when the invite is accepted (reference, create-invite).
         let mut pending_groups: Vec<(String, String)> = Vec::new();
         for invite in self.list_by_id("/v1/organizations/invites")? {
             let path = "/v1/organizations/invites";
@@ -404,11 +440,10 @@ impl AnthropicProvider {
             }
             let live = LiveUser {
                 id: Some(text(&invite, "id", path)?),
-                role: org_role(&role),
+                role: meta.org_role(&email, &role),
                 status: LiveStatus::Invited,
                 ..LiveUser::default()
             };
-            meta.api_roles.insert(email.clone(), role);
             state.users.insert(email, live);
         }
 
@@ -426,15 +461,12 @@ impl AnthropicProvider {
                 .and_then(Value::as_str)
                 .ok_or_else(|| shape(path, "a role without `display_name`"))?
                 .to_owned();
-            // CHOICE: a permission whose `action` is a capability name (`chat`, `api`, …)
-            // grants that capability; other actions have no policy counterpart.
             let permissions =
                 self.list_by_page(&format!("/v1/organizations/rbac_roles/{id}/permissions"))?;
-            let capabilities = permissions
-                .iter()
-                .filter_map(|p| p.get("action").cloned())
-                .filter_map(|a| serde_json::from_value::<Capability>(a).ok())
-                .collect();
+            let (capabilities, unknown) = granted(&permissions);
+            if !unknown.is_empty() {
+                meta.unknown_actions.insert(name.clone(), unknown);
+            }
             let live = LiveRole {
                 id: Some(id.clone()),
                 capabilities,
@@ -476,6 +508,8 @@ impl AnthropicProvider {
                     crate::model::email_key(&text(&member, "email", &members_path)?).into_owned(),
                 );
             }
+            meta.members
+                .insert(name.clone(), members.iter().cloned().collect());
             let live = LiveGroup {
                 id: Some(id.clone()),
                 roles,
@@ -498,35 +532,63 @@ impl AnthropicProvider {
             }
         }
 
-        for limit in self.list_by_page("/v1/organizations/spend_limits")? {
-            let path = "/v1/organizations/spend_limits";
-            if limit.pointer("/scope/type").and_then(Value::as_str) != Some("user") {
-                continue;
-            }
-            let user_id = limit
-                .pointer("/scope/user_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default();
-            let Some(email) = emails_by_id.get(user_id) else {
-                continue;
-            };
+        // Every scope the reference lists, in its order: `organization`, `seat_tier`,
+        // `rbac_group`, `organization_service`, `user`.
+        let path = "/v1/organizations/spend_limits";
+        for limit in self.list_by_page(path)? {
             let period: Period =
                 serde_json::from_value(limit.get("period").cloned().unwrap_or_default())
                     .map_err(|_| shape(path, "a spend limit with an unknown `period`"))?;
-            // CHOICE: `amount: null` (an explicit "no limit" override) reads as no limit.
+            // `amount: null` is "no numeric cap configured at this scope" (reference):
+            // no limit here.
             let Some(amount) = limit.get("amount").and_then(Value::as_str) else {
                 continue;
             };
             let cents: u64 = amount
                 .parse()
                 .map_err(|_| shape(path, &format!("spend amount `{amount}` is not in cents")))?;
-            meta.spend_ids
-                .insert((email.clone(), period), text(&limit, "id", path)?);
-            if let Some(user) = state.users.get_mut(email) {
-                user.limits
+            let dollars = Amount(cents as f64 / 100.0);
+            let scope = limit.pointer("/scope/type").and_then(Value::as_str);
+            let target = match scope {
+                Some("user") => {
+                    let user_id = limit
+                        .pointer("/scope/user_id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default();
+                    let Some(email) = emails_by_id.get(user_id) else {
+                        continue;
+                    };
+                    meta.spend_ids
+                        .insert((email.clone(), period), text(&limit, "id", path)?);
+                    state.users.get_mut(email).map(|u| &mut u.limits)
+                }
+                // CHOICE: the group scope carries `rbac_group_id` (the reference says
+                // "each variant carries the identifier for its scope"; the field name
+                // follows `rbac_group_id` of the member objects).
+                Some("rbac_group") => limit
+                    .pointer("/scope/rbac_group_id")
+                    .and_then(Value::as_str)
+                    .and_then(|id| group_names.get(id))
+                    .and_then(|name| state.groups.get_mut(name))
+                    .map(|g| &mut g.limits),
+                // The organization-wide limit is the org's ceiling: `org.caps`. CHOICE: one
+                // with `is_enabled: false` (extra usage switched off, the amount kept for
+                // later) is not in force, so it reads as no limit.
+                Some("organization")
+                    if limit.get("is_enabled").and_then(Value::as_bool) != Some(false) =>
+                {
+                    state.org.as_mut().map(|o| &mut o.caps)
+                }
+                // `seat_tier` limits have no policy counterpart (orgplan's limits are per
+                // org, group, role and user); `organization_service` and `workspace` are
+                // Console scopes. Read, not compared.
+                _ => None,
+            };
+            if let Some(limits) = target {
+                limits
                     .entry(Metric::SpendUsd)
                     .or_default()
-                    .insert(period, Amount(cents as f64 / 100.0));
+                    .insert(period, dollars);
             }
         }
         let accounts = u32::try_from(state.users.len()).unwrap_or(u32::MAX);
@@ -542,6 +604,52 @@ impl AnthropicProvider {
         line.push(b'\n');
         file.write_all(&line)?;
         file.sync_data()
+    }
+
+    /// `path` read again before a destructive write; gone (404) is stale.
+    fn reread(&self, path: &str, what: &str) -> Result<Value, AnthropicError> {
+        match self.call(Method::Get, path, None) {
+            Err(AnthropicError::Api { status: 404, .. }) => {
+                Err(AnthropicError::Stale(format!("{what} is gone")))
+            }
+            other => other,
+        }
+    }
+
+    /// User ids of the members of group `id`, read now.
+    fn member_ids(&self, id: &str) -> Result<BTreeSet<String>, AnthropicError> {
+        let path = format!("/v1/organizations/rbac_groups/{id}/members");
+        self.list_by_page(&path)?
+            .iter()
+            .map(|m| text(m, "user_id", &path))
+            .collect()
+    }
+
+    /// The group `id` still has the name and the members it had when this apply read it.
+    fn check_group(
+        &self,
+        id: &str,
+        name: &str,
+        members: &BTreeSet<String>,
+    ) -> Result<(), AnthropicError> {
+        let path = format!("/v1/organizations/rbac_groups/{id}");
+        let now = self.reread(&path, &format!("the group `{name}`"))?;
+        if now.get("name").and_then(Value::as_str) != Some(name) {
+            return Err(AnthropicError::Stale(format!(
+                "the group `{name}` was renamed"
+            )));
+        }
+        let members_path = format!("{path}/members");
+        let mut listed = BTreeSet::new();
+        for member in self.list_by_page(&members_path)? {
+            listed.insert(email_key(&text(&member, "email", &members_path)?).into_owned());
+        }
+        if &listed != members {
+            return Err(AnthropicError::Stale(format!(
+                "the members of the group `{name}` changed"
+            )));
+        }
+        Ok(())
     }
 
     /// Carry out one resolved step; `groups` maps group names to ids, growing as groups
@@ -564,8 +672,9 @@ impl AnthropicProvider {
                 let created = self.call(Method::Post, path, Some(&json!({ "name": name })))?;
                 groups.insert(name.clone(), text(&created, "id", path)?);
             }
-            Step::DeleteGroup { name } => {
+            Step::DeleteGroup { name, members } => {
                 let id = group_id(groups, name)?;
+                self.check_group(&id, name, members)?;
                 self.call(
                     Method::Delete,
                     &format!("/v1/organizations/rbac_groups/{id}"),
@@ -602,7 +711,13 @@ impl AnthropicProvider {
                         Some(&body),
                     )?;
                 } else {
-                    // CHOICE: DELETE …/members/{user_id}, the REST twin of the add.
+                    // https://platform.claude.com/docs/en/api/beta/organization/rbac_groups/members/remove
+                    let listed = self.member_ids(&id)?;
+                    if !listed.contains(user_id) {
+                        return Err(AnthropicError::Stale(format!(
+                            "`{email}` is no longer a member of the group `{group}`"
+                        )));
+                    }
                     self.call(
                         Method::Delete,
                         &format!("/v1/organizations/rbac_groups/{id}/members/{user_id}"),
@@ -622,7 +737,23 @@ impl AnthropicProvider {
                     roles.insert(email.clone(), wanted.clone());
                 }
             }
-            Step::Spend { user_id, set } => {
+            Step::Update {
+                user_id,
+                email,
+                role,
+                set,
+            } => {
+                if let Some(wanted) = role
+                    && roles.get(email) != Some(wanted)
+                {
+                    // https://platform.claude.com/docs/en/api/admin/users/update
+                    self.call(
+                        Method::Post,
+                        &format!("/v1/organizations/users/{user_id}"),
+                        Some(&json!({ "role": wanted })),
+                    )?;
+                    roles.insert(email.clone(), wanted.clone());
+                }
                 for (period, cents, existing) in set {
                     match (cents, existing) {
                         (Some(cents), _) => {
@@ -633,8 +764,8 @@ impl AnthropicProvider {
                             });
                             self.call(Method::Post, "/v1/organizations/spend_limits", Some(&body))?;
                         }
-                        // CHOICE: DELETE /v1/organizations/spend_limits/{id}; the user
-                        // falls back to the inherited limit.
+                        // DELETE /v1/organizations/spend_limits/{id}: "the member falls
+                        // back to any inherited spend limit at that period" (reference).
                         (None, Some(id)) => {
                             self.call(
                                 Method::Delete,
@@ -646,14 +777,32 @@ impl AnthropicProvider {
                     }
                 }
             }
-            Step::RemoveUser { id } => {
+            Step::RemoveUser { id, email, role } => {
+                // Read again: removed already, or made an owner meanwhile, is stale.
+                let path = format!("/v1/organizations/users/{id}");
+                let now = self.reread(&path, &format!("the user `{email}`"))?;
+                let now_email = now.get("email").and_then(Value::as_str).map(email_key);
+                let now_role = now.get("role").and_then(Value::as_str);
+                if now_email.as_deref() != Some(email.as_str()) || now_role != role.as_deref() {
+                    return Err(AnthropicError::Stale(format!(
+                        "the user `{email}` changed (API role now `{}`)",
+                        now_role.unwrap_or("none")
+                    )));
+                }
                 self.call(
                     Method::Delete,
                     &format!("/v1/organizations/users/{id}"),
                     None,
                 )?;
             }
-            Step::DeleteInvite { id } => {
+            Step::DeleteInvite { id, email } => {
+                let path = format!("/v1/organizations/invites/{id}");
+                let now = self.reread(&path, &format!("the invite of `{email}`"))?;
+                if now.get("status").and_then(Value::as_str) != Some("pending") {
+                    return Err(AnthropicError::Stale(format!(
+                        "the invite of `{email}` is no longer pending"
+                    )));
+                }
                 self.call(
                     Method::Delete,
                     &format!("/v1/organizations/invites/{id}"),
@@ -673,6 +822,8 @@ enum Step {
     },
     DeleteGroup {
         name: String,
+        /// Account members as read: the group is deleted only while they are the same.
+        members: BTreeSet<String>,
     },
     Invite {
         email: String,
@@ -689,16 +840,23 @@ enum Step {
         /// `user` or `managed` when the change should switch the API role.
         role: Option<String>,
     },
-    Spend {
+    Update {
         user_id: String,
+        email: String,
+        /// API role to set (`user` or `managed`), for a drifted member.
+        role: Option<String>,
         /// (period, amount in cents or `None` to delete, id of the existing limit).
         set: Vec<(Period, Option<u64>, Option<String>)>,
     },
     RemoveUser {
         id: String,
+        email: String,
+        /// API role as read: the user is removed only while it is the same.
+        role: Option<String>,
     },
     DeleteInvite {
         id: String,
+        email: String,
     },
 }
 
@@ -720,7 +878,12 @@ impl Provider for AnthropicProvider {
             ]
             .into_iter()
             .collect(),
-            unreadable: UNREADABLE.iter().map(|s| (*s).to_owned()).collect(),
+            // What the last read could not map, after what the API never exposes.
+            unreadable: UNREADABLE
+                .iter()
+                .map(|s| (*s).to_owned())
+                .chain(self.meta.borrow().unverifiable())
+                .collect(),
         }
     }
 
@@ -861,6 +1024,7 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
                 }
                 Step::DeleteGroup {
                     name: target.to_owned(),
+                    members: meta.members.get(target).cloned().unwrap_or_default(),
                 }
             }
             OpKind::UserInvite => {
@@ -957,7 +1121,20 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
                     return Err(fail("no active account to set limits on".into()));
                 };
                 let mut set = Vec::new();
+                let mut role = None;
                 for change in &op.changes {
+                    if change.field == API_ROLE {
+                        match change.after.as_str() {
+                            Some(r @ ("user" | "managed")) => role = Some(r.to_owned()),
+                            _ => {
+                                return Err(fail(format!(
+                                    "the Admin API sets only the API roles `user` and `managed`, not {}",
+                                    change.after
+                                )));
+                            }
+                        }
+                        continue;
+                    }
                     let Some(period) = spend_period(&change.field) else {
                         return Err(fail(format!("the Admin API cannot set `{}`", change.field)));
                     };
@@ -970,7 +1147,12 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
                     let existing = meta.spend_ids.get(&(target.to_owned(), period)).cloned();
                     set.push((period, cents, existing));
                 }
-                Step::Spend { user_id, set }
+                Step::Update {
+                    user_id,
+                    email: target.to_owned(),
+                    role,
+                    set,
+                }
             }
             OpKind::UserRemove => {
                 let Some(user) = live.users.get(target) else {
@@ -980,10 +1162,12 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
                     return Err(fail("owners are removed in the console".into()));
                 }
                 let id = user.id.clone().ok_or_else(|| fail("no id".into()))?;
+                let email = target.to_owned();
                 if user.status == LiveStatus::Invited {
-                    Step::DeleteInvite { id }
+                    Step::DeleteInvite { id, email }
                 } else {
-                    Step::RemoveUser { id }
+                    let role = meta.api_roles.get(target).cloned();
+                    Step::RemoveUser { id, email, role }
                 }
             }
             _ => {
@@ -1035,8 +1219,87 @@ fn cents(value: &Value) -> Option<u64> {
     ((cents - whole).abs() < 1e-6 && (0.0..1e15).contains(&whole)).then_some(whole as u64)
 }
 
-/// Split and mark the diff's operations by what the Admin API can carry out. Pure.
+/// Split and mark the diff's operations by what the Admin API can carry out, leave out
+/// what cannot be verified, and add the API-role fixes of drifted members. Pure.
 fn refine(operations: Vec<Operation>, live: &LiveState, meta: &Meta) -> Vec<Operation> {
+    // A role granting an unknown action, a user with an unknown API role: their
+    // capabilities / role are unverifiable, so no change of them is proposed.
+    let operations: Vec<Operation> = operations
+        .into_iter()
+        .filter_map(|mut op| {
+            let unverifiable = match op.op {
+                OpKind::RoleUpdate if meta.unknown_actions.contains_key(&op.target) => {
+                    Some("capabilities")
+                }
+                OpKind::UserUpdate if meta.unknown_roles.contains_key(&op.target) => Some("role"),
+                _ => None,
+            };
+            if let Some(field) = unverifiable {
+                op.changes.retain(|c| c.field != field);
+                if op.changes.is_empty() {
+                    return None;
+                }
+            }
+            Some(op)
+        })
+        .collect();
+    let mut out = refine_kinds(&operations, live, meta);
+    out.extend(role_drift(&operations, live, meta));
+    out
+}
+
+/// Members whose API role (`user` / `managed`) disagrees with the grants of their groups,
+/// when no membership change of this plan switches it anyway: a `user.update` of the
+/// `api_role`, carried out through the API.
+fn role_drift(operations: &[Operation], live: &LiveState, meta: &Meta) -> Vec<Operation> {
+    let touched: BTreeSet<&str> = operations
+        .iter()
+        .filter_map(|o| match o.op {
+            OpKind::GroupAddMember | OpKind::GroupRemoveMember => o.member.as_deref(),
+            OpKind::UserRemove | OpKind::UserInvite => Some(o.target.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut out = Vec::new();
+    for (email, user) in &live.users {
+        if user.status == LiveStatus::Invited || touched.contains(email.as_str()) {
+            continue;
+        }
+        let Some(current) = meta.api_roles.get(email) else {
+            continue;
+        };
+        if !matches!(current.as_str(), "user" | "managed") {
+            continue;
+        }
+        let grants = live
+            .groups
+            .values()
+            .any(|g| !g.roles.is_empty() && g.members.contains(email));
+        let wanted = if grants { "managed" } else { "user" };
+        if current != wanted {
+            out.push(Operation {
+                op: OpKind::UserUpdate,
+                target: email.clone(),
+                member: None,
+                changes: vec![Change {
+                    field: API_ROLE.to_owned(),
+                    before: Value::from(current.as_str()),
+                    after: Value::from(wanted),
+                }],
+                source: None,
+                execution: Execution::Provider,
+            });
+        }
+    }
+    out
+}
+
+/// The `user.update` field of an API-role fix (not a policy field: the policy's `member`
+/// is `user` or `managed` by the grants of the member's groups).
+const API_ROLE: &str = "api_role";
+
+fn refine_kinds(operations: &[Operation], live: &LiveState, meta: &Meta) -> Vec<Operation> {
+    let operations = operations.to_vec();
     let invited: BTreeSet<String> = operations
         .iter()
         .filter(|o| o.op == OpKind::UserInvite && invite_blocker(o).is_none())
@@ -1052,7 +1315,22 @@ fn refine(operations: Vec<Operation>, live: &LiveState, meta: &Meta) -> Vec<Oper
         );
         match op.op {
             OpKind::OrgUpdate => {
-                let text = format!("In {ORG_PAGE}, set {}", fields(&op.changes));
+                let (caps, rest): (Vec<Change>, Vec<Change>) = op
+                    .changes
+                    .iter()
+                    .cloned()
+                    .partition(|c| c.field.starts_with("caps.spend_usd."));
+                let mut steps = Vec::new();
+                if !rest.is_empty() {
+                    steps.push(format!("In {ORG_PAGE}, set {}", fields(&rest)));
+                }
+                if !caps.is_empty() {
+                    steps.push(format!(
+                        "In {SPEND_PAGE}, set the organization's spend limit: {} (set in claude.ai only)",
+                        fields(&caps)
+                    ));
+                }
+                let text = steps.join("; then ");
                 out.push(manual(op, text));
             }
             OpKind::RoleCreate | OpKind::RoleUpdate | OpKind::RoleDelete => {
@@ -1072,12 +1350,16 @@ fn refine(operations: Vec<Operation>, live: &LiveState, meta: &Meta) -> Vec<Oper
                 out.push(manual(op, text));
             }
             OpKind::GroupCreate => {
-                // A new group has no roles: only a non-empty grant is a step.
-                let (grants, rest): (Vec<Change>, Vec<Change>) =
-                    op.changes.iter().cloned().partition(|c| c.field == "roles");
+                // A new group has no roles and no limits: only a non-empty grant, and the
+                // limits, are (manual) steps.
+                let (grants, rest): (Vec<Change>, Vec<Change>) = op
+                    .changes
+                    .iter()
+                    .cloned()
+                    .partition(|c| c.field == "roles" || c.field.starts_with("limits."));
                 let grants: Vec<Change> = grants
                     .into_iter()
-                    .filter(|c| c.after.as_array().is_some_and(|a| !a.is_empty()))
+                    .filter(|c| c.after.as_array().is_none_or(|a| !a.is_empty()))
                     .collect();
                 out.push(with_changes(&op, rest));
                 if !grants.is_empty() {
@@ -1226,10 +1508,24 @@ fn fields(changes: &[Change]) -> String {
 }
 
 fn grant_text(group: &str, changes: &[Change]) -> String {
-    format!(
-        "In {GROUPS_PAGE} › `{group}`, set {} (group role grants are read-only in the Admin API)",
-        fields(changes)
-    )
+    let (limits, roles): (Vec<Change>, Vec<Change>) = changes
+        .iter()
+        .cloned()
+        .partition(|c| c.field.starts_with("limits."));
+    let mut steps = Vec::new();
+    if !roles.is_empty() {
+        steps.push(format!(
+            "In {GROUPS_PAGE} › `{group}`, set {} (group role grants are read-only in the Admin API)",
+            fields(&roles)
+        ));
+    }
+    if !limits.is_empty() {
+        steps.push(format!(
+            "In {SPEND_PAGE}, for the group `{group}` set {} (group spend limits are set in claude.ai only)",
+            fields(&limits)
+        ));
+    }
+    steps.join("; then ")
 }
 
 fn wait_text(email: &str, changes: &[Change]) -> String {
@@ -1239,13 +1535,118 @@ fn wait_text(email: &str, changes: &[Change]) -> String {
     )
 }
 
-/// An API role as an orgplan role. `user`, `managed` and the API-only roles are members.
-fn org_role(role: &str) -> OrgRole {
-    match role {
+/// An API organization role as an orgplan role, `None` for a value orgplan does not know.
+///
+/// The reference lists the values by organization type: Claude Enterprise organizations
+/// have `user`, `owner`, `primary_owner`, `membership_admin` and `managed`; Console and API
+/// organizations have `user`, `developer`, `billing`, `admin` and `claude_code_user`.
+fn org_role(role: &str) -> Option<OrgRole> {
+    Some(match role {
         "primary_owner" => OrgRole::PrimaryOwner,
         "owner" => OrgRole::Owner,
-        "admin" => OrgRole::Admin,
-        _ => OrgRole::Member,
+        // CHOICE: `membership_admin` administers the org's members; orgplan's `admin` is the
+        // role that "manages users and settings", and both count toward `min_admins`.
+        "admin" | "membership_admin" => OrgRole::Admin,
+        // `user` has no custom role; `managed` holds custom roles through groups.
+        "user" | "managed" => OrgRole::Member,
+        // CHOICE: the Console roles do not occur in an Enterprise org; none of them
+        // administers members (`developer` manages API keys, `billing` billing,
+        // `claude_code_user` uses Claude Code), so each is a member.
+        "developer" | "billing" | "claude_code_user" => OrgRole::Member,
+        _ => return None,
+    })
+}
+
+impl Meta {
+    /// The orgplan role of `email` with API role `role`, remembering both. An unknown value
+    /// is reported under `unverifiable` and its role is never compared: it is read as
+    /// `member` only because the live state has no "unknown" role, and `refine` drops any
+    /// change of it.
+    fn org_role(&mut self, email: &str, role: &str) -> OrgRole {
+        self.api_roles.insert(email.to_owned(), role.to_owned());
+        org_role(role).unwrap_or_else(|| {
+            self.unknown_roles.insert(email.to_owned(), role.to_owned());
+            OrgRole::Member
+        })
+    }
+
+    /// Entries for `unverifiable`: what this org holds that orgplan cannot read for sure.
+    fn unverifiable(&self) -> Vec<String> {
+        let roles = self.unknown_actions.iter().map(|(role, actions)| {
+            format!(
+                "roles.{role}.capabilities (unknown permission `{}`)",
+                actions.join("`, `")
+            )
+        });
+        let users = self
+            .unknown_roles
+            .iter()
+            .map(|(email, role)| format!("users.{email}.role (unknown API role `{role}`)"));
+        roles.chain(users).collect()
+    }
+}
+
+/// The capabilities a custom role's permissions grant, and the actions orgplan does not
+/// know (which make the role's capabilities unverifiable).
+///
+/// The reference: an `organization` grant's `action` is a product-feature entitlement
+/// (`chat`, …), an admin-panel permission (`permission_*`) or a blanket capability-access
+/// mode: `capability_access_all` grants every product feature, `capability_access_all_ga`
+/// the generally-available ones "as it stands at permission-check time".
+fn granted(permissions: &[Value]) -> (Vec<Capability>, Vec<String>) {
+    let mut capabilities = BTreeSet::new();
+    let mut unknown = BTreeSet::new();
+    for permission in permissions {
+        // Entitlements are rows on the `organization` resource; others grant no feature.
+        let resource = permission
+            .pointer("/resource/type")
+            .and_then(Value::as_str)
+            .unwrap_or("organization");
+        let Some(action) = permission.get("action").and_then(Value::as_str) else {
+            continue;
+        };
+        if resource != "organization" {
+            continue;
+        }
+        match action {
+            // Every capability orgplan names (chat, Claude Code, API, web search,
+            // connectors, file upload) is a generally-available feature, so `_ga` grants
+            // them all, like the full mode; what it leaves out (features in beta) has no
+            // name in orgplan's vocabulary.
+            "capability_access_all" | "capability_access_all_ga" => {
+                capabilities.extend(Capability::ALL);
+            }
+            // A product feature orgplan has no name for, held only through its own row.
+            "inference_hooks_inspection" => {}
+            admin if admin.starts_with("permission_") => {}
+            other => match serde_json::from_value::<Capability>(Value::from(other)) {
+                Ok(capability) => {
+                    capabilities.insert(capability);
+                }
+                Err(_) => {
+                    unknown.insert(other.to_owned());
+                }
+            },
+        }
+    }
+    let ordered = Capability::ALL
+        .into_iter()
+        .filter(|c| capabilities.contains(c))
+        .collect();
+    (ordered, unknown.into_iter().collect())
+}
+
+/// The `anthropic-beta` value the reference documents for a request, if any.
+fn beta_for(method: Method, path: &str) -> Option<&'static str> {
+    let path = path.split('?').next().unwrap_or_default();
+    if path.starts_with("/v1/organizations/rbac_groups")
+        || path.starts_with("/v1/organizations/rbac_roles")
+    {
+        Some(BETA_USER_MANAGEMENT)
+    } else if method == Method::Get && path == "/v1/organizations/spend_limits" {
+        Some(BETA_SPEND_READS)
+    } else {
+        None
     }
 }
 
@@ -1368,7 +1769,7 @@ mod tests {
         Meta {
             scim_groups: ["idp".to_owned()].into(),
             api_roles: [("bob@x.com".to_owned(), "user".to_owned())].into(),
-            spend_ids: BTreeMap::new(),
+            ..Meta::default()
         }
     }
 
@@ -1491,8 +1892,8 @@ mod tests {
         assert_eq!(cents(&json!(12.34)), Some(1234));
         assert_eq!(cents(&json!(0.001)), None);
         assert_eq!(encode("pg+/=2"), "pg%2B%2F%3D2");
-        assert_eq!(org_role("managed"), OrgRole::Member);
-        assert_eq!(org_role("primary_owner"), OrgRole::PrimaryOwner);
+        assert_eq!(org_role("managed"), Some(OrgRole::Member));
+        assert_eq!(org_role("primary_owner"), Some(OrgRole::PrimaryOwner));
     }
 
     #[test]
@@ -1501,6 +1902,7 @@ mod tests {
             "http://127.0.0.1:9",
             "sk-secret",
             HttpPolicy::default(),
+            &Network::default(),
             SPEND_INTERVAL,
             PathBuf::from("audit.jsonl"),
         )
@@ -1512,10 +1914,109 @@ mod tests {
                 "ftp://x",
                 "k",
                 HttpPolicy::default(),
+                &Network::default(),
                 SPEND_INTERVAL,
                 PathBuf::new()
             )
             .is_err()
         );
+    }
+
+    #[test]
+    fn blanket_modes_grant_every_capability_admin_panel_rows_nothing_unknown_actions_are_reported()
+    {
+        let rows = |actions: &[&str]| -> Vec<Value> {
+            actions
+                .iter()
+                .map(|a| json!({"type": "rbac_role_permission", "action": a, "resource": {"type": "organization"}}))
+                .collect()
+        };
+        for mode in ["capability_access_all", "capability_access_all_ga"] {
+            let (caps, unknown) = granted(&rows(&[mode, "permission_view_usage"]));
+            assert_eq!(caps, Capability::ALL.to_vec(), "{mode}");
+            assert!(unknown.is_empty());
+        }
+        let (caps, unknown) = granted(&rows(&["api", "chat", "permission_manage_members"]));
+        assert_eq!(caps, [Capability::Chat, Capability::Api]);
+        assert!(unknown.is_empty());
+        let (caps, unknown) = granted(&rows(&["chat", "holodeck"]));
+        assert_eq!(caps, [Capability::Chat]);
+        assert_eq!(unknown, ["holodeck"]);
+        // A row on another resource grants no product feature.
+        let other = [json!({"action": "api", "resource": {"type": "workspace"}})];
+        assert!(granted(&other).0.is_empty());
+    }
+
+    #[test]
+    fn every_documented_role_value_is_mapped_and_an_unknown_one_is_reported() {
+        for (value, role) in [
+            ("primary_owner", OrgRole::PrimaryOwner),
+            ("owner", OrgRole::Owner),
+            ("admin", OrgRole::Admin),
+            ("membership_admin", OrgRole::Admin),
+            ("user", OrgRole::Member),
+            ("managed", OrgRole::Member),
+            ("developer", OrgRole::Member),
+            ("billing", OrgRole::Member),
+            ("claude_code_user", OrgRole::Member),
+        ] {
+            assert_eq!(org_role(value), Some(role), "{value}");
+        }
+        let mut meta = Meta::default();
+        meta.org_role("x@y.com", "superuser");
+        assert_eq!(
+            meta.unverifiable(),
+            ["users.x@y.com.role (unknown API role `superuser`)"]
+        );
+    }
+
+    #[test]
+    fn beta_headers_follow_the_reference_per_endpoint() {
+        assert_eq!(
+            beta_for(Method::Get, "/v1/organizations/rbac_groups?limit=1"),
+            Some(BETA_USER_MANAGEMENT)
+        );
+        assert_eq!(
+            beta_for(Method::Delete, "/v1/organizations/rbac_groups/g/members/u"),
+            Some(BETA_USER_MANAGEMENT)
+        );
+        assert_eq!(
+            beta_for(Method::Get, "/v1/organizations/rbac_roles/r/permissions"),
+            Some(BETA_USER_MANAGEMENT)
+        );
+        assert_eq!(
+            beta_for(Method::Get, "/v1/organizations/spend_limits?limit=100"),
+            Some(BETA_SPEND_READS)
+        );
+        assert_eq!(
+            beta_for(Method::Post, "/v1/organizations/spend_limits"),
+            None
+        );
+        assert_eq!(beta_for(Method::Get, "/v1/organizations/users"), None);
+    }
+
+    #[test]
+    fn a_member_whose_api_role_disagrees_with_the_group_grants_is_fixed_through_the_api() {
+        let mut state = live();
+        if let Some(g) = state.groups.get_mut("eng") {
+            g.members.push("bob@x.com".into());
+        }
+        let ops = refine(Vec::new(), &state, &meta());
+        assert_eq!(summary(&ops), ["user.update bob@x.com provider"]);
+        assert_eq!(ops[0].changes[0].field, API_ROLE);
+        assert_eq!(ops[0].changes[0].after, "managed");
+        // A membership change of the plan switches the role itself: no separate fix.
+        let add = op(OpKind::GroupRemoveMember, "eng", Some("bob@x.com"), &[]);
+        let ops = refine(vec![add], &state, &meta());
+        assert_eq!(summary(&ops), ["group.remove_member eng provider"]);
+        let todo = [op(
+            OpKind::UserUpdate,
+            "bob@x.com",
+            None,
+            &[(API_ROLE, "managed".into())],
+        )];
+        let todo: Vec<&Operation> = todo.iter().collect();
+        let steps = resolve(&todo, &state, &meta()).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(&steps[0], Step::Update { role: Some(r), .. } if r == "managed"));
     }
 }

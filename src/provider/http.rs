@@ -4,7 +4,14 @@
 //! bounded number of times, waiting what `Retry-After` says or else an exponential backoff
 //! with jitter. Credentials are headers marked secret: they never appear in `Debug`, in an
 //! error or in a log line, and URLs are printed without their query string.
+//!
+//! TLS and proxies the way companies run them ([`Network`]): the CAs of a PEM bundle named
+//! by `SSL_CERT_FILE` are trusted besides the system's, and `HTTPS_PROXY` / `HTTP_PROXY` /
+//! `ALL_PROXY` with `NO_PROXY` route the connection. A certificate that does not verify is
+//! an error naming the host, the reason and how to trust a private CA; it never falls back
+//! to plain HTTP or to skipping verification.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ureq::http;
@@ -111,6 +118,34 @@ pub enum HttpError {
     /// The body is not the JSON the provider expected.
     #[error("the server's answer is not valid JSON: {0}")]
     Body(String),
+    /// The server's certificate does not verify: never retried, never bypassed.
+    #[error(
+        "the TLS certificate of `{host}` is not trusted: {why}\n  to trust a private CA: set `SSL_CERT_FILE=/path/to/ca-bundle.pem` (PEM; its CAs are trusted besides the system's)"
+    )]
+    Certificate {
+        /// Host (and port) of the server.
+        host: String,
+        /// What the TLS library found wrong, in words.
+        why: String,
+    },
+    /// `SSL_CERT_FILE` names a file that cannot be read or holds no certificate.
+    #[error("`SSL_CERT_FILE` `{path}`: {detail}")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
+    /// A proxy variable that is not a proxy URL.
+    #[error("`{var}` is not a usable proxy URL (`{value}`): {detail}")]
+    Proxy {
+        /// The variable.
+        var: &'static str,
+        /// Its value, without credentials.
+        value: String,
+        /// What is wrong.
+        detail: String,
+    },
     /// A path that does not start with `/` (an absolute URL, say, taken from a server's
     /// answer): it could name another host, so it is never sent, credentials and all.
     #[error("refusing to send a request outside the base URL `{base}`: `{path}`")]
@@ -168,6 +203,159 @@ impl Policy {
     }
 }
 
+/// Where the system's trusted CAs are kept, first found wins (Debian/Ubuntu/Alpine, Fedora/
+/// RHEL, macOS/BSD, openSUSE).
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// How connections are made: extra trusted CAs and a proxy. [`Network::from_env`] reads the
+/// standard variables; tests build one directly.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Network {
+    /// A PEM bundle of CAs trusted besides the system's (`SSL_CERT_FILE`).
+    pub ca_file: Option<PathBuf>,
+    /// Proxy for `https://` (`HTTPS_PROXY`, else `ALL_PROXY`).
+    pub https_proxy: Option<String>,
+    /// Proxy for `http://` (`HTTP_PROXY`, else `ALL_PROXY`).
+    pub http_proxy: Option<String>,
+    /// Hosts reached directly (`NO_PROXY`: `host`, `.domain` or `domain` for the domain
+    /// and its subdomains, `*` for every host; ports ignored).
+    pub no_proxy: Option<String>,
+}
+
+impl Network {
+    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (each also in
+    /// lowercase, the curl convention; the uppercase one wins).
+    pub fn from_env() -> Self {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// [`Network::from_env`] over any lookup, for tests.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
+        let var = |name: &str| {
+            get(name)
+                .or_else(|| get(&name.to_ascii_lowercase()))
+                .filter(|v| !v.trim().is_empty())
+        };
+        let all = var("ALL_PROXY");
+        Network {
+            ca_file: var("SSL_CERT_FILE").map(PathBuf::from),
+            https_proxy: var("HTTPS_PROXY").or_else(|| all.clone()),
+            http_proxy: var("HTTP_PROXY").or(all),
+            no_proxy: var("NO_PROXY"),
+        }
+    }
+
+    /// The proxy for a request to `base`, unless `NO_PROXY` names its host. (variable, URL)
+    fn proxy_for(&self, base: &str) -> Option<(&'static str, &str)> {
+        let https = base.starts_with("https://");
+        let (var, proxy) = if https {
+            ("HTTPS_PROXY", self.https_proxy.as_deref()?)
+        } else {
+            ("HTTP_PROXY", self.http_proxy.as_deref()?)
+        };
+        let host = host_of(base);
+        let bypass = self.no_proxy.as_deref().is_some_and(|list| {
+            list.split(',').map(str::trim).any(|entry| {
+                let entry = entry.trim_start_matches("*.");
+                let bare = entry.split(':').next().unwrap_or_default();
+                let domain = bare.trim_start_matches('.');
+                entry == "*"
+                    || (!domain.is_empty()
+                        && (host.eq_ignore_ascii_case(domain)
+                            || host
+                                .to_ascii_lowercase()
+                                .ends_with(&format!(".{}", domain.to_ascii_lowercase()))))
+            })
+        });
+        (!bypass).then_some((var, proxy))
+    }
+
+    /// The trusted roots: without `SSL_CERT_FILE`, the Mozilla roots built in; with it,
+    /// the system bundle (the first of [`SYSTEM_BUNDLES`] found) plus the file's CAs.
+    fn roots(&self) -> Result<ureq::tls::RootCerts, HttpError> {
+        let Some(path) = &self.ca_file else {
+            return Ok(ureq::tls::RootCerts::WebPki);
+        };
+        let mut certs = read_pem_certs(path)?;
+        if certs.is_empty() {
+            return Err(HttpError::CaFile {
+                path: path.clone(),
+                detail: "no `BEGIN CERTIFICATE` block in it (a PEM bundle is expected)".into(),
+            });
+        }
+        if let Some(system) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.is_file()) {
+            // The system bundle is best effort: a broken one leaves the named CAs.
+            certs.extend(read_pem_certs(system).unwrap_or_default());
+        }
+        Ok(ureq::tls::RootCerts::new_with_certs(&certs))
+    }
+}
+
+/// Every certificate of a PEM file.
+fn read_pem_certs(path: &Path) -> Result<Vec<ureq::tls::Certificate<'static>>, HttpError> {
+    let error = |detail: String| HttpError::CaFile {
+        path: path.to_owned(),
+        detail,
+    };
+    let bytes = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&bytes) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(cert)) => certs.push(cert),
+            Ok(_) => {}
+            Err(e) => return Err(error(format!("not a valid PEM bundle: {e}"))),
+        }
+    }
+    Ok(certs)
+}
+
+/// `host[:port]` of a URL, without credentials.
+fn authority_of(url: &str) -> &str {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    authority.rsplit('@').next().unwrap_or(authority)
+}
+
+/// The host of a URL, without port.
+fn host_of(url: &str) -> &str {
+    let authority = authority_of(url);
+    if authority.starts_with('[') {
+        return authority.split(']').next().map_or(authority, |h| &h[1..]);
+    }
+    authority.split(':').next().unwrap_or(authority)
+}
+
+/// The TLS library's complaint in words.
+fn certificate_reason(detail: &str) -> Option<String> {
+    let lower = detail.to_ascii_lowercase();
+    if !(lower.contains("certificate") || lower.contains("unknownissuer")) {
+        return None;
+    }
+    let why = if lower.contains("unknownissuer") || lower.contains("unknown issuer") {
+        "it is issued by a certificate authority this machine does not trust"
+    } else if lower.contains("notvalidforname") || lower.contains("not valid for name") {
+        "it is not issued for this host name"
+    } else if lower.contains("expired") {
+        "it has expired"
+    } else if lower.contains("notvalidyet") {
+        "it is not valid yet"
+    } else if lower.contains("revoked") {
+        "it has been revoked"
+    } else {
+        "it does not verify"
+    };
+    let detail = detail.trim();
+    let detail = ["io: ", "rustls: "]
+        .iter()
+        .fold(detail, |d, prefix| d.strip_prefix(prefix).unwrap_or(d));
+    Some(format!("{why} ({detail})"))
+}
+
 /// A client for one base URL, with fixed headers (some secret).
 pub struct Client {
     agent: ureq::Agent,
@@ -190,12 +378,11 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     /// A client for `base` (such as `http://127.0.0.1:8080/scim/v2`), sending `headers`
-    /// with every request.
+    /// with every request, straight to the server (no proxy, the built-in roots).
     pub fn new(base: &str, headers: Vec<(String, Secret)>, policy: Policy) -> Self {
-        let config = ureq::Agent::config_builder()
-            .timeout_global(Some(policy.timeout))
-            .http_status_as_error(false)
-            .max_redirects(0)
+        let config = Self::config(&policy)
+            .tls_config(ureq::tls::TlsConfig::builder().build())
+            .proxy(None)
             .build();
         Client {
             agent: config.into(),
@@ -203,6 +390,41 @@ impl Client {
             headers,
             policy,
         }
+    }
+
+    /// [`Client::new`] connecting as `network` says: its CAs trusted besides the system's,
+    /// through its proxy unless `NO_PROXY` names the host.
+    pub fn with_network(
+        base: &str,
+        headers: Vec<(String, Secret)>,
+        policy: Policy,
+        network: &Network,
+    ) -> Result<Self, HttpError> {
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(network.roots()?)
+            .build();
+        let proxy = match network.proxy_for(base) {
+            None => None,
+            Some((var, url)) => Some(ureq::Proxy::new(url).map_err(|e| HttpError::Proxy {
+                var,
+                value: redact_url(url),
+                detail: e.to_string(),
+            })?),
+        };
+        let config = Self::config(&policy).tls_config(tls).proxy(proxy).build();
+        Ok(Client {
+            agent: config.into(),
+            base: base.trim_end_matches('/').to_owned(),
+            headers,
+            policy,
+        })
+    }
+
+    fn config(policy: &Policy) -> ureq::config::ConfigBuilder<ureq::typestate::AgentScope> {
+        ureq::Agent::config_builder()
+            .timeout_global(Some(policy.timeout))
+            .http_status_as_error(false)
+            .max_redirects(0)
     }
 
     /// The base URL (no credentials are ever part of it).
@@ -285,6 +507,12 @@ impl Client {
                     std::thread::sleep(wait);
                 }
                 Err(error) => {
+                    if let Some(why) = certificate_reason(&error) {
+                        return Err(HttpError::Certificate {
+                            host: authority_of(&self.base).to_owned(),
+                            why,
+                        });
+                    }
                     last_error = error;
                     if !replay {
                         return Err(HttpError::Transport {
@@ -566,5 +794,88 @@ mod tests {
             "https://h.example/scim/v2"
         );
         assert_eq!(redact_url("http://127.0.0.1:9/a#f"), "http://127.0.0.1:9/a");
+    }
+
+    #[test]
+    fn the_proxy_follows_the_scheme_and_no_proxy_bypasses_it() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            Network::from_lookup(move |name| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let network = env(&[
+            ("https_proxy", "http://proxy:3128"),
+            ("HTTP_PROXY", "http://plain:8080"),
+            ("NO_PROXY", "localhost, .corp.example,10.0.0.1:443"),
+            ("SSL_CERT_FILE", "/etc/corp-ca.pem"),
+        ]);
+        assert_eq!(network.ca_file, Some(PathBuf::from("/etc/corp-ca.pem")));
+        assert_eq!(
+            network.proxy_for("https://api.anthropic.com"),
+            Some(("HTTPS_PROXY", "http://proxy:3128"))
+        );
+        assert_eq!(
+            network.proxy_for("http://idp.example/scim"),
+            Some(("HTTP_PROXY", "http://plain:8080"))
+        );
+        for direct in [
+            "https://localhost:8443/v2",
+            "https://scim.corp.example/v2",
+            "https://corp.example",
+            "https://10.0.0.1/x",
+        ] {
+            assert_eq!(network.proxy_for(direct), None, "{direct}");
+        }
+        assert!(network.proxy_for("https://notcorp.example").is_some());
+        let all = env(&[("ALL_PROXY", "http://all:1"), ("NO_PROXY", "*")]);
+        assert_eq!(all.proxy_for("https://x"), None);
+        assert_eq!(
+            env(&[("ALL_PROXY", "http://all:1")]).proxy_for("https://x"),
+            Some(("HTTPS_PROXY", "http://all:1"))
+        );
+    }
+
+    #[test]
+    fn a_ca_file_that_is_not_a_pem_bundle_is_refused_with_its_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, "not a certificate").unwrap();
+        let network = Network {
+            ca_file: Some(path.clone()),
+            ..Network::default()
+        };
+        let error = Client::with_network("https://x", Vec::new(), fast(), &network)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("SSL_CERT_FILE") && error.contains("ca.pem"),
+            "{error}"
+        );
+        let missing = Network {
+            ca_file: Some(dir.path().join("nope.pem")),
+            ..Network::default()
+        };
+        assert!(Client::with_network("https://x", Vec::new(), fast(), &missing).is_err());
+    }
+
+    #[test]
+    fn hosts_and_certificate_reasons_are_told_in_words() {
+        assert_eq!(host_of("https://u:p@h.example:8443/scim?x"), "h.example");
+        assert_eq!(
+            authority_of("https://u:p@h.example:8443/scim?x"),
+            "h.example:8443"
+        );
+        assert_eq!(host_of("http://[::1]:80/"), "::1");
+        let why = certificate_reason("io: invalid peer certificate: UnknownIssuer");
+        assert_eq!(
+            why.as_deref(),
+            Some(
+                "it is issued by a certificate authority this machine does not trust (invalid peer certificate: UnknownIssuer)"
+            )
+        );
+        assert!(certificate_reason("Connection refused").is_none());
     }
 }

@@ -1,7 +1,9 @@
 //! A stand-in for the Anthropic Admin API, for contract tests: a thread serving HTTP/1.1
-//! on 127.0.0.1 from an in-memory org, with the documented request and response bodies,
-//! both pagination schemes at two items a page, the documented error bodies, header
-//! checks, and 429s with `retry-after` on demand.
+//! on 127.0.0.1 from an in-memory org, with the documented request and response bodies
+//! (`/v1/organizations/me`, users and invites with their roles, RBAC roles with their
+//! `source` and permissions, groups and their members with emails, spend limits of every
+//! scope), both pagination schemes at two items a page, the documented error bodies,
+//! header checks (the beta header each endpoint documents), and 429s on demand.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -50,13 +52,53 @@ pub struct Role {
     pub permissions: Vec<String>,
 }
 
+/// A spend limit: `scope` is `user`, `rbac_group`, `seat_tier` or `organization`, `target`
+/// the user id, group id, tier, or empty.
 #[derive(Debug, Clone)]
 pub struct Spend {
     pub id: String,
-    pub user_id: String,
+    pub scope: String,
+    pub target: String,
     pub period: String,
-    pub amount: String,
+    pub amount: Option<String>,
+    /// `is_enabled` (false only for an `organization` limit with extra usage off).
+    pub enabled: bool,
 }
+
+impl Spend {
+    /// A limit of `scope` on `target` in cents.
+    pub fn new(id: &str, scope: &str, target: &str, period: &str, cents: &str) -> Spend {
+        Spend {
+            id: id.into(),
+            scope: scope.into(),
+            target: target.into(),
+            period: period.into(),
+            amount: Some(cents.into()),
+            enabled: true,
+        }
+    }
+
+    fn json(&self) -> Value {
+        let scope = match self.scope.as_str() {
+            "user" => json!({"type": "user", "user_id": self.target}),
+            "rbac_group" => json!({"type": "rbac_group", "rbac_group_id": self.target}),
+            "seat_tier" => json!({"type": "seat_tier", "seat_tier": self.target}),
+            other => json!({"type": other}),
+        };
+        json!({"type": "spend_limit", "id": self.id, "amount": self.amount, "currency": "USD",
+               "created_at": "2025-01-01T00:00:00Z", "is_enabled": self.enabled,
+               "period": self.period, "scope": scope})
+    }
+}
+
+/// The beta header the reference documents for RBAC group and role requests.
+pub const BETA_USER_MANAGEMENT: &str = "ce-user-management-2026-07-13";
+/// The beta header the reference documents for the spend-limit list.
+pub const BETA_SPEND_READS: &str = "spend-limit-reads-2026-09-26";
+
+/// A change made to the org when a request arrives (another admin or apply at work):
+/// `METHOD path` (no query), how many such requests to let through first, the change.
+pub type Hook = (String, usize, fn(&mut Org));
 
 /// One request: (time, method, path with query, headers lowercased).
 pub type Seen = (Instant, String, String, Vec<(String, String)>);
@@ -83,6 +125,9 @@ pub struct Org {
     /// Lists with `next_page` cursors start over instead of ending: the last page points
     /// back to the first.
     pub loop_pages: bool,
+    /// Run once, just before answering a request whose `METHOD path` (no query) is the
+    /// hook's, once the given number of them went through.
+    pub before: Option<Hook>,
 }
 
 impl Org {
@@ -129,6 +174,42 @@ impl Org {
                 group.members.push(id.clone());
             }
         }
+    }
+
+    /// Set the spend limit of the group `group` (a claude.ai-only change).
+    pub fn group_limit(&mut self, group: &str, period: &str, cents: &str) {
+        let group_id = self.group(group).id.clone();
+        let id = self.id("spl");
+        self.spend
+            .push(Spend::new(&id, "rbac_group", &group_id, period, cents));
+    }
+
+    /// A user with API role `role`, added directly.
+    pub fn add_user(&mut self, email: &str, role: &str) -> String {
+        let id = self.id("user");
+        self.users.push(User {
+            id: id.clone(),
+            email: email.into(),
+            name: email.split('@').next().unwrap_or_default().into(),
+            role: role.into(),
+        });
+        id
+    }
+
+    /// The user with `email`.
+    pub fn user(&mut self, email: &str) -> &mut User {
+        self.users
+            .iter_mut()
+            .find(|u| u.email == email)
+            .unwrap_or_else(|| panic!("no user {email}"))
+    }
+
+    /// The custom or built-in role named `name`.
+    pub fn role(&mut self, name: &str) -> &mut Role {
+        self.roles
+            .iter_mut()
+            .find(|r| r.name == name)
+            .unwrap_or_else(|| panic!("no role {name}"))
     }
 
     /// Grant the custom role `role` to the group `group` (a console-only change).
@@ -239,6 +320,16 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
             target.clone(),
             headers.clone(),
         ));
+        let bare = target.split('?').next().unwrap_or_default();
+        if let Some((key, skip, hook)) = org.before.take() {
+            if key != format!("{method} {bare}") {
+                org.before = Some((key, skip, hook));
+            } else if skip > 0 {
+                org.before = Some((key, skip - 1, hook));
+            } else {
+                hook(&mut org);
+            }
+        }
         let answer = handle(&mut org, &method, &target, &headers, &body);
         if method == "POST" && org.drop_after.as_deref() == Some(target.as_str()) {
             org.drop_after = None;
@@ -354,6 +445,24 @@ fn handle(
             "anthropic-version header is required",
         );
     }
+    let bare = target.split('?').next().unwrap_or_default();
+    let wanted_beta = if bare.starts_with("/v1/organizations/rbac_") {
+        Some(BETA_USER_MANAGEMENT)
+    } else if method == "GET" && bare == "/v1/organizations/spend_limits" {
+        Some(BETA_SPEND_READS)
+    } else {
+        None
+    };
+    let beta = header("anthropic-beta").unwrap_or_default();
+    if let Some(wanted) = wanted_beta
+        && !beta.split(',').any(|b| b.trim() == wanted)
+    {
+        return error(
+            400,
+            "invalid_request_error",
+            &format!("this endpoint is in beta: send `anthropic-beta: {wanted}`"),
+        );
+    }
     if org.throttle > 0 {
         org.throttle -= 1;
         let (status, _, body) = error(429, "rate_limit_error", "Number of requests exceeded");
@@ -376,6 +485,10 @@ fn handle(
     match (method, segments.as_slice()) {
         ("GET", ["", "me"]) => ok(json!({"type": "organization", "id": "org_1", "name": org.name})),
         ("GET", ["", "users"]) => ok(by_id(org.users.iter().map(user_json).collect(), &query)),
+        ("GET", ["", "users", id]) => match org.users.iter().find(|u| u.id == *id) {
+            Some(user) => ok(user_json(user)),
+            None => error(404, "not_found_error", "user not found"),
+        },
         ("POST", ["", "users", id]) => {
             let role = body["role"].as_str().unwrap_or_default().to_owned();
             if !matches!(role.as_str(), "user" | "managed") {
@@ -399,21 +512,18 @@ fn handle(
             for group in &mut org.groups {
                 group.members.retain(|m| m != id);
             }
-            org.spend.retain(|s| s.user_id != *id);
+            org.spend
+                .retain(|s| !(s.scope == "user" && s.target == *id));
             ok(json!({"type": "user_deleted", "id": id}))
         }
         ("GET", ["", "invites"]) => {
-            let items = org
-                .invites
-                .iter()
-                .map(|i| {
-                    json!({"type": "invite", "id": i.id, "email": i.email, "role": i.role,
-                           "status": i.status, "rbac_group_ids": i.groups,
-                           "invited_at": "2025-01-01T00:00:00Z", "expires_at": "2025-02-01T00:00:00Z"})
-                })
-                .collect();
+            let items = org.invites.iter().map(invite_json).collect();
             ok(by_id(items, &query))
         }
+        ("GET", ["", "invites", id]) => match org.invites.iter().find(|i| i.id == *id) {
+            Some(invite) => ok(invite_json(invite)),
+            None => error(404, "not_found_error", "invite not found"),
+        },
         ("POST", ["", "invites"]) => {
             let email = body["email"].as_str().unwrap_or_default().to_owned();
             let role = body["role"].as_str().unwrap_or_default().to_owned();
@@ -464,7 +574,8 @@ fn handle(
                 .map(|r| {
                     let source = if r.custom { "custom" } else { "built_in" };
                     json!({"type": "rbac_role", "id": r.id, "display_name": r.name, "name": r.name,
-                           "source": {"type": source}})
+                           "source": {"type": source}, "created_at": "2025-01-01T00:00:00Z",
+                           "updated_at": "2025-01-01T00:00:00Z"})
                 })
                 .collect();
             ok(by_page(items, &query, org.loop_pages))
@@ -481,17 +592,13 @@ fn handle(
             ok(by_page(items, &query, org.loop_pages))
         }
         ("GET", ["", "rbac_groups"]) => {
-            let items = org
-                .groups
-                .iter()
-                .map(|g| {
-                    json!({"type": "rbac_group", "id": g.id, "name": g.name, "role_ids": g.role_ids,
-                           "source_type": if g.scim { "scim" } else { "direct" },
-                           "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
-                })
-                .collect();
+            let items = org.groups.iter().map(group_json).collect();
             ok(by_page(items, &query, org.loop_pages))
         }
+        ("GET", ["", "rbac_groups", id]) => match org.groups.iter().find(|g| g.id == *id) {
+            Some(group) => ok(group_json(group)),
+            None => error(404, "not_found_error", "rbac group not found"),
+        },
         ("POST", ["", "rbac_groups"]) => {
             let name = body["name"].as_str().unwrap_or_default().to_owned();
             if name.is_empty() {
@@ -529,7 +636,10 @@ fn handle(
                 .members
                 .iter()
                 .filter_map(|m| org.users.iter().find(|u| u.id == *m))
-                .map(|u| json!({"type": "rbac_group_member", "rbac_group_id": id, "user_id": u.id, "email": u.email}))
+                .map(|u| {
+                    json!({"type": "rbac_group_member", "rbac_group_id": id, "user_id": u.id,
+                                "email": u.email, "created_at": "2025-01-01T00:00:00Z"})
+                })
                 .collect();
             ok(by_page(items, &query, org.loop_pages))
         }
@@ -568,15 +678,18 @@ fn handle(
             }
         }
         ("GET", ["", "spend_limits"]) => {
-            let items = org
-                .spend
-                .iter()
-                .map(|s| {
-                    json!({"type": "spend_limit", "id": s.id, "amount": s.amount, "currency": "USD",
-                           "is_enabled": true, "period": s.period,
-                           "scope": {"type": "user", "user_id": s.user_id}})
-                })
-                .collect();
+            // "Grouped by scope type, in the order organization, seat_tier, rbac_group,
+            // organization_service, user."
+            let order = [
+                "organization",
+                "seat_tier",
+                "rbac_group",
+                "organization_service",
+                "user",
+            ];
+            let mut limits: Vec<&Spend> = org.spend.iter().collect();
+            limits.sort_by_key(|s| order.iter().position(|o| *o == s.scope));
+            let items = limits.into_iter().map(Spend::json).collect();
             ok(by_page(items, &query, org.loop_pages))
         }
         ("POST", ["", "spend_limits"]) => {
@@ -595,20 +708,16 @@ fn handle(
             let existing = org
                 .spend
                 .iter()
-                .position(|s| s.user_id == user && s.period == period);
+                .position(|s| s.scope == "user" && s.target == user && s.period == period);
             let id = match existing {
                 Some(i) => {
-                    org.spend[i].amount = amount.clone();
+                    org.spend[i].amount = Some(amount.clone());
                     org.spend[i].id.clone()
                 }
                 None => {
                     let id = org.id("spl");
-                    org.spend.push(Spend {
-                        id: id.clone(),
-                        user_id: user.clone(),
-                        period: period.clone(),
-                        amount: amount.clone(),
-                    });
+                    org.spend
+                        .push(Spend::new(&id, "user", &user, &period, &amount));
                     id
                 }
             };
@@ -618,6 +727,13 @@ fn handle(
             )
         }
         ("DELETE", ["", "spend_limits", id]) => {
+            if org.spend.iter().any(|s| s.id == *id && s.scope != "user") {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "seat-tier, group and organization limits cannot be deleted here",
+                );
+            }
             let before = org.spend.len();
             org.spend.retain(|s| s.id != *id);
             if org.spend.len() == before {
@@ -627,4 +743,16 @@ fn handle(
         }
         _ => error(404, "not_found_error", &format!("no route {method} {path}")),
     }
+}
+
+fn invite_json(i: &Invite) -> Value {
+    json!({"type": "invite", "id": i.id, "email": i.email, "role": i.role,
+           "status": i.status, "rbac_group_ids": i.groups,
+           "invited_at": "2025-01-01T00:00:00Z", "expires_at": "2025-02-01T00:00:00Z"})
+}
+
+fn group_json(g: &Group) -> Value {
+    json!({"type": "rbac_group", "id": g.id, "name": g.name, "role_ids": g.role_ids,
+           "source_type": if g.scim { "scim" } else { "direct" },
+           "created_at": "2025-01-01T00:00:00Z", "updated_at": "2025-01-01T00:00:00Z"})
 }

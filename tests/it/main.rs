@@ -4,6 +4,7 @@
 #![expect(clippy::panic, reason = "tests fail by panicking")]
 
 mod anthropic;
+mod anthropic_fidelity;
 mod anthropic_server;
 mod apply;
 mod cli;
@@ -19,6 +20,7 @@ mod roundtrip;
 mod schema;
 mod scim;
 mod scim_faults;
+mod scim_tls;
 mod terminal;
 mod trust;
 mod validate;

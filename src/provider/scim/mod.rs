@@ -160,7 +160,12 @@ impl ScimProvider {
                 )]
             })
             .unwrap_or_default();
-        let client = Client::new(&base, headers, super::http::Policy::from_env());
+        let client = Client::with_network(
+            &base,
+            headers,
+            super::http::Policy::from_env(),
+            &super::http::Network::from_env(),
+        )?;
         let mut provider = ScimProvider {
             uri: super::redact(uri),
             client,
