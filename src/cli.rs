@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod apply_cmd;
+#[doc(hidden)]
+pub use apply_cmd::parse_plan;
 
 use crate::diag;
 use crate::explain;
