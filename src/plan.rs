@@ -1071,7 +1071,6 @@ fn html_escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
     use crate::diff::tests::{BASE, policy};

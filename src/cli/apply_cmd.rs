@@ -167,7 +167,7 @@ fn read_plan(path: &Path) -> Result<Plan, String> {
 /// Public for the fuzz target `saved_plan` only.
 #[doc(hidden)]
 pub fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Plan, String> {
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| format!("plan `{}` is not valid JSON: {e}", path.display()))?;
     let version = value
         .get("format_version")
