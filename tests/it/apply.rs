@@ -321,6 +321,12 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
     let plan = plan.display().to_string();
     let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
     assert_eq!(code, 1, "{stdout}{stderr}");
+    // Refused for its operations (they are not the ones the policy and the live org
+    // give), not for any other failure on the way (a stale or unreadable plan).
+    assert!(
+        stderr.contains("the policy differs from the one the plan was made from, nothing applied"),
+        "{stderr}"
+    );
     assert!(read(&path).contains("maria@bluebird.studio"));
 }
 

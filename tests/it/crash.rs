@@ -87,9 +87,7 @@ fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
     let (mut old_seen, mut new_seen) = (0, 0);
     for i in 0..ITERATIONS {
         reset();
-        // Most of a run is loading and planning; the write is at the end, so the kills
-        // are spread over the second half of the run, past its end included.
-        let delay = full.mul_f64(0.4 + 0.7 * f64::from(i) / f64::from(ITERATIONS));
+        let delay = full.mul_f64(kill_at(i));
         let mut child = apply(&big).spawn().unwrap_or_else(|e| panic!("{e}"));
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL on Unix
@@ -124,4 +122,20 @@ fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
         }
     }
     eprintln!("after {ITERATIONS} kills: {old_seen} old states, {new_seen} new states");
+    assert!(
+        old_seen > 0 && new_seen > 0,
+        "both outcomes must be exercised: {old_seen} old states, {new_seen} new states"
+    );
+}
+
+/// When iteration `i` kills the apply, as a fraction of a full run. Most of a run is
+/// loading and planning and the write is at its end, so the kills are spread over the
+/// second half of the run; the first lands long before the write (the old state for
+/// sure), the last long after the run's end (the new state, however loaded the machine).
+fn kill_at(i: u32) -> f64 {
+    match i {
+        0 => 0.05,
+        i if i + 1 == ITERATIONS => 4.0,
+        i => 0.4 + 0.7 * f64::from(i) / f64::from(ITERATIONS),
+    }
 }

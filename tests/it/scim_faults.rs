@@ -633,10 +633,18 @@ fn an_endpoint_on_another_host_is_never_sent_the_token() {
         }
     });
     let store: Shared = Arc::default();
-    lock(&store).users_endpoint = Some(other_url);
+    lock(&store).users_endpoint = Some(other_url.clone());
     let url = start(Arc::clone(&store));
     let (out, err, code) = run(&["plan", "--live", &url]);
     assert_eq!(code, 1, "{out}{err}");
+    // Refused for the endpoint, not failing earlier for some other reason.
+    assert!(
+        err.contains(&format!(
+            "refusing to send a request outside the base URL `{}`: `{other_url}",
+            url.trim_start_matches("scim+")
+        )),
+        "{err}"
+    );
     assert!(lock_log(&reached).is_empty(), "{:?}", lock_log(&reached));
     assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
 }

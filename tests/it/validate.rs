@@ -104,6 +104,8 @@ fn github_format_prints_workflow_commands() {
 #[test]
 fn no_color_without_a_terminal() {
     let (stdout, _, _) = run(&["validate", "-p", &fixture("diagnostics/schema")]);
+    // The diagnostics were printed (an empty output has no escapes either), plainly.
+    assert!(stdout.contains("error[schema]: "), "{stdout}");
     assert!(!stdout.contains('\u{1b}'), "ANSI escapes in piped output");
 }
 
@@ -176,6 +178,12 @@ fn an_empty_file_declares_nothing() {
     ]);
     let (stdout, _, code) = validate_dir(dir.path());
     assert_eq!(code, 0, "{stdout}");
+    // Only `a.yaml`'s one user, and no warning about the empty files.
+    assert!(
+        stdout.starts_with(&format!("{}: valid (1 user", dir.path().display())),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("; 0 warnings)\n"), "{stdout}");
 }
 
 #[test]
@@ -207,6 +215,25 @@ fn files_are_read_recursively_in_sorted_order() {
     let (stdout, _, code) = validate_dir(dir.path());
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("valid (3 users"), "{stdout}");
+
+    // The order shows in which of two definitions is the first: files are created here
+    // against their sorted order, and the one sorted later is the duplicate.
+    let dir = scratch(&[
+        ("c/deeper/more.yml", b"users:\n  d@x.com: {}\n"),
+        ("b/users.yaml", b"users:\n  d@x.com: {}\n"),
+        ("a/org.yaml", ORG),
+    ]);
+    let (stdout, _, code) = validate_dir(dir.path());
+    assert_eq!(code, 3, "{stdout}");
+    let root = dir.path().display();
+    assert!(
+        stdout.contains(&format!("--> {root}/c/deeper/more.yml:2:3")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("first defined at {root}/b/users.yaml:2:3")),
+        "{stdout}"
+    );
 }
 
 #[cfg(unix)]
