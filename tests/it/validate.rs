@@ -113,13 +113,13 @@ fn no_color_without_a_terminal() {
 // Bad input: a clear diagnostic and the right exit code, never a panic.
 
 fn scratch(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     for (name, content) in files {
         let path = dir.path().join(name);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            fs::create_dir_all(parent).expect("create a folder");
         }
-        fs::write(path, content).unwrap_or_else(|e| panic!("{e}"));
+        fs::write(path, content).expect("write a file");
     }
     dir
 }
@@ -240,15 +240,13 @@ fn files_are_read_recursively_in_sorted_order() {
 #[test]
 fn a_symlink_loop_is_reported_not_followed_forever() {
     let dir = scratch(&[("org.yaml", ORG)]);
-    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("a symbolic link");
     let (_, stderr, code) = validate_dir(dir.path());
     assert_eq!(code, 1);
     assert!(stderr.contains("symbolic link loop"), "{stderr}");
 
     let dir = scratch(&[("org.yaml", ORG)]);
-    std::os::unix::fs::symlink("self.yaml", dir.path().join("self.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("self.yaml", dir.path().join("self.yaml")).expect("a symbolic link");
     let (_, stderr, code) = validate_dir(dir.path());
     assert_eq!(code, 1);
     assert!(stderr.contains("symbolic link loop"), "{stderr}");
@@ -257,9 +255,8 @@ fn a_symlink_loop_is_reported_not_followed_forever() {
 #[test]
 fn a_50_mb_file_is_refused_without_reading_it() {
     let dir = scratch(&[("org.yaml", ORG)]);
-    let big = fs::File::create(dir.path().join("big.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    big.set_len(50 * 1024 * 1024)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let big = fs::File::create(dir.path().join("big.yaml")).expect("create a file");
+    big.set_len(50 * 1024 * 1024).expect("size the file");
     let (_, stderr, code) = validate_dir(dir.path());
     assert_eq!(code, 1);
     assert!(
