@@ -8,6 +8,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 mod apply_cmd;
 mod test_cmd;
+#[doc(hidden)]
+pub use apply_cmd::parse_plan;
 
 use crate::diag;
 use crate::explain;

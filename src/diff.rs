@@ -623,7 +623,6 @@ fn instruction(op: &Operation) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 pub(crate) mod tests {
     use super::*;
 

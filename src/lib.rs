@@ -11,14 +11,6 @@
 //! Plan ──provider.apply──▶ ApplyReport (+ audit log)
 //! ```
 
-#![cfg_attr(
-    test,
-    expect(
-        clippy::panic,
-        reason = "a unit test fails by panicking with what it found"
-    )
-)]
-
 pub mod apply;
 pub mod cli;
 pub mod diag;

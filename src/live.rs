@@ -473,7 +473,6 @@ pub fn as_policy(live: &LiveState) -> Option<Policy> {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

@@ -1133,7 +1133,6 @@ fn html_escape(text: &str) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
     use crate::diff::tests::{BASE, policy};

@@ -676,7 +676,6 @@ fn compare(old: Option<&Effective>, new: &Effective) -> Vec<String> {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

@@ -442,7 +442,6 @@ pub fn parse_only(dir: &Path) -> Result<(usize, u64, usize), crate::load::LoadEr
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

@@ -200,7 +200,14 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
 fn read_plan(path: &Path) -> Result<Plan, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read plan `{}`: {e}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes)
+    parse_plan(path, &bytes)
+}
+
+/// Decode the bytes of the saved plan `path` (JSON of this orgplan's `format_version`).
+/// Public for the fuzz target `saved_plan` only.
+#[doc(hidden)]
+pub fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Plan, String> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| format!("plan `{}` is not valid JSON: {e}", path.display()))?;
     let version = value
         .get("format_version")

@@ -596,7 +596,6 @@ impl ser::SerializeStructVariant for Object<'_> {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use std::collections::BTreeMap;
     use std::path::Path;

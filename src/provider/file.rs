@@ -276,7 +276,6 @@ fn explain_bad_file(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderErro
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

@@ -629,7 +629,6 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
-#[expect(clippy::unwrap_used, reason = "tests")]
 mod tests {
     use super::*;
     use std::io::{BufRead, BufReader, Read, Write};

@@ -30,7 +30,7 @@ pub fn run_with(
     for (name, value) in extra {
         command.env(name, value);
     }
-    let output = command.output().unwrap_or_else(|e| panic!("{e}"));
+    let output = command.output().expect("run orgplan");
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -43,7 +43,7 @@ pub fn run(server: &StandIn, dir: &Path, args: &[&str]) -> (String, String, i32)
 }
 
 pub fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"))
+    tempfile::tempdir().expect("a temporary folder")
 }
 
 /// The plan's operations as `op target [member] (provider|manual)` lines.
@@ -155,8 +155,7 @@ fn plan_apply_accept_and_plan_again_reports_no_changes() {
         assert_eq!(kate.groups.len(), 1);
         assert_eq!(kate.role, "user");
     }
-    let audit =
-        std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("read a file");
     assert_eq!(audit.lines().count(), 8);
 
     // Only what waits for people remains.
@@ -377,8 +376,7 @@ fn a_failure_midway_reports_what_landed_and_audits_only_that() {
     );
     assert!(stderr.contains("applied (3):"), "{stderr}");
     assert!(stderr.contains("not applied (5):"), "{stderr}");
-    let audit =
-        std::fs::read_to_string(dir.path().join("audit.jsonl")).unwrap_or_else(|e| panic!("{e}"));
+    let audit = std::fs::read_to_string(dir.path().join("audit.jsonl")).expect("read a file");
     assert_eq!(audit.lines().count(), 3, "{audit}");
     // Fixed, a new plan finishes the job.
     server.org().refuse_invite = None;
@@ -488,10 +486,9 @@ fn the_key_never_appears_in_output_plans_or_the_audit() {
     );
     outputs.push(stdout + &stderr);
     for name in ["plan.json", "audit.jsonl"] {
-        outputs
-            .push(std::fs::read_to_string(dir.path().join(name)).unwrap_or_else(|e| panic!("{e}")));
+        outputs.push(std::fs::read_to_string(dir.path().join(name)).expect("read a file"));
     }
-    let saved: Value = serde_json::from_str(&outputs[3]).unwrap_or_else(|e| panic!("{e}"));
+    let saved: Value = serde_json::from_str(&outputs[3]).expect("valid JSON");
     assert_eq!(saved["live"], "anthropic:");
     for text in &outputs {
         assert!(!text.contains(KEY), "{text}");
@@ -551,7 +548,7 @@ fn a_next_page_cycle_is_refused_instead_of_paging_forever() {
         .env("ORGPLAN_ANTHROPIC_AUDIT", dir.path().join("audit.jsonl"))
         .timeout(Duration::from_secs(30))
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("next_page"), "{stderr}");

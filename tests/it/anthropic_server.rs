@@ -259,10 +259,10 @@ impl StandIn {
             custom: true,
             permissions: vec!["chat".into(), "api".into(), "permission_view_usage".into()],
         });
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
         let url = format!(
             "http://{}",
-            listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+            listener.local_addr().expect("the listener's address")
         );
         let org = Arc::new(Mutex::new(org));
         let shared = Arc::clone(&org);

@@ -6,7 +6,7 @@ use crate::common::{fixture, orgplan, run};
 
 /// A temporary folder and the `file:` URI of a live file in it.
 fn temp_live() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("state").join("live.json");
     let uri = format!("file:{}", path.display());
     (dir, path, uri)
@@ -124,7 +124,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
     ]);
     assert_eq!(code, 0);
     let edited = read(&path).replace("\"Ben Carter\"", "\"Benjamin Carter\"");
-    std::fs::write(&path, edited).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, edited).expect("write a file");
     let (_, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
     assert_eq!(code, 1);
     assert!(
@@ -152,12 +152,12 @@ fn safety_is_checked_again_at_apply_time() {
     // The small Team org, now removing the users it does not declare: the 21 users
     // applied above, the primary owner among them.
     let policy = dir.path().join("policy");
-    std::fs::create_dir_all(&policy).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&policy).expect("create a folder");
     let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
     for name in ["org.yaml", "users.yaml"] {
         let text =
             read(&team.join(name)).replace("unmanaged_users: keep", "unmanaged_users: remove");
-        std::fs::write(policy.join(name), text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(policy.join(name), text).expect("write a file");
     }
     let policy = policy.display().to_string();
     let (_, stderr, code) = run(&["apply", "-p", &policy, "--live", &uri, "--auto-approve"]);
@@ -170,14 +170,14 @@ fn safety_is_checked_again_at_apply_time() {
 fn a_held_lock_makes_apply_wait_then_fail_naming_the_lock_file() {
     let (_dir, path, uri) = temp_live();
     let lock_path = path.with_file_name("live.json.lock");
-    std::fs::create_dir_all(path.parent().unwrap_or(&path)).unwrap_or_else(|e| panic!("{e}"));
-    let lock = std::fs::File::create(&lock_path).unwrap_or_else(|e| panic!("{e}"));
-    lock.lock().unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(path.parent().unwrap_or(&path)).expect("create a folder");
+    let lock = std::fs::File::create(&lock_path).expect("create a file");
+    lock.lock().expect("lock the file");
     let output = orgplan()
         .args(["apply", "--live", &uri, "--auto-approve"])
         .env("ORGPLAN_LOCK_TIMEOUT", "1")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -237,11 +237,11 @@ fn export_of_an_org_never_set_up_is_refused() {
 /// A policy folder in `dir` from the `team-plan` fixture, each text passed through `edit`.
 fn team_policy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> String {
     let policy = dir.join(name);
-    std::fs::create_dir_all(&policy).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::create_dir_all(&policy).expect("create a folder");
     let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
     for file in ["org.yaml", "users.yaml"] {
         let text = edit(read(&team.join(file)));
-        std::fs::write(policy.join(file), text).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(policy.join(file), text).expect("write a file");
     }
     policy.display().to_string()
 }
@@ -257,10 +257,9 @@ fn team_live_with_an_extra_user(uri: &str, path: &Path) {
         "--auto-approve",
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let mut state: serde_json::Value =
-        serde_json::from_str(&read(path)).unwrap_or_else(|e| panic!("{e}"));
+    let mut state: serde_json::Value = serde_json::from_str(&read(path)).expect("valid JSON");
     state["users"]["extra@bluebird.studio"] = serde_json::json!({"id": "usr_99", "name": "X"});
-    std::fs::write(path, state.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(path, state.to_string()).expect("write a file");
 }
 
 #[test]
@@ -314,18 +313,25 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
         &plan.display().to_string(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let mut saved: serde_json::Value =
-        serde_json::from_str(&read(&plan)).unwrap_or_else(|e| panic!("{e}"));
+    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan)).expect("valid JSON");
     saved["operations"] = serde_json::json!([{
         "op": "user.remove",
         "target": "maria@bluebird.studio",
         "changes": [],
         "execution": "provider"
     }]);
-    std::fs::write(&plan, saved.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&plan, saved.to_string()).expect("write a file");
     let plan = plan.display().to_string();
     let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
     assert_eq!(code, 1, "{stdout}{stderr}");
+    // Refused by the primary-owner rule, judged on the file's own operations before they
+    // are compared with a fresh plan: with that rule gone, this fails.
+    assert!(
+        stderr.contains(
+            "safety.protected: the plan would remove `maria@bluebird.studio` (the primary owner)"
+        ),
+        "{stderr}"
+    );
     assert!(read(&path).contains("maria@bluebird.studio"));
 }
 
@@ -342,10 +348,9 @@ fn a_saved_plan_never_decides_alone_where_credentials_go() {
     assert_eq!(code, 1);
     assert!(stderr.contains("the plan was made against"), "{stderr}");
     // A plan edited to point at a remote org needs that org named on the command line.
-    let mut saved: serde_json::Value =
-        serde_json::from_str(&read(&plan)).unwrap_or_else(|e| panic!("{e}"));
+    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan)).expect("valid JSON");
     saved["live"] = "scim+https://127.0.0.1:9/scim/v2".into();
-    std::fs::write(&plan, saved.to_string()).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&plan, saved.to_string()).expect("write a file");
     let (_, stderr, code) = run(&["apply", &plan_arg]);
     assert_eq!(code, 1);
     assert!(

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 /// The `orgplan` binary built for these tests, run from the repository root.
 pub fn orgplan() -> assert_cmd::Command {
-    let mut command = assert_cmd::Command::cargo_bin("orgplan").unwrap_or_else(|e| panic!("{e}"));
+    let mut command = assert_cmd::Command::cargo_bin("orgplan").expect("the orgplan binary");
     command.current_dir(root()).env_remove("NO_COLOR");
     command
 }
@@ -21,10 +21,7 @@ pub fn fixture(name: &str) -> String {
 
 /// Run `orgplan args…` and return (stdout, stderr, exit code).
 pub fn run(args: &[&str]) -> (String, String, i32) {
-    let output = orgplan()
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let output = orgplan().args(args).output().expect("run orgplan");
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),

@@ -29,8 +29,8 @@ fn big_policy(users: usize) -> String {
 }
 
 fn parse(path: &Path) -> LiveState {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{e}"));
-    orgplan::provider::file::parse(path, &bytes).unwrap_or_else(|e| panic!("{e}"))
+    let bytes = std::fs::read(path).expect("read a file");
+    orgplan::provider::file::parse(path, &bytes).expect("a live state that reads")
 }
 
 /// Complete audit lines (a kill during the append may leave the last one cut short).
@@ -45,12 +45,12 @@ fn audit(path: &Path) -> Vec<AuditRecord> {
 
 #[test]
 fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let small = dir.path().join("small");
     let big = dir.path().join("big");
     for (folder, users) in [(&small, 10), (&big, USERS)] {
-        std::fs::create_dir_all(folder).unwrap_or_else(|e| panic!("{e}"));
-        std::fs::write(folder.join("p.yaml"), big_policy(users)).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::create_dir_all(folder).expect("create a folder");
+        std::fs::write(folder.join("p.yaml"), big_policy(users)).expect("write a file");
     }
     let live = dir.path().join("live.json");
     let log = dir.path().join("live.json.audit.jsonl");
@@ -66,18 +66,18 @@ fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
     };
 
     // The old state: the first 10 users.
-    let status = apply(&small).status().unwrap_or_else(|e| panic!("{e}"));
+    let status = apply(&small).status().expect("run orgplan");
     assert!(status.success());
-    let old = std::fs::read(&live).unwrap_or_else(|e| panic!("{e}"));
+    let old = std::fs::read(&live).expect("read a file");
     let reset = || {
-        std::fs::write(&live, &old).unwrap_or_else(|e| panic!("{e}"));
+        std::fs::write(&live, &old).expect("write a file");
         let _ = std::fs::remove_file(&log);
     };
 
     // One full run, to spread the kills over its length.
     reset();
     let start = Instant::now();
-    let status = apply(&big).status().unwrap_or_else(|e| panic!("{e}"));
+    let status = apply(&big).status().expect("run orgplan");
     let full = start.elapsed();
     assert!(status.success());
     let new = parse(&live);
@@ -87,15 +87,13 @@ fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
     let (mut old_seen, mut new_seen) = (0, 0);
     for i in 0..ITERATIONS {
         reset();
-        // Most of a run is loading and planning; the write is at the end, so the kills
-        // are spread over the second half of the run, past its end included.
-        let delay = full.mul_f64(0.4 + 0.7 * f64::from(i) / f64::from(ITERATIONS));
-        let mut child = apply(&big).spawn().unwrap_or_else(|e| panic!("{e}"));
+        let delay = full.mul_f64(kill_at(i));
+        let mut child = apply(&big).spawn().expect("start orgplan");
         std::thread::sleep(delay);
         let _ = child.kill(); // SIGKILL on Unix
         let _ = child.wait();
 
-        let bytes = std::fs::read(&live).unwrap_or_else(|e| panic!("{e}"));
+        let bytes = std::fs::read(&live).expect("read a file");
         let records = audit(&log);
         if bytes == old {
             old_seen += 1;
@@ -124,4 +122,20 @@ fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
         }
     }
     eprintln!("after {ITERATIONS} kills: {old_seen} old states, {new_seen} new states");
+    assert!(
+        old_seen > 0 && new_seen > 0,
+        "both outcomes must be exercised: {old_seen} old states, {new_seen} new states"
+    );
+}
+
+/// When iteration `i` kills the apply, as a fraction of a full run. Most of a run is
+/// loading and planning and the write is at its end, so the kills are spread over the
+/// second half of the run; the first lands long before the write (the old state for
+/// sure), the last long after the run's end (the new state, however loaded the machine).
+fn kill_at(i: u32) -> f64 {
+    match i {
+        0 => 0.05,
+        i if i + 1 == ITERATIONS => 4.0,
+        i => 0.4 + 0.7 * f64::from(i) / f64::from(ITERATIONS),
+    }
 }

@@ -1,7 +1,8 @@
 //! Integration tests, compiled as one binary (one link, shared build).
 
 // A test reports failure by panicking; the crate-wide ban is for the library and binary.
-#![expect(clippy::panic, reason = "tests fail by panicking")]
+// Clippy's `allow-*-in-tests` (clippy.toml) covers `#[test]` functions, not the helpers.
+#![expect(clippy::panic, clippy::expect_used, reason = "tests fail by panicking")]
 
 mod anthropic;
 mod anthropic_fidelity;
@@ -12,6 +13,7 @@ mod common;
 mod crash;
 mod docs;
 mod explain;
+mod fuzz_seeds;
 mod github;
 mod plan;
 mod policytest;

@@ -92,13 +92,13 @@ fn in_sync_live(dir: &Path) -> String {
     let state = orgplan::live::project(&policy);
     let path = dir.join("live.json");
     let text = serde_json::to_string_pretty(&state).unwrap_or_else(|e| panic!("{e}"));
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, text).expect("write a file");
     format!("file:{}", path.display())
 }
 
 #[test]
 fn an_org_in_sync_has_no_changes_and_exits_0() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     // Tests run from the crate root (cargo's default for integration tests).
     let live = in_sync_live(dir.path());
     let (stdout, stderr, code) = run(&["plan", "--live", &live, "--detailed-exitcode"]);
@@ -141,14 +141,14 @@ fn a_missing_live_file_is_a_new_org_created_whole() {
 
 #[test]
 fn the_default_live_uri_is_dot_orgplan_live_json() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let policies = crate::common::root().join("policies");
     let output = crate::common::orgplan()
         .current_dir(dir.path())
         .args(["plan", "-p"])
         .arg(&policies)
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0));
     assert!(
@@ -160,7 +160,7 @@ fn the_default_live_uri_is_dot_orgplan_live_json() {
 
 #[test]
 fn out_writes_the_json_plan_and_prints_the_chosen_format() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let saved = dir.path().join("plan.json");
     let policies = fixture("drift/policies");
     let live = format!("file:{}", fixture("drift/live.json"));
@@ -168,14 +168,14 @@ fn out_writes_the_json_plan_and_prints_the_chosen_format() {
     let (stdout, _, code) = run(&["plan", "-p", &policies, "--live", &live, "-o", &saved_arg]);
     assert_eq!(code, 0);
     assert!(stdout.contains("Plan: "), "{stdout}");
-    let text = std::fs::read_to_string(&saved).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&saved).expect("read a file");
     assert_eq!(text, drift("json").0);
 }
 
 fn live_file(text: &str) -> (tempfile::TempDir, String) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let path = dir.path().join("live.json");
-    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&path, text).expect("write a file");
     let uri = format!("file:{}", path.display());
     (dir, uri)
 }
@@ -229,7 +229,7 @@ fn an_invalid_policy_exits_3_with_diagnostics_on_stderr() {
 }
 
 fn refused(rule: &str, expected: &[&str]) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let saved = dir.path().join("plan.json");
     let policies = fixture(&format!("safety/{rule}/policies"));
     let live = format!("file:{}", fixture(&format!("safety/{rule}/live.json")));

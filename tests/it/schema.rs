@@ -4,8 +4,8 @@ use crate::common::{root, run};
 
 #[test]
 fn committed_schema_matches_the_generated_one() {
-    let committed = std::fs::read_to_string(root().join("schema/orgplan.schema.json"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let committed =
+        std::fs::read_to_string(root().join("schema/orgplan.schema.json")).expect("read a file");
     let (generated, _, code) = run(&["schema"]);
     assert_eq!(code, 0);
     assert!(
@@ -98,8 +98,7 @@ fn enums_list_their_values() {
 
 #[test]
 fn every_code_is_documented_in_the_readme() {
-    let readme =
-        std::fs::read_to_string(root().join("README.md")).unwrap_or_else(|e| panic!("{e}"));
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("read a file");
     for info in orgplan::diag::CODES {
         let row = format!("| `{}` |", info.code);
         assert!(

@@ -25,7 +25,7 @@ fn run(args: &[&str]) -> (String, String, i32) {
         .args(args)
         .env("ORGPLAN_SCIM_TOKEN", token())
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -75,7 +75,7 @@ fn patch(url: &str, operation: Value) {
 
 /// The scenarios of issue 5 against one server; `full` when the extension is loaded.
 fn scenario(base: &str, full: bool) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let path = |name: &str| dir.path().join(name).to_string_lossy().into_owned();
     let (plan_file, audit) = (path("plan.json"), path("audit.jsonl"));
     let mut outputs = String::new();
@@ -206,7 +206,7 @@ fn scenario(base: &str, full: bool) {
     for text in [&outputs, &saved, &trail] {
         assert!(!text.contains(&token()), "the token leaked");
     }
-    let plan: Value = serde_json::from_str(&saved).unwrap_or_else(|e| panic!("{e}"));
+    let plan: Value = serde_json::from_str(&saved).expect("valid JSON");
     assert_eq!(plan["live"], json!(base));
 }
 

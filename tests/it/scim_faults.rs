@@ -63,10 +63,10 @@ fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
 }
 
 fn start(store: Shared) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let url = format!(
         "scim+http://{}/scim/v2",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        listener.local_addr().expect("the listener's address")
     );
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -379,7 +379,7 @@ fn run(args: &[&str]) -> (String, String, i32) {
         .env("ORGPLAN_HTTP_ATTEMPTS", "4")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -406,7 +406,7 @@ fn no_doubles(store: &Shared) {
 fn apply_converges_through_faults_and_reports_a_partial_failure() {
     let store: Shared = Arc::default();
     let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let audit = dir.path().join("audit.jsonl");
     let audit = audit.to_string_lossy().into_owned();
     let plan_file = dir.path().join("plan.json");
@@ -551,7 +551,7 @@ fn a_wrong_token_says_which_variable_to_set() {
         .args(["plan", "--live", &url])
         .env("ORGPLAN_SCIM_TOKEN", "wrong-token-123")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -567,7 +567,7 @@ fn an_unreachable_server_fails_without_printing_credentials() {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("the listener's address");
     let uri = format!("scim+http://user:secret@127.0.0.1:{port}/scim/v2?token=abc");
     let output = orgplan()
         .args(["plan", "--live", &uri])
@@ -575,7 +575,7 @@ fn an_unreachable_server_fails_without_printing_credentials() {
         .env("ORGPLAN_HTTP_ATTEMPTS", "2")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("failed after 2 attempts"), "{err}");
@@ -602,10 +602,10 @@ fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
 #[test]
 fn an_endpoint_on_another_host_is_never_sent_the_token() {
     // A second listener stands for a host the token must never reach.
-    let other = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
+    let other = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
     let other_url = format!(
         "http://{}/Users",
-        other.local_addr().unwrap_or_else(|e| panic!("{e}"))
+        other.local_addr().expect("the listener's address")
     );
     let reached = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = Arc::clone(&reached);
@@ -633,10 +633,18 @@ fn an_endpoint_on_another_host_is_never_sent_the_token() {
         }
     });
     let store: Shared = Arc::default();
-    lock(&store).users_endpoint = Some(other_url);
+    lock(&store).users_endpoint = Some(other_url.clone());
     let url = start(Arc::clone(&store));
     let (out, err, code) = run(&["plan", "--live", &url]);
     assert_eq!(code, 1, "{out}{err}");
+    // Refused for the endpoint, not failing earlier for some other reason.
+    assert!(
+        err.contains(&format!(
+            "refusing to send a request outside the base URL `{}`: `{other_url}",
+            url.trim_start_matches("scim+")
+        )),
+        "{err}"
+    );
     assert!(lock_log(&reached).is_empty(), "{:?}", lock_log(&reached));
     assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
 }
@@ -662,7 +670,7 @@ fn a_server_that_ignores_start_index_does_not_page_forever() {
         .env("ORGPLAN_SCIM_TOKEN", TOKEN)
         .timeout(Duration::from_secs(30))
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("startIndex"), "{err}");
@@ -672,10 +680,10 @@ fn a_server_that_ignores_start_index_does_not_page_forever() {
 fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
     let store: Shared = Arc::default();
     let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     // A regular file where the audit file's folder should be.
     let blocker = dir.path().join("not-a-folder");
-    std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&blocker, "").expect("write a file");
     let audit = blocker.join("audit.jsonl").to_string_lossy().into_owned();
     let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
     assert_eq!(code, 1, "{out}{err}");

@@ -42,12 +42,12 @@ fn on_terminal_with(dir: &std::path::Path, env: &str, args: &str, input: &str) -
 }
 
 fn synthetic_org(users: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     let out = dir.path().display().to_string();
     let status = orgplan()
         .args(["synth", "--users", users, "-o", &out])
         .output()
-        .unwrap_or_else(|e| panic!("{e}"));
+        .expect("run orgplan");
     assert!(status.status.success());
     dir
 }

@@ -104,6 +104,8 @@ fn github_format_prints_workflow_commands() {
 #[test]
 fn no_color_without_a_terminal() {
     let (stdout, _, _) = run(&["validate", "-p", &fixture("diagnostics/schema")]);
+    // The diagnostics were printed (an empty output has no escapes either), plainly.
+    assert!(stdout.contains("error[schema]: "), "{stdout}");
     assert!(!stdout.contains('\u{1b}'), "ANSI escapes in piped output");
 }
 
@@ -111,13 +113,13 @@ fn no_color_without_a_terminal() {
 // Bad input: a clear diagnostic and the right exit code, never a panic.
 
 fn scratch(files: &[(&str, &[u8])]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().expect("a temporary folder");
     for (name, content) in files {
         let path = dir.path().join(name);
         if let Some(parent) = path.parent() {
-            fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+            fs::create_dir_all(parent).expect("create a folder");
         }
-        fs::write(path, content).unwrap_or_else(|e| panic!("{e}"));
+        fs::write(path, content).expect("write a file");
     }
     dir
 }
@@ -176,6 +178,12 @@ fn an_empty_file_declares_nothing() {
     ]);
     let (stdout, _, code) = validate_dir(dir.path());
     assert_eq!(code, 0, "{stdout}");
+    // Only `a.yaml`'s one user, and no warning about the empty files.
+    assert!(
+        stdout.starts_with(&format!("{}: valid (1 user", dir.path().display())),
+        "{stdout}"
+    );
+    assert!(stdout.ends_with("; 0 warnings)\n"), "{stdout}");
 }
 
 #[test]
@@ -207,21 +215,38 @@ fn files_are_read_recursively_in_sorted_order() {
     let (stdout, _, code) = validate_dir(dir.path());
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains("valid (3 users"), "{stdout}");
+
+    // The order shows in which of two definitions is the first: files are created here
+    // against their sorted order, and the one sorted later is the duplicate.
+    let dir = scratch(&[
+        ("c/deeper/more.yml", b"users:\n  d@x.com: {}\n"),
+        ("b/users.yaml", b"users:\n  d@x.com: {}\n"),
+        ("a/org.yaml", ORG),
+    ]);
+    let (stdout, _, code) = validate_dir(dir.path());
+    assert_eq!(code, 3, "{stdout}");
+    let root = dir.path().display();
+    assert!(
+        stdout.contains(&format!("--> {root}/c/deeper/more.yml:2:3")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!("first defined at {root}/b/users.yaml:2:3")),
+        "{stdout}"
+    );
 }
 
 #[cfg(unix)]
 #[test]
 fn a_symlink_loop_is_reported_not_followed_forever() {
     let dir = scratch(&[("org.yaml", ORG)]);
-    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink(dir.path(), dir.path().join("loop")).expect("a symbolic link");
     let (_, stderr, code) = validate_dir(dir.path());
     assert_eq!(code, 1);
     assert!(stderr.contains("symbolic link loop"), "{stderr}");
 
     let dir = scratch(&[("org.yaml", ORG)]);
-    std::os::unix::fs::symlink("self.yaml", dir.path().join("self.yaml"))
-        .unwrap_or_else(|e| panic!("{e}"));
+    std::os::unix::fs::symlink("self.yaml", dir.path().join("self.yaml")).expect("a symbolic link");
     let (_, stderr, code) = validate_dir(dir.path());
     assert_eq!(code, 1);
     assert!(stderr.contains("symbolic link loop"), "{stderr}");
@@ -230,9 +255,8 @@ fn a_symlink_loop_is_reported_not_followed_forever() {
 #[test]
 fn a_50_mb_file_is_refused_without_reading_it() {
     let dir = scratch(&[("org.yaml", ORG)]);
-    let big = fs::File::create(dir.path().join("big.yaml")).unwrap_or_else(|e| panic!("{e}"));
-    big.set_len(50 * 1024 * 1024)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let big = fs::File::create(dir.path().join("big.yaml")).expect("create a file");
+    big.set_len(50 * 1024 * 1024).expect("size the file");
     let (_, stderr, code) = validate_dir(dir.path());
     assert_eq!(code, 1);
     assert!(

@@ -372,7 +372,6 @@ pub fn merged(current: &Value, attributes: &Value, base_schema: &str) -> Value {
 }
 
 #[cfg(test)]
-#[expect(clippy::panic, reason = "tests fail by panicking")]
 mod tests {
     use super::*;
 

@@ -17,7 +17,7 @@
 //! - The bearer token comes from `ORGPLAN_SCIM_TOKEN` and only ever travels as a secret
 //!   header of the shared HTTP client.
 
-mod map;
+pub mod map;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
