@@ -410,10 +410,13 @@ fn render_human(
         ),
         paint(color, bold, &format!(": {}", diagnostic.message)),
     )?;
+    // Every code has its page section: what it means, an example, how to fix it.
+    let see = format!("{DOCS}#{}", diagnostic.code);
     let Some(location) = &diagnostic.location else {
         if let Some(help) = &diagnostic.help {
             writeln!(out, "  {} {help}", paint(color, blue, "= help:"))?;
         }
+        writeln!(out, "  {} {see}", paint(color, blue, "= see:"))?;
         return writeln!(out);
     };
     let gutter = location.line.to_string().len();
@@ -457,12 +460,16 @@ fn render_human(
             paint(color, level_style, &carets)
         )?;
     }
+    writeln!(out, "{pad} {}", paint(color, blue, "|"))?;
     if let Some(help) = &diagnostic.help {
-        writeln!(out, "{pad} {}", paint(color, blue, "|"))?;
         writeln!(out, "{pad} {} {help}", paint(color, blue, "= help:"))?;
     }
+    writeln!(out, "{pad} {} {see}", paint(color, blue, "= see:"))?;
     writeln!(out)
 }
+
+/// Where each code is documented, relative to the repository (and the installed docs).
+pub const DOCS: &str = "docs/diagnostics.md";
 
 // A long line (minified YAML, a hostile file) is cut to a window around the column, so a
 // diagnostic stays readable; returns the text and the column within it.
