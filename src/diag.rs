@@ -6,7 +6,6 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 use serde::Serialize;
 
-use crate::load::Sources;
 
 /// How bad a finding is: errors fail the run (exit 3), warnings do not.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -520,6 +519,46 @@ pub fn did_you_mean<'a>(
         })
         .min()
         .map(|(_, candidate)| format!("did you mean `{candidate}`?"))
+}
+
+/// The text of every policy file read, for source snippets.
+#[derive(Debug, Default, Clone)]
+pub struct Sources {
+    files: Vec<(String, String)>,
+}
+
+impl Sources {
+    /// Add a file; returns its index.
+    pub fn add(&mut self, name: String, text: String) -> usize {
+        self.files.push((name, text));
+        self.files.len() - 1
+    }
+
+    /// Add every file of `other` after these (test files beside the policy's, say).
+    pub fn append(&mut self, other: Sources) {
+        self.files.extend(other.files);
+    }
+
+    /// How many files there are (the index the next one gets).
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// True when no file was added.
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Name of file `id`.
+    pub fn name(&self, id: usize) -> &str {
+        self.files.get(id).map_or("", |(name, _)| name.as_str())
+    }
+
+    /// Line `line` (1-based) of the file called `name`.
+    pub fn line(&self, name: &str, line: usize) -> Option<&str> {
+        let (_, text) = self.files.iter().find(|(n, _)| n == name)?;
+        text.lines().nth(line.checked_sub(1)?)
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,6 @@ use serde_json::Value;
 
 use crate::live::{self, LiveGroup, LiveRole, LiveState, LiveStatus, LiveUser};
 use crate::model::{OrgRole, Policy, Seat, Section, UnmanagedUsers};
-use crate::provider::Capabilities;
 
 /// Kinds of operation, declared in execution order (the derived `Ord` is that order).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -620,6 +619,39 @@ fn instruction(op: &Operation) -> String {
         OpKind::RoleDelete => format!("delete the custom role `{target}`"),
     };
     format!("In the Claude admin console, {action}")
+}
+
+/// What a provider can do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Operation kinds the provider carries out itself; any other operation becomes a
+    /// manual step with an instruction for the admin console.
+    pub applies: BTreeSet<OpKind>,
+    /// Fields or resources the provider cannot read, as `section.field` (`org.seats`,
+    /// `users.limits`) or a whole section (`roles`). They are not compared; the plan lists
+    /// them under `unverifiable`.
+    pub unreadable: Vec<String>,
+}
+
+impl Capabilities {
+    /// Carries out every operation and reads everything.
+    pub fn full() -> Self {
+        Capabilities {
+            applies: OpKind::ALL.into_iter().collect(),
+            unreadable: Vec::new(),
+        }
+    }
+
+    /// True when `path` (`org.seats`, `users.limits.spend_usd`, `roles`) or an ancestor of
+    /// it cannot be read.
+    pub fn cannot_read(&self, path: &str) -> bool {
+        self.unreadable.iter().any(|u| {
+            path == u
+                || path
+                    .strip_prefix(u.as_str())
+                    .is_some_and(|rest| rest.starts_with('.'))
+        })
+    }
 }
 
 #[cfg(test)]

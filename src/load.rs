@@ -61,35 +61,7 @@ pub enum LoadError {
     },
 }
 
-/// The text of every policy file read, for source snippets.
-#[derive(Debug, Default, Clone)]
-pub struct Sources {
-    files: Vec<(String, String)>,
-}
-
-impl Sources {
-    /// Add a file; returns its index.
-    pub fn add(&mut self, name: String, text: String) -> usize {
-        self.files.push((name, text));
-        self.files.len() - 1
-    }
-
-    /// Add every file of `other` after these (test files beside the policy's, say).
-    pub fn append(&mut self, other: Sources) {
-        self.files.extend(other.files);
-    }
-
-    /// Name of file `id`.
-    pub fn name(&self, id: usize) -> &str {
-        self.files.get(id).map_or("", |(name, _)| name.as_str())
-    }
-
-    /// Line `line` (1-based) of the file called `name`.
-    pub fn line(&self, name: &str, line: usize) -> Option<&str> {
-        let (_, text) = self.files.iter().find(|(n, _)| n == name)?;
-        text.lines().nth(line.checked_sub(1)?)
-    }
-}
+pub use crate::diag::Sources;
 
 // (line, col, width), 1-based. `u32` is plenty: a policy file has at most 32 MiB.
 type Place = (u32, u32, u32);
@@ -522,7 +494,7 @@ fn collect_files(
 /// Parse one file's bytes into `loaded`: a [`Document`] when it parses, a diagnostic
 /// when it does not. Never panics, whatever the bytes.
 pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
-    let file = loaded.sources.files.len();
+    let file = loaded.sources.len();
     loaded.push(parse_file(name, bytes).into_document(file, |document| document));
 }
 

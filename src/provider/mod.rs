@@ -14,48 +14,16 @@ pub mod file;
 pub mod http;
 pub mod scim;
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use crate::apply::{ApplyError, Batch};
-use crate::diff::{OpKind, Operation};
+use crate::diff::Operation;
 use crate::live::LiveState;
 
 /// The live URI used when `--live` is not given.
 pub const DEFAULT_LIVE: &str = "file:.orgplan/live.json";
 
-/// What a provider can do.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Capabilities {
-    /// Operation kinds the provider carries out itself; any other operation becomes a
-    /// manual step with an instruction for the admin console.
-    pub applies: BTreeSet<OpKind>,
-    /// Fields or resources the provider cannot read, as `section.field` (`org.seats`,
-    /// `users.limits`) or a whole section (`roles`). They are not compared; the plan lists
-    /// them under `unverifiable`.
-    pub unreadable: Vec<String>,
-}
-
-impl Capabilities {
-    /// Carries out every operation and reads everything.
-    pub fn full() -> Self {
-        Capabilities {
-            applies: OpKind::ALL.into_iter().collect(),
-            unreadable: Vec::new(),
-        }
-    }
-
-    /// True when `path` (`org.seats`, `users.limits.spend_usd`, `roles`) or an ancestor of
-    /// it cannot be read.
-    pub fn cannot_read(&self, path: &str) -> bool {
-        self.unreadable.iter().any(|u| {
-            path == u
-                || path
-                    .strip_prefix(u.as_str())
-                    .is_some_and(|rest| rest.starts_with('.'))
-        })
-    }
-}
+pub use crate::diff::Capabilities;
 
 /// A source of live state.
 pub trait Provider {
@@ -235,6 +203,7 @@ pub fn redact(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     #[test]
     fn credentials_are_stripped() {
