@@ -174,6 +174,8 @@ pub struct Client {
     base: String,
     headers: Vec<(String, Secret)>,
     policy: Policy,
+    /// Shared by every thread sending through this client: a 429 holds them all.
+    gate: super::backoff::Gate,
 }
 
 impl std::fmt::Debug for Client {
@@ -202,6 +204,7 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             headers,
             policy,
+            gate: super::backoff::Gate::new(),
         }
     }
 
@@ -273,16 +276,23 @@ impl Client {
         let body_text = body.map(|b| b.to_string());
         let mut last_error = String::new();
         for attempt in 1..=self.policy.attempts {
+            self.gate.wait();
             match self.once(method, &url, extra, body_text.as_deref()) {
                 Ok(response) => {
                     let retryable = response.status == 429 || response.status >= 500;
                     if !retryable || attempt == self.policy.attempts {
                         return Ok(response);
                     }
-                    let wait = retry_after(&response)
+                    let told = retry_after(&response);
+                    let wait = told
                         .unwrap_or_else(|| self.backoff(attempt))
                         .min(self.policy.max_delay);
-                    std::thread::sleep(wait);
+                    // Rate limited: the whole client waits, every thread of it.
+                    if response.status == 429 || told.is_some() {
+                        self.gate.hold(wait);
+                    } else {
+                        std::thread::sleep(wait);
+                    }
                 }
                 Err(error) => {
                     last_error = error;
