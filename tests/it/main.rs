@@ -17,6 +17,7 @@ mod roundtrip;
 mod schema;
 mod scim;
 mod scim_faults;
+mod scim_standin;
 mod terminal;
 mod trust;
 mod validate;

@@ -205,7 +205,12 @@ impl<'a> Run<'a> {
                 }
                 Err(Refusal::Member(reason)) if batch.len() == 1 => {
                     let (only, _) = &batch[0];
-                    out.failed.push((only.index, only.op, reason));
+                    let member = only.op.member.as_deref().unwrap_or_default();
+                    out.failed.push((
+                        only.index,
+                        only.op,
+                        format!("member `{member}` refused: {reason}"),
+                    ));
                 }
                 Err(Refusal::Member(_)) => {
                     let mut first = batch;
