@@ -514,6 +514,35 @@ mod tests {
     }
 
     #[test]
+    fn a_429_holds_every_thread_of_the_client_not_only_the_one_that_heard_it() {
+        let (base, seen) = server(vec![
+            Some((429, "retry-after: 1\r\n", "")),
+            Some((200, "", "{}")),
+            Some((200, "", "{}")),
+        ]);
+        let policy = Policy {
+            max_delay: Duration::from_secs(2),
+            ..fast()
+        };
+        let client = Client::new(&base, Vec::new(), policy);
+        let start = std::time::Instant::now();
+        let other = std::thread::scope(|scope| {
+            let first = scope.spawn(|| client.send(Method::Get, "/a", &[], None));
+            // The second thread starts once the first has been told to wait.
+            while seen.lock().unwrap().is_empty() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let second = client.send(Method::Get, "/b", &[], None).unwrap();
+            let other = start.elapsed();
+            assert_eq!(first.join().unwrap().unwrap().status, 200);
+            assert_eq!(second.status, 200);
+            other
+        });
+        assert!(other >= Duration::from_millis(900), "{other:?}");
+    }
+
+    #[test]
     fn a_4xx_is_an_answer_not_a_retry() {
         let (base, seen) = server(vec![Some((409, "", "{\"scimType\":\"uniqueness\"}"))]);
         let client = Client::new(&base, Vec::new(), fast());
