@@ -76,7 +76,9 @@ pub fn bounded_map<T: Sync, R: Send>(
                     let i = next.fetch_add(1, Ordering::SeqCst);
                     let Some(item) = items.get(i) else { break };
                     let result = f(item);
-                    done.lock().unwrap_or_else(|e| e.into_inner()).push((i, result));
+                    done.lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push((i, result));
                 }
             });
         }

@@ -375,8 +375,14 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
         names
     };
     let landed = sales_members(&store);
-    assert!(!landed.iter().any(|n| n == "liam.obrien@acme.com"), "{landed:?}");
-    assert!(landed.iter().any(|n| n == "kate.sullivan@acme.com"), "{landed:?}");
+    assert!(
+        !landed.iter().any(|n| n == "liam.obrien@acme.com"),
+        "{landed:?}"
+    );
+    assert!(
+        landed.iter().any(|n| n == "kate.sullivan@acme.com"),
+        "{landed:?}"
+    );
     let trail = std::fs::read_to_string(&audit).unwrap_or_default();
     assert!(trail.contains("kate.sullivan@acme.com") && trail.contains("\"group.add_member\""));
     no_doubles(&store);
@@ -390,7 +396,11 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
     let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("liam.obrien@acme.com"), "{out}");
-    assert_eq!(lock(&store).requests.get("PATCH /Groups"), Some(&1), "one PATCH");
+    assert_eq!(
+        lock(&store).requests.get("PATCH /Groups"),
+        Some(&1),
+        "one PATCH"
+    );
     let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(sales_members(&store).len(), landed.len() + 1);
@@ -419,9 +429,24 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
     {
         let s = lock(&store);
         // One PATCH per group: its members all at once, none one by one.
-        assert_eq!(s.requests.get("PATCH /Groups"), Some(&groups), "{:?}", s.requests);
-        assert_eq!(s.requests.get("POST /Groups"), Some(&groups), "{:?}", s.requests);
-        assert_eq!(s.requests.get("POST /Users"), Some(&users), "{:?}", s.requests);
+        assert_eq!(
+            s.requests.get("PATCH /Groups"),
+            Some(&groups),
+            "{:?}",
+            s.requests
+        );
+        assert_eq!(
+            s.requests.get("POST /Groups"),
+            Some(&groups),
+            "{:?}",
+            s.requests
+        );
+        assert_eq!(
+            s.requests.get("POST /Users"),
+            Some(&users),
+            "{:?}",
+            s.requests
+        );
     }
 
     // Plan of the populated org: users and groups (with their members) are listed page
@@ -485,7 +510,9 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
         assert_eq!(s.requests.get("POST /Groups"), Some(&1), "{:?}", s.requests);
         assert_eq!(s.requests.get("PATCH /Groups"), None, "{:?}", s.requests);
         let travel = s.groups.values().find(|g| g["displayName"] == "travel");
-        let members = travel.and_then(|g| g["members"].as_array()).map_or(0, Vec::len);
+        let members = travel
+            .and_then(|g| g["members"].as_array())
+            .map_or(0, Vec::len);
         assert_eq!(members, 2);
     }
     let (out, err, code) = run(&["plan", "-p", &p, "--live", &url, "--detailed-exitcode"]);

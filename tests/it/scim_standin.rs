@@ -337,14 +337,18 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
                             .map(|(id, _)| id.clone())
                     });
                     let adds_refused = refused.is_some_and(|refused| {
-                        body["Operations"].as_array().into_iter().flatten().any(|op| {
-                            op["op"] == "add"
-                                && op["value"]
-                                    .as_array()
-                                    .into_iter()
-                                    .flatten()
-                                    .any(|m| m["value"] == refused.as_str())
-                        })
+                        body["Operations"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .any(|op| {
+                                op["op"] == "add"
+                                    && op["value"]
+                                        .as_array()
+                                        .into_iter()
+                                        .flatten()
+                                        .any(|m| m["value"] == refused.as_str())
+                            })
                     });
                     if adds_refused {
                         return (
@@ -413,4 +417,3 @@ pub fn decode(text: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
-

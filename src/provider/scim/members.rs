@@ -96,11 +96,14 @@ impl<'a> Run<'a> {
     ) -> (Vec<&'o Operation>, super::Failure<'o>) {
         let mut by_group: BTreeMap<&str, Vec<Change<'o>>> = BTreeMap::new();
         for (index, op) in ops.iter().enumerate() {
-            by_group.entry(op.target.as_str()).or_default().push(Change {
-                index,
-                op,
-                add: op.op == OpKind::GroupAddMember,
-            });
+            by_group
+                .entry(op.target.as_str())
+                .or_default()
+                .push(Change {
+                    index,
+                    op,
+                    add: op.op == OpKind::GroupAddMember,
+                });
         }
         let groups: Vec<(&str, Vec<Change<'o>>)> = by_group.into_iter().collect();
         let outcomes = crate::provider::backoff::bounded_map(
@@ -116,7 +119,10 @@ impl<'a> Run<'a> {
         }
         landed.sort_by_key(|(index, _)| *index);
         failed.sort_by_key(|(index, _, _)| *index);
-        let failure = failed.into_iter().next().map(|(_, op, reason)| (op, reason));
+        let failure = failed
+            .into_iter()
+            .next()
+            .map(|(_, op, reason)| (op, reason));
         (landed.into_iter().map(|(_, op)| op).collect(), failure)
     }
 
@@ -270,7 +276,8 @@ impl<'a> Run<'a> {
                 operations.push(json!({"op": "add", "path": "members", "value": adds}));
             }
             for (_, user) in batch.iter().filter(|(c, _)| !c.add) {
-                operations.push(json!({"op": "remove", "path": format!("members[value eq \"{user}\"]")}));
+                operations
+                    .push(json!({"op": "remove", "path": format!("members[value eq \"{user}\"]")}));
             }
             let body = json!({
                 "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
@@ -302,16 +309,14 @@ impl<'a> Run<'a> {
             let body = map::merged(current, &json!({"members": members}), map::GROUP);
             (Method::Put, body)
         };
-        let response = p
-            .send(method, path, etag, Some(&body))
-            .map_err(|e| {
-                let reason = text(e);
-                if reason.starts_with(LOST) {
-                    Refusal::Lost(reason)
-                } else {
-                    Refusal::Stop(reason)
-                }
-            })?;
+        let response = p.send(method, path, etag, Some(&body)).map_err(|e| {
+            let reason = text(e);
+            if reason.starts_with(LOST) {
+                Refusal::Lost(reason)
+            } else {
+                Refusal::Stop(reason)
+            }
+        })?;
         if response.ok() {
             return Ok(());
         }

@@ -600,9 +600,8 @@ impl Provider for ScimProvider {
         while start < todo.len() {
             let kind = todo[start].op;
             // Adds and removes of members are one phase: one PATCH per group holds both.
-            let membership = |k: OpKind| {
-                matches!(k, OpKind::GroupAddMember | OpKind::GroupRemoveMember)
-            };
+            let membership =
+                |k: OpKind| matches!(k, OpKind::GroupAddMember | OpKind::GroupRemoveMember);
             let end = todo[start..]
                 .iter()
                 .position(|op| op.op != kind && !(membership(kind) && membership(op.op)))
