@@ -29,7 +29,8 @@ if ! "$VENV/bin/pip" show scim2-server 2>/dev/null | grep -qx "Version: $VERSION
   python3 -m venv "$VENV"
   "$VENV/bin/pip" install --quiet --disable-pip-version-check "scim2-server==$VERSION"
 fi
-cargo build --release --quiet
+# One build: the bench profile builds the release binary too (a separate `cargo build
+# --release` would build every dependency again without the dev-dependencies' features).
 cargo bench --bench remote --no-run --quiet 2>/dev/null
 BIN=$PWD/target/release/orgplan
 

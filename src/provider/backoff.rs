@@ -11,8 +11,8 @@
 //! in the items' order, whatever order they finished in, so what a provider reads does not
 //! depend on which answer came first.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// A gate closed until a moment in the future, shared by every thread that sends.
@@ -54,6 +54,46 @@ impl Gate {
             }
             std::thread::sleep(left);
         }
+    }
+}
+
+/// At most N requests in flight, however many threads want to send: a provider that reads
+/// several lists at once, each page by page, stays within `--parallelism` in all.
+#[derive(Debug)]
+pub struct Slots {
+    free: Mutex<usize>,
+    freed: Condvar,
+}
+
+/// A slot held until dropped.
+#[derive(Debug)]
+pub struct Slot<'s>(&'s Slots);
+
+impl Slots {
+    /// `n` slots (at least one).
+    pub fn new(n: usize) -> Self {
+        Slots {
+            free: Mutex::new(n.max(1)),
+            freed: Condvar::new(),
+        }
+    }
+
+    /// Wait for a free slot and hold it.
+    pub fn take(&self) -> Slot<'_> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        while *free == 0 {
+            free = self.freed.wait(free).unwrap_or_else(|e| e.into_inner());
+        }
+        *free -= 1;
+        Slot(self)
+    }
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut free = self.0.free.lock().unwrap_or_else(|e| e.into_inner());
+        *free += 1;
+        self.0.freed.notify_one();
     }
 }
 
@@ -115,6 +155,29 @@ mod tests {
             running.fetch_sub(1, Ordering::SeqCst);
         });
         assert_eq!(peak.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn slots_bound_the_requests_in_flight_across_every_caller() {
+        let slots = Slots::new(2);
+        let running = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let items = vec![(); 24];
+        // Three callers of eight threads each, as three lists read at once.
+        std::thread::scope(|scope| {
+            for _ in 0..3 {
+                scope.spawn(|| {
+                    bounded_map(&items[..8], 8, |()| {
+                        let _slot = slots.take();
+                        let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                        peak.fetch_max(now, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(3));
+                        running.fetch_sub(1, Ordering::SeqCst);
+                    });
+                });
+            }
+        });
+        assert_eq!(peak.load(Ordering::SeqCst), 2);
     }
 
     #[test]

@@ -174,11 +174,12 @@ fn serve(mut stream: TcpStream, store: &Shared) {
     } else {
         answer.to_string()
     };
-    let _ = write!(
-        stream,
+    // One write: an answer in pieces would wait on the client's delayed ACK.
+    let answer = format!(
         "HTTP/1.1 {status} X\r\n{headers}content-type: application/scim+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
         text.len()
     );
+    let _ = stream.write_all(answer.as_bytes());
 }
 
 fn list(items: Vec<Value>, query: &str, max: Option<usize>) -> Value {

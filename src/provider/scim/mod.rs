@@ -160,6 +160,8 @@ pub struct ScimProvider {
     client: Client,
     found: Discovery,
     options: Options,
+    /// Requests in flight, at most `options.parallelism`, whichever thread sends.
+    slots: super::backoff::Slots,
 }
 
 impl ScimProvider {
@@ -182,6 +184,7 @@ impl ScimProvider {
             uri: super::redact(uri),
             client,
             found: Discovery::default(),
+            slots: super::backoff::Slots::new(options.parallelism),
             options: Options {
                 parallelism: options.parallelism.max(1),
                 ..options
@@ -192,15 +195,20 @@ impl ScimProvider {
     }
 
     fn discover(&self) -> Result<Discovery, ScimError> {
-        let config = self.get("/ServiceProviderConfig")?;
+        // Three independent reads, asked at once.
+        let (config, schemas, types) = std::thread::scope(|scope| {
+            let schemas = scope.spawn(|| self.list("/Schemas", ""));
+            let types = scope.spawn(|| self.list("/ResourceTypes", ""));
+            let config = self.get("/ServiceProviderConfig");
+            (config, joined(schemas), joined(types))
+        });
+        let (config, schemas, types) = (config?, schemas?, types?);
         let supported =
             |key: &str| config.get(key).and_then(|f| f.get("supported")) == Some(&json!(true));
-        let schemas: BTreeSet<String> = self
-            .list("/Schemas", "")?
+        let schemas: BTreeSet<String> = schemas
             .iter()
             .filter_map(|s| s.get("id")?.as_str().map(str::to_owned))
             .collect();
-        let types = self.list("/ResourceTypes", "")?;
         let by_schema = |schema: &str| {
             types
                 .iter()
@@ -262,6 +270,7 @@ impl ScimProvider {
         }
         // A create or an add that lost its answer may have landed: the operation is
         // re-checked and tried again from the top (see `Run::attempt`), never replayed.
+        let _slot = self.slots.take();
         if matches!(method, Method::Post | Method::Patch) {
             return self
                 .client
@@ -397,7 +406,19 @@ impl ScimProvider {
         let found = &self.found;
         let mut state = LiveState::default();
         let mut emails = BTreeMap::new();
-        for resource in self.list(&found.users, "")? {
+        // Users, groups (with their members), roles and the org are independent lists:
+        // all read at once, within the same `parallelism` slots.
+        let none = || Ok(Vec::new());
+        let (users, listed, roles, orgs) = std::thread::scope(|scope| {
+            let groups = scope.spawn(|| self.list(&found.groups, ""));
+            let roles =
+                scope.spawn(|| found.roles.as_ref().map_or_else(none, |e| self.list(e, "")));
+            let orgs = scope.spawn(|| found.org.as_ref().map_or_else(none, |e| self.list(e, "")));
+            let users = self.list(&found.users, "");
+            (users, joined(groups), joined(roles), joined(orgs))
+        });
+        let (users, listed, roles, orgs) = (users?, listed?, roles?, orgs?);
+        for resource in users {
             if let Some((email, user)) = map::user_from_scim(&resource, found.user_ext) {
                 if let Some(id) = &user.id {
                     emails.insert(id.clone(), email.clone());
@@ -405,7 +426,6 @@ impl ScimProvider {
                 state.users.insert(email, user);
             }
         }
-        let listed = self.list(&found.groups, "")?;
         let members_by_id = self.group_members(&listed)?;
         for resource in &listed {
             let Some((name, mut group)) = map::group_from_scim(resource, found.group_ext) else {
@@ -424,15 +444,12 @@ impl ScimProvider {
             }
             state.groups.insert(name, group);
         }
-        if let Some(endpoint) = &found.roles {
-            for resource in self.list(endpoint, "")? {
-                if let Some((name, role)) = map::role_from_scim(&resource) {
-                    state.roles.insert(name, role);
-                }
+        for resource in &roles {
+            if let Some((name, role)) = map::role_from_scim(resource) {
+                state.roles.insert(name, role);
             }
         }
         if let Some(endpoint) = &found.org {
-            let orgs = self.list(endpoint, "")?;
             if orgs.len() > 1 {
                 return Err(ScimError::Shape {
                     base: self.client.base().to_owned(),
@@ -512,6 +529,17 @@ impl ScimProvider {
         file.write_all(&lines).map_err(error)?;
         file.sync_all().map_err(error)
     }
+}
+
+/// The result of a scoped thread; a thread that panicked reads as a lost answer.
+fn joined<T>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<T, ScimError>>,
+) -> Result<T, ScimError> {
+    handle.join().unwrap_or_else(|_| {
+        Err(ScimError::Http(HttpError::Body(
+            "a reader thread stopped before its answer was read".to_owned(),
+        )))
+    })
 }
 
 /// The `Resources` of a list response.
