@@ -519,3 +519,31 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
     assert_eq!(code, 0, "{out}{err}");
     no_doubles(&store);
 }
+
+#[test]
+fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
+    let store: Shared = Arc::default();
+    lock(&store).versions = true;
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let audit = dir.path().join("audit.jsonl");
+    let audit = audit.to_string_lossy().into_owned();
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    // The server wants `If-Match` on every write (428 without, 412 when stale): success
+    // means every PATCH named the version the POST answered.
+    assert_eq!(code, 0, "{out}{err}");
+    let s = lock(&store);
+    let groups = s.groups.len();
+    assert_eq!(
+        s.requests.get("PATCH /Groups"),
+        Some(&groups),
+        "{:?}",
+        s.requests
+    );
+    // Two lists (the plan's read and the apply's), no read of any one group.
+    assert_eq!(s.requests.get("GET /Groups"), Some(&2), "{:?}", s.requests);
+    drop(s);
+    let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    no_doubles(&store);
+}

@@ -65,6 +65,9 @@ pub struct Store {
     /// `userName` of a user the server refuses as a group member (400 to the PATCH that
     /// adds it, changing nothing: a PATCH is atomic).
     pub refuse_member: Option<String>,
+    /// Resources carry `meta.version`; PUT and PATCH need a matching `If-Match` (428
+    /// without one, 412 when it differs) and bump it.
+    pub versions: bool,
     /// Requests answered, by method and endpoint (`PATCH /Groups`).
     pub requests: BTreeMap<String, usize>,
 }
@@ -102,6 +105,7 @@ fn serve(mut stream: TcpStream, store: &Shared) {
     let mut length = 0;
     let mut authorized = false;
     let mut auth_line = String::new();
+    let mut if_match = None;
     loop {
         let mut line = String::new();
         if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
@@ -113,6 +117,9 @@ fn serve(mut stream: TcpStream, store: &Shared) {
         }
         if lower.starts_with("authorization:") {
             auth_line = line.trim_end().to_owned();
+        }
+        if let Some(v) = lower.strip_prefix("if-match:") {
+            if_match = Some(v.trim().to_owned());
         }
         if lower.starts_with("authorization:")
             && line.trim_end().ends_with(&format!("Bearer {TOKEN}"))
@@ -160,12 +167,12 @@ fn serve(mut stream: TcpStream, store: &Shared) {
             return;
         }
         Some(FaultKind::DropAfter) => {
-            let _ = handle(store, &method, &path, query, &body);
+            let _ = handle(store, &method, &path, query, &body, if_match.as_deref());
             return;
         }
         None if !authorized => (401, "", json!({"detail": "no token"})),
         None => {
-            let (status, answer) = handle(store, &method, &path, query, &body);
+            let (status, answer) = handle(store, &method, &path, query, &body, if_match.as_deref());
             (status, "", answer)
         }
     };
@@ -197,7 +204,14 @@ fn list(items: Vec<Value>, query: &str, max: Option<usize>) -> Value {
            "totalResults": items.len(), "startIndex": start, "itemsPerPage": page.len(), "Resources": page})
 }
 
-fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -> (u16, Value) {
+fn handle(
+    store: &Shared,
+    method: &str,
+    path: &str,
+    query: &str,
+    body: &Value,
+    if_match: Option<&str>,
+) -> (u16, Value) {
     let mut s = lock(store);
     let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, segments.as_slice()) {
@@ -285,6 +299,9 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
             let mut resource = body.clone();
             resource["id"] = json!(id);
             s.creates.push(format!("{kind}:{name}"));
+            if s.versions {
+                resource["meta"] = json!({"version": "w/\"1\""});
+            }
             if *kind == "Users" {
                 s.users.insert(id, resource.clone());
             } else {
@@ -301,6 +318,37 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
             };
             if !exists {
                 return (404, json!({"detail": "not found"}));
+            }
+            // With versions, a write must name the version it read (If-Match), and bumps it.
+            if s.versions && matches!(method, "PUT" | "PATCH") {
+                let resource = if is_users {
+                    &s.users[*id]
+                } else {
+                    &s.groups[*id]
+                };
+                let now = resource["meta"]["version"].as_str().unwrap_or_default();
+                match if_match {
+                    None => return (428, json!({"detail": "If-Match required"})),
+                    Some(tag) if !tag.eq_ignore_ascii_case(now) => {
+                        return (412, json!({"detail": "version mismatch"}));
+                    }
+                    Some(_) => {}
+                }
+                let next: u64 = now
+                    .trim_start_matches("w/\"")
+                    .trim_end_matches('"')
+                    .parse()
+                    .unwrap_or(0)
+                    + 1;
+                let version = json!({"version": format!("w/\"{next}\"")});
+                let resource = if is_users {
+                    s.users.get_mut(*id)
+                } else {
+                    s.groups.get_mut(*id)
+                };
+                if let Some(resource) = resource {
+                    resource["meta"] = version;
+                }
             }
             match method {
                 "GET" => {
@@ -322,6 +370,10 @@ fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -
                 "PUT" => {
                     let mut resource = body.clone();
                     resource["id"] = json!(id);
+                    let old = if is_users { &s.users } else { &s.groups };
+                    if let Some(meta) = old.get(*id).map(|r| r["meta"].clone()) {
+                        resource["meta"] = meta;
+                    }
                     if is_users {
                         s.users.insert((*id).to_owned(), resource.clone());
                     } else {

@@ -8,7 +8,9 @@
 //!   given; a larger change is sent as several PATCHes, each after a fresh read.
 //! - **Never twice.** Each PATCH follows a fresh read of the group: a member already as
 //!   asked (a retry whose first answer was lost, a change made by hand) counts as landed and
-//!   is not sent again.
+//!   is not sent again. A group this apply created is not read again for its first PATCH
+//!   when the server supports ETags: its POST answer and version stand for the read, and
+//!   `If-Match` refuses the PATCH (412, stale) if anything changed it since.
 //! - **Exactly what landed.** A PATCH is atomic (§3.5.2), so a refused member (400, 404,
 //!   409, 422) refuses the whole batch. The batch is then split in halves, each sent again
 //!   after a fresh read, down to the member the server refuses: every other member lands,
@@ -20,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::{LOST, Run, map, text};
+use super::{LOST, Run, lock, map, text};
 use crate::diff::{OpKind, Operation};
 use crate::live::LiveState;
 use crate::provider::http::Method;
@@ -166,7 +168,14 @@ impl<'a> Run<'a> {
     ) {
         let mut tries = 0;
         while !changes.is_empty() {
-            let (current, etag) = match self.fresh(path) {
+            // A group this apply created is known as the server answered it, with its
+            // version: used once instead of a read; every later round reads afresh.
+            let known = lock(&self.created).remove(path);
+            let read = match known {
+                Some((resource, version)) => Ok((resource, Some(version))),
+                None => self.fresh(path),
+            };
+            let (current, etag) = match read {
                 Ok(read) => read,
                 Err(reason) => {
                     let (first, _) = &changes[0];

@@ -619,6 +619,7 @@ impl Provider for ScimProvider {
             ids: Mutex::new(Ids::from(&state)),
             carried: members::carried(&todo, &state),
             carried_landed: Mutex::new(BTreeSet::new()),
+            created: Mutex::new(BTreeMap::new()),
         };
         let mut applied: Vec<Operation> = Vec::new();
         // Every operation that landed so far, told apart by address (two may be equal in
@@ -729,6 +730,9 @@ struct Run<'a> {
     carried: BTreeMap<String, Vec<(&'a Operation, String)>>,
     /// New groups whose POST carried their members and landed.
     carried_landed: Mutex<BTreeSet<String>>,
+    /// Groups created by this apply, by path: the server's answer and its version, used
+    /// once in place of a fresh read.
+    created: Mutex<BTreeMap<String, (Value, String)>>,
 }
 
 type Failure<'o> = Option<(&'o Operation, String)>;
@@ -1021,12 +1025,7 @@ impl<'a> Run<'a> {
             return Err(p.failed(Method::Get, path, &response).to_string());
         }
         let body = response.json().map_err(text)?;
-        let etag = response.header("etag").map(str::to_owned).or_else(|| {
-            body.get("meta")?
-                .get("version")?
-                .as_str()
-                .map(str::to_owned)
-        });
+        let etag = version_of(&response, &body);
         Ok((body, etag))
     }
 
@@ -1078,15 +1077,23 @@ impl<'a> Run<'a> {
             fields.insert("members".into(), Value::Array(values));
         }
         let (id, posted) = self.create_or_adopt(groups, &body, "displayName", target, again)?;
-        lock(&self.ids).groups.insert(target.to_owned(), id);
-        if posted && carried.is_some() {
+        lock(&self.ids).groups.insert(target.to_owned(), id.clone());
+        let Some((resource, version)) = posted else {
+            return Ok(());
+        };
+        if carried.is_some() {
             lock(&self.carried_landed).insert(target.to_owned());
+        }
+        // What the server answered is the group as it now stands: with its version, the
+        // membership phase need not read it again (`If-Match` guards the gap).
+        if let (true, Some(version)) = (self.provider.found.etag, version) {
+            lock(&self.created).insert(format!("{groups}/{id}"), (resource, version));
         }
         Ok(())
     }
 
-    /// [`Run::create`], saying whether the POST made the record (`true`) or an existing
-    /// one was adopted.
+    /// [`Run::create`], with what the server answered to the POST (the resource and its
+    /// version) when the POST made the record; `None` when an existing one was adopted.
     fn create_or_adopt(
         &self,
         endpoint: &str,
@@ -1094,7 +1101,7 @@ impl<'a> Run<'a> {
         key: &str,
         value: &str,
         again: bool,
-    ) -> Result<(String, bool), String> {
+    ) -> Result<(String, Option<(Value, Option<String>)>), String> {
         let p = self.provider;
         // Groups need not have unique names on a SCIM server. The apply's read showed no
         // group of this name; after a lost answer, look before creating again.
@@ -1103,13 +1110,15 @@ impl<'a> Run<'a> {
             && again
             && let Some(existing) = p.find(endpoint, key, value).map_err(text)?.first()
         {
-            return self.adopt(endpoint, existing, body).map(|id| (id, false));
+            return self.adopt(endpoint, existing, body).map(|id| (id, None));
         }
         let response = p
             .send(Method::Post, endpoint, None, Some(body))
             .map_err(text)?;
         if response.ok() {
-            return id_of(&response.json().map_err(text)?).map(|id| (id, true));
+            let resource = response.json().map_err(text)?;
+            let version = version_of(&response, &resource);
+            return id_of(&resource).map(|id| (id, Some((resource, version))));
         }
         let conflict = response.status == 409
             && response
@@ -1124,7 +1133,7 @@ impl<'a> Run<'a> {
         let existing = found.first().ok_or_else(|| {
             format!("the server says `{value}` exists, but no record has `{key} eq \"{value}\"`")
         })?;
-        self.adopt(endpoint, existing, body).map(|id| (id, false))
+        self.adopt(endpoint, existing, body).map(|id| (id, None))
     }
 
     fn adopt(&self, endpoint: &str, existing: &Value, body: &Value) -> Result<String, String> {
@@ -1219,6 +1228,16 @@ fn with_schemas(mut body: Value, base: &str) -> Value {
         map.insert("schemas".into(), json!(schemas));
     }
     body
+}
+
+/// The version of a resource: its `ETag` header, else `meta.version`.
+fn version_of(response: &Response, body: &Value) -> Option<String> {
+    response.header("etag").map(str::to_owned).or_else(|| {
+        body.get("meta")?
+            .get("version")?
+            .as_str()
+            .map(str::to_owned)
+    })
 }
 
 fn id_of(resource: &Value) -> Result<String, String> {
