@@ -4,13 +4,14 @@
 //! - `standin`: a synthetic org (`orgplan synth`) applied to, then planned against, the
 //!   stand-in SCIM server of the tests (`tests/it/scim_standin.rs`) with a fixed latency
 //!   added to every answer. Prints requests made vs the minimum and wall time vs the
-//!   latency floor (`minimum requests × latency / parallelism`).
+//!   latency floor (`minimum requests × latency / parallelism`): apply with `--parallelism`
+//!   writers (default 4, as `apply`), plan with 1 and `--readers` (default 8, as `plan`).
 //! - `minimal`: the server's own capacity: the minimal request set of a plan (one POST per
 //!   user and group, one PATCH per group with all its members) sent by N plain client
 //!   threads, no reads, no checks. Prints the wall time.
 //!
 //! ```sh
-//! cargo bench --bench remote -- standin --users 1000 --latency-ms 20 --parallelism 8
+//! cargo bench --bench remote -- standin --users 1000 --latency-ms 20 --parallelism 4 --readers 8
 //! ORGPLAN_SCIM_TOKEN=… cargo bench --bench remote -- minimal --url scim+http://127.0.0.1:PORT/v2 --plan plan.json --threads 4
 //! ```
 //!
@@ -55,14 +56,15 @@ fn main() {
             .unwrap_or_else(|| panic!("{name} is required"))
     };
     if args.iter().any(|a| a == "--test") {
-        standin(40, Duration::ZERO, 4, 100);
+        standin(40, Duration::ZERO, 4, 8, 100);
         return;
     }
     match args.first().map(String::as_str) {
         Some("standin") => standin(
             number("--users", 1000),
             Duration::from_millis(number("--latency-ms", 20) as u64),
-            number("--parallelism", 8),
+            number("--parallelism", 4),
+            number("--readers", 8),
             number("--page", 100),
         ),
         Some("minimal") => minimal(
@@ -71,7 +73,7 @@ fn main() {
             number("--threads", 4),
         ),
         // `cargo bench` without arguments: the stand-in at its defaults.
-        _ => standin(1000, Duration::from_millis(20), 8, 100),
+        _ => standin(1000, Duration::from_millis(20), 4, 8, 100),
     }
 }
 
@@ -115,7 +117,7 @@ fn row(scenario: &str, requests: usize, minimum: usize, wall: Duration, floor: D
     );
 }
 
-fn standin(users: usize, latency: Duration, parallelism: usize, page: usize) {
+fn standin(users: usize, latency: Duration, parallelism: usize, readers: usize, page: usize) {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let org = dir.path().join("org");
     let org = org.to_str().expect("a UTF-8 path");
@@ -181,7 +183,7 @@ fn standin(users: usize, latency: Duration, parallelism: usize, page: usize) {
     // Plan against the populated server: discovery, then every page of users and groups
     // (with their members).
     let minimum = 3 + created_users.div_ceil(page) + created_groups.div_ceil(page);
-    for readers in [1, parallelism] {
+    for readers in [1, readers] {
         lock(&store).requests.clear();
         let (out, wall) = orgplan(&[
             "plan",

@@ -3,8 +3,9 @@
 # printed as one markdown table:
 #
 # 1. The stand-in SCIM server of the tests with LATENCY_MS added to every answer
-#    (`cargo bench --bench remote -- standin`): apply of a USERS-user synthetic org, then
-#    plan against it with 1 and PARALLELISM readers; requests made vs the minimum, wall
+#    (`cargo bench --bench remote -- standin`): apply of a USERS-user synthetic org with
+#    WRITERS (default 4, as `apply`), then plan against it with 1 and READERS (default 8,
+#    as `plan`); requests made vs the minimum, wall
 #    time vs the latency floor (minimum requests × latency / parallelism).
 # 2. The real scim2-server (PyPI, pinned, installed like tests/scim/run.sh does): `orgplan
 #    apply` of the same org to a fresh server, vs the server's own capacity: the minimal
@@ -14,13 +15,14 @@
 #    Median of RUNS runs each.
 #
 #   bash benches/remote.sh                                  # USERS=1000 LATENCY_MS=20 RUNS=3
-#   USERS=2000 LATENCY_MS=50 PARALLELISM=8 RUNS=5 bash benches/remote.sh
+#   USERS=2000 LATENCY_MS=50 WRITERS=8 RUNS=5 bash benches/remote.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 USERS=${USERS:-1000}
 LATENCY_MS=${LATENCY_MS:-20}
-PARALLELISM=${PARALLELISM:-8}
+WRITERS=${WRITERS:-4}
+READERS=${READERS:-8}
 RUNS=${RUNS:-3}
 VERSION=0.8.3
 VENV=target/ci-tools/scim-venv
@@ -74,7 +76,7 @@ ORG=$WORK/org
 
 echo "stand-in: $USERS users, $LATENCY_MS ms per answer" >&2
 STANDIN=$(cargo bench --quiet --bench remote -- standin --users "$USERS" \
-  --latency-ms "$LATENCY_MS" --parallelism "$PARALLELISM" 2>/dev/null)
+  --latency-ms "$LATENCY_MS" --parallelism "$WRITERS" --readers "$READERS" 2>/dev/null)
 
 APPLY=() MINIMAL=() APPLY_REQ=0 MIN_REQ=0
 for run in $(seq "$RUNS"); do
@@ -82,7 +84,7 @@ for run in $(seq "$RUNS"); do
   start_server "$WORK/apply.log"
   start=$(date +%s.%N)
   "$BIN" apply --auto-approve -p "$ORG" --live "$URL" --audit "$WORK/audit.jsonl" \
-    --parallelism "$PARALLELISM" >/dev/null
+    --parallelism "$WRITERS" >/dev/null
   APPLY+=("$(echo "$(date +%s.%N) - $start" | bc)")
   APPLY_REQ=$(requests "$WORK/apply.log")
   "$BIN" plan -p "$ORG" --live "$URL" --detailed-exitcode >/dev/null || {
@@ -105,7 +107,7 @@ echo "| scenario | requests | minimum | wall | floor | wall / floor |"
 echo "|---|---:|---:|---:|---:|---:|"
 echo "$STANDIN"
 printf '| scim2-server %s, apply %s users, parallelism %s (median of %s) | %s | %s | %.2f s | %.2f s | %s |\n' \
-  "$VERSION" "$USERS" "$PARALLELISM" "$RUNS" "$APPLY_REQ" "$MIN_REQ" "$apply" "$minimal" \
+  "$VERSION" "$USERS" "$WRITERS" "$RUNS" "$APPLY_REQ" "$MIN_REQ" "$apply" "$minimal" \
   "$(awk -v a="$apply" -v b="$minimal" 'BEGIN { printf "%.2f×", a / b }')"
 echo
 echo "For scim2-server the floor is the minimal request set sent by 4 plain client threads"
