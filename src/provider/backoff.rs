@@ -162,7 +162,7 @@ mod tests {
         let slots = Slots::new(2);
         let running = AtomicUsize::new(0);
         let peak = AtomicUsize::new(0);
-        let items = vec![(); 24];
+        let items = [(); 24];
         // Three callers of eight threads each, as three lists read at once.
         std::thread::scope(|scope| {
             for _ in 0..3 {

@@ -1101,7 +1101,7 @@ impl<'a> Run<'a> {
         key: &str,
         value: &str,
         again: bool,
-    ) -> Result<(String, Option<(Value, Option<String>)>), String> {
+    ) -> Result<(String, Posted), String> {
         let p = self.provider;
         // Groups need not have unique names on a SCIM server. The apply's read showed no
         // group of this name; after a lost answer, look before creating again.
@@ -1229,6 +1229,9 @@ fn with_schemas(mut body: Value, base: &str) -> Value {
     }
     body
 }
+
+/// What a POST answered: the resource and its version.
+type Posted = Option<(Value, Option<String>)>;
 
 /// The version of a resource: its `ETag` header, else `meta.version`.
 fn version_of(response: &Response, body: &Value) -> Option<String> {
