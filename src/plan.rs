@@ -16,10 +16,10 @@ mod canonical;
 
 use canonical::Canonical;
 
+use crate::diff::Capabilities;
 use crate::diff::{self, Effect, Execution, OpKind, Operation, Unmanaged};
 use crate::live::{self, LiveState, LiveStatus, LiveUser};
 use crate::model::{OrgRole, Policy, Seat};
-use crate::diff::Capabilities;
 
 /// The only saved-plan format this build writes.
 pub const FORMAT_VERSION: u32 = 1;

@@ -339,8 +339,13 @@ impl Progress {
     }
 }
 
-pub(crate) fn export_command(live: &str, out: &Path, force: bool) -> Result<Exit, String> {
-    let provider = crate::provider::from_uri(live).map_err(|e| e.to_string())?;
+pub(crate) fn export_command(
+    live: &str,
+    out: &Path,
+    force: bool,
+    remote: &crate::provider::Options,
+) -> Result<Exit, String> {
+    let provider = crate::provider::from_uri_with(live, remote).map_err(|e| e.to_string())?;
     // A provider that cannot read the org settings cannot give a policy that plans clean.
     let caps = provider.capabilities();
     if caps.cannot_read("org") {

@@ -362,6 +362,8 @@ pub struct Client {
     base: String,
     headers: Vec<(String, Secret)>,
     policy: Policy,
+    /// Shared by every thread sending through this client: a 429 holds them all.
+    gate: super::backoff::Gate,
 }
 
 impl std::fmt::Debug for Client {
@@ -389,6 +391,7 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             headers,
             policy,
+            gate: super::backoff::Gate::new(),
         }
     }
 
@@ -417,6 +420,7 @@ impl Client {
             base: base.trim_end_matches('/').to_owned(),
             headers,
             policy,
+            gate: super::backoff::Gate::new(),
         })
     }
 
@@ -495,16 +499,23 @@ impl Client {
         let body_text = body.map(|b| b.to_string());
         let mut last_error = String::new();
         for attempt in 1..=self.policy.attempts {
+            self.gate.wait();
             match self.once(method, &url, extra, body_text.as_deref()) {
                 Ok(response) => {
                     let retryable = response.status == 429 || response.status >= 500;
                     if !retryable || attempt == self.policy.attempts {
                         return Ok(response);
                     }
-                    let wait = retry_after(&response)
+                    let told = retry_after(&response);
+                    let wait = told
                         .unwrap_or_else(|| self.backoff(attempt))
                         .min(self.policy.max_delay);
-                    std::thread::sleep(wait);
+                    // Rate limited: the whole client waits, every thread of it.
+                    if response.status == 429 || told.is_some() {
+                        self.gate.hold(wait);
+                    } else {
+                        std::thread::sleep(wait);
+                    }
                 }
                 Err(error) => {
                     if let Some(why) = certificate_reason(&error) {
@@ -728,6 +739,35 @@ mod tests {
         assert!(text.contains("failed after 4 attempts"), "{text}");
         assert!(!text.contains("s3cret") && !text.contains("abc"), "{text}");
         assert!(!format!("{client:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn a_429_holds_every_thread_of_the_client_not_only_the_one_that_heard_it() {
+        let (base, seen) = server(vec![
+            Some((429, "retry-after: 1\r\n", "")),
+            Some((200, "", "{}")),
+            Some((200, "", "{}")),
+        ]);
+        let policy = Policy {
+            max_delay: Duration::from_secs(2),
+            ..fast()
+        };
+        let client = Client::new(&base, Vec::new(), policy);
+        let start = std::time::Instant::now();
+        let other = std::thread::scope(|scope| {
+            let first = scope.spawn(|| client.send(Method::Get, "/a", &[], None));
+            // The second thread starts once the first has been told to wait.
+            while seen.lock().unwrap().is_empty() {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            let second = client.send(Method::Get, "/b", &[], None).unwrap();
+            let other = start.elapsed();
+            assert_eq!(first.join().unwrap().unwrap().status, 200);
+            assert_eq!(second.status, 200);
+            other
+        });
+        assert!(other >= Duration::from_millis(900), "{other:?}");
     }
 
     #[test]

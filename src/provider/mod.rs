@@ -10,6 +10,7 @@
 //! operation kinds it carries out; the plan marks the rest as manual steps.
 
 pub mod anthropic;
+pub mod backoff;
 pub mod file;
 pub mod http;
 pub mod scim;

@@ -22,6 +22,7 @@ mod roundtrip;
 mod schema;
 mod scim;
 mod scim_faults;
+mod scim_standin;
 mod scim_tls;
 mod terminal;
 mod trust;

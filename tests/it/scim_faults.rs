@@ -3,372 +3,15 @@
 //! connection dropped after the request landed, a response slower than the timeout, and
 //! a user the server refuses (400) until the fault is removed.
 
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::common::orgplan;
-
-const TOKEN: &str = "tok-7f3a9c-never-print-me";
-
-/// A fault to inject once, on the first request that matches `method` and `path` prefix.
-#[derive(Clone)]
-struct Fault {
-    method: &'static str,
-    path: &'static str,
-    kind: FaultKind,
-}
-
-#[derive(Clone, Copy, PartialEq)]
-enum FaultKind {
-    /// 429 with `Retry-After: 1`.
-    TooMany,
-    /// 500.
-    Error,
-    /// Carry the request out, then close the connection without answering.
-    DropAfter,
-    /// Wait longer than the client's timeout, then close without carrying it out.
-    Slow,
-    /// 412: the resource changed since the client read it.
-    Changed,
-    /// 400 whose `detail` echoes the request's `Authorization` header, as some servers'
-    /// debug error pages do.
-    EchoAuth,
-}
-
-#[derive(Default)]
-struct Store {
-    next: u64,
-    users: BTreeMap<String, Value>,
-    groups: BTreeMap<String, Value>,
-    faults: Vec<Fault>,
-    /// userName the server answers 400 for, for as long as it is set.
-    refuse: Option<String>,
-    /// Every user creation and member addition that landed, to catch doubles.
-    creates: Vec<String>,
-    /// The `endpoint` `/ResourceTypes` gives for users, when not `/Users`.
-    users_endpoint: Option<String>,
-    /// Lists ignore `startIndex` (always the first page) and claim a huge `totalResults`.
-    ignore_paging: bool,
-}
-
-type Shared = Arc<Mutex<Store>>;
-
-fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
-    store.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-fn start(store: Shared) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-    let url = format!(
-        "scim+http://{}/scim/v2",
-        listener.local_addr().expect("the listener's address")
-    );
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let store = Arc::clone(&store);
-            std::thread::spawn(move || serve(stream, &store));
-        }
-    });
-    url
-}
-
-fn serve(mut stream: TcpStream, store: &Shared) {
-    let Ok(clone) = stream.try_clone() else {
-        return;
-    };
-    let mut reader = BufReader::new(clone);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut length = 0;
-    let mut authorized = false;
-    let mut auth_line = String::new();
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("authorization:") {
-            auth_line = line.trim_end().to_owned();
-        }
-        if lower.starts_with("authorization:")
-            && line.trim_end().ends_with(&format!("Bearer {TOKEN}"))
-        {
-            authorized = true;
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let path = path.strip_prefix("/scim/v2").unwrap_or(path).to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-
-    let fault = {
-        let mut s = lock(store);
-        let index = s
-            .faults
-            .iter()
-            .position(|f| f.method == method && path.starts_with(f.path));
-        index.map(|i| s.faults.remove(i).kind)
-    };
-    let (status, headers, answer) = match fault {
-        Some(FaultKind::TooMany) => (429, "retry-after: 1\r\n", json!({"detail": "slow down"})),
-        Some(FaultKind::Error) => (500, "", json!({"detail": "oops"})),
-        Some(FaultKind::Changed) => (412, "", json!({"detail": "version mismatch"})),
-        Some(FaultKind::EchoAuth) => (
-            400,
-            "",
-            json!({"detail": format!("malformed request; headers seen: {auth_line}")}),
-        ),
-        Some(FaultKind::Slow) => {
-            std::thread::sleep(Duration::from_millis(2500));
-            return;
-        }
-        Some(FaultKind::DropAfter) => {
-            let _ = handle(store, &method, &path, query, &body);
-            return;
-        }
-        None if !authorized => (401, "", json!({"detail": "no token"})),
-        None => {
-            let (status, answer) = handle(store, &method, &path, query, &body);
-            (status, "", answer)
-        }
-    };
-    let text = if answer.is_null() {
-        String::new()
-    } else {
-        answer.to_string()
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} X\r\n{headers}content-type: application/scim+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
-    );
-}
-
-fn list(items: Vec<Value>, query: &str) -> Value {
-    let param = |name: &str| {
-        query
-            .split('&')
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .and_then(|v| v.parse::<usize>().ok())
-    };
-    // Small pages, so that the client has to follow `totalResults`.
-    let start = param("startIndex").unwrap_or(1).max(1);
-    let count = param("count").unwrap_or(100).min(7);
-    let page: Vec<Value> = items.iter().skip(start - 1).take(count).cloned().collect();
-    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-           "totalResults": items.len(), "startIndex": start, "itemsPerPage": page.len(), "Resources": page})
-}
-
-fn handle(store: &Shared, method: &str, path: &str, query: &str, body: &Value) -> (u16, Value) {
-    let mut s = lock(store);
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    match (method, segments.as_slice()) {
-        ("GET", ["ServiceProviderConfig"]) => (
-            200,
-            json!({"patch": {"supported": true}, "filter": {"supported": true, "maxResults": 100},
-                   "etag": {"supported": true}, "bulk": {"supported": false}}),
-        ),
-        ("GET", ["Schemas"]) => (200, list(Vec::new(), query)),
-        ("GET", ["ResourceTypes"]) => (
-            200,
-            list(
-                vec![
-                    json!({"id": "User", "name": "User", "endpoint": s.users_endpoint.as_deref().unwrap_or("/Users"), "schema": "urn:ietf:params:scim:schemas:core:2.0:User"}),
-                    json!({"id": "Group", "name": "Group", "endpoint": "/Groups", "schema": "urn:ietf:params:scim:schemas:core:2.0:Group"}),
-                ],
-                query,
-            ),
-        ),
-        ("GET", [kind]) => {
-            let items = if *kind == "Users" {
-                &s.users
-            } else {
-                &s.groups
-            };
-            // Only the filter the client uses: `userName eq "…"` / `displayName eq "…"`.
-            let wanted = query
-                .split('&')
-                .find_map(|kv| kv.strip_prefix("filter="))
-                .map(decode)
-                .and_then(|f| {
-                    f.split_once(" eq ")
-                        .map(|(a, v)| (a.to_owned(), v.trim_matches('"').to_owned()))
-                });
-            let mut found: Vec<Value> = items
-                .values()
-                .filter(|r| match &wanted {
-                    Some((attribute, value)) => {
-                        r[attribute.as_str()].as_str() == Some(value.as_str())
-                    }
-                    None => true,
-                })
-                .cloned()
-                .collect();
-            if query.contains("excludedAttributes=members") {
-                for r in &mut found {
-                    if let Some(m) = r.as_object_mut() {
-                        m.remove("members");
-                    }
-                }
-            }
-            // Never in the order of creation: the client must not rely on list order.
-            found.reverse();
-            if s.ignore_paging {
-                let mut page = list(found, "");
-                page["totalResults"] = json!(1_000_000);
-                return (200, page);
-            }
-            (200, list(found, query))
-        }
-        ("POST", [kind]) => {
-            let name_key = if *kind == "Users" {
-                "userName"
-            } else {
-                "displayName"
-            };
-            let name = body[name_key].as_str().unwrap_or_default().to_owned();
-            if *kind == "Users" && s.refuse.as_deref() == Some(name.as_str()) {
-                return (
-                    400,
-                    json!({"detail": "invalidValue", "scimType": "invalidValue"}),
-                );
-            }
-            let items = if *kind == "Users" {
-                &s.users
-            } else {
-                &s.groups
-            };
-            if *kind == "Users" && items.values().any(|r| r[name_key] == name.as_str()) {
-                return (409, json!({"status": "409", "scimType": "uniqueness"}));
-            }
-            s.next += 1;
-            let id = format!("id{}", s.next);
-            let mut resource = body.clone();
-            resource["id"] = json!(id);
-            s.creates.push(format!("{kind}:{name}"));
-            if *kind == "Users" {
-                s.users.insert(id, resource.clone());
-            } else {
-                s.groups.insert(id, resource.clone());
-            }
-            (201, resource)
-        }
-        (_, [kind, id]) => {
-            let is_users = *kind == "Users";
-            let exists = if is_users {
-                s.users.contains_key(*id)
-            } else {
-                s.groups.contains_key(*id)
-            };
-            if !exists {
-                return (404, json!({"detail": "not found"}));
-            }
-            match method {
-                "GET" => {
-                    let r = if is_users {
-                        &s.users[*id]
-                    } else {
-                        &s.groups[*id]
-                    };
-                    (200, r.clone())
-                }
-                "DELETE" => {
-                    if is_users {
-                        s.users.remove(*id);
-                    } else {
-                        s.groups.remove(*id);
-                    }
-                    (204, Value::Null)
-                }
-                "PUT" => {
-                    let mut resource = body.clone();
-                    resource["id"] = json!(id);
-                    if is_users {
-                        s.users.insert((*id).to_owned(), resource.clone());
-                    } else {
-                        s.groups.insert((*id).to_owned(), resource.clone());
-                    }
-                    (200, resource)
-                }
-                "PATCH" => {
-                    let mut log = Vec::new();
-                    let resource = if is_users {
-                        s.users.get_mut(*id)
-                    } else {
-                        s.groups.get_mut(*id)
-                    };
-                    let Some(resource) = resource else {
-                        return (404, Value::Null);
-                    };
-                    for op in body["Operations"].as_array().cloned().unwrap_or_default() {
-                        let target = op["path"].as_str().unwrap_or_default();
-                        match (op["op"].as_str().unwrap_or_default(), target) {
-                            ("replace", "active") => resource["active"] = op["value"].clone(),
-                            // Deliberately no de-duplication: a member added twice shows.
-                            ("add", "members") => {
-                                let mut members =
-                                    resource["members"].as_array().cloned().unwrap_or_default();
-                                for m in op["value"].as_array().cloned().unwrap_or_default() {
-                                    log.push(format!("member:{id}:{}", m["value"]));
-                                    members.push(m);
-                                }
-                                resource["members"] = json!(members);
-                            }
-                            ("remove", t) if t.starts_with("members[value eq ") => {
-                                let user = t
-                                    .trim_start_matches("members[value eq \"")
-                                    .trim_end_matches("\"]");
-                                let mut members =
-                                    resource["members"].as_array().cloned().unwrap_or_default();
-                                members.retain(|m| m["value"] != user);
-                                resource["members"] = json!(members);
-                            }
-                            _ => return (400, json!({"detail": "unsupported patch"})),
-                        }
-                    }
-                    s.creates.extend(log);
-                    (204, Value::Null)
-                }
-                _ => (405, Value::Null),
-            }
-        }
-        _ => (404, json!({"detail": "no such endpoint"})),
-    }
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
-            out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+use crate::scim_standin::{Fault, FaultKind, Shared, TOKEN, lock, start};
 
 /// Run orgplan against the stand-in with fast retry settings; (stdout, stderr, code).
 fn run(args: &[&str]) -> (String, String, i32) {
@@ -379,7 +22,7 @@ fn run(args: &[&str]) -> (String, String, i32) {
         .env("ORGPLAN_HTTP_ATTEMPTS", "4")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
         .output()
-        .expect("run orgplan");
+        .unwrap_or_else(|e| panic!("{e}"));
     (
         String::from_utf8_lossy(&output.stdout).into_owned(),
         String::from_utf8_lossy(&output.stderr).into_owned(),
@@ -406,7 +49,7 @@ fn no_doubles(store: &Shared) {
 fn apply_converges_through_faults_and_reports_a_partial_failure() {
     let store: Shared = Arc::default();
     let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let audit = dir.path().join("audit.jsonl");
     let audit = audit.to_string_lossy().into_owned();
     let plan_file = dir.path().join("plan.json");
@@ -551,7 +194,7 @@ fn a_wrong_token_says_which_variable_to_set() {
         .args(["plan", "--live", &url])
         .env("ORGPLAN_SCIM_TOKEN", "wrong-token-123")
         .output()
-        .expect("run orgplan");
+        .unwrap_or_else(|e| panic!("{e}"));
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1));
     assert!(
@@ -567,7 +210,7 @@ fn an_unreachable_server_fails_without_printing_credentials() {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
-        .expect("the listener's address");
+        .unwrap_or_else(|e| panic!("{e}"));
     let uri = format!("scim+http://user:secret@127.0.0.1:{port}/scim/v2?token=abc");
     let output = orgplan()
         .args(["plan", "--live", &uri])
@@ -575,7 +218,7 @@ fn an_unreachable_server_fails_without_printing_credentials() {
         .env("ORGPLAN_HTTP_ATTEMPTS", "2")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
         .output()
-        .expect("run orgplan");
+        .unwrap_or_else(|e| panic!("{e}"));
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("failed after 2 attempts"), "{err}");
@@ -602,10 +245,10 @@ fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
 #[test]
 fn an_endpoint_on_another_host_is_never_sent_the_token() {
     // A second listener stands for a host the token must never reach.
-    let other = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let other = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
     let other_url = format!(
         "http://{}/Users",
-        other.local_addr().expect("the listener's address")
+        other.local_addr().unwrap_or_else(|e| panic!("{e}"))
     );
     let reached = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = Arc::clone(&reached);
@@ -670,7 +313,7 @@ fn a_server_that_ignores_start_index_does_not_page_forever() {
         .env("ORGPLAN_SCIM_TOKEN", TOKEN)
         .timeout(Duration::from_secs(30))
         .output()
-        .expect("run orgplan");
+        .unwrap_or_else(|e| panic!("{e}"));
     let err = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{err}");
     assert!(err.contains("startIndex"), "{err}");
@@ -680,10 +323,10 @@ fn a_server_that_ignores_start_index_does_not_page_forever() {
 fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
     let store: Shared = Arc::default();
     let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     // A regular file where the audit file's folder should be.
     let blocker = dir.path().join("not-a-folder");
-    std::fs::write(&blocker, "").expect("write a file");
+    std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
     let audit = blocker.join("audit.jsonl").to_string_lossy().into_owned();
     let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
     assert_eq!(code, 1, "{out}{err}");
@@ -698,4 +341,217 @@ fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
         err.contains(&format!("applied ({groups}):")) && err.contains("group.create"),
         "what landed is listed: {err}"
     );
+}
+
+#[test]
+fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands() {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let audit = dir.path().join("audit.jsonl");
+    let audit = audit.to_string_lossy().into_owned();
+    lock(&store).refuse_member = Some("liam.obrien@acme.com".into());
+
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("apply stopped at `group.add_member` on `sales`")
+            && err.contains("member `liam.obrien@acme.com` refused"),
+        "{err}"
+    );
+    // Exactly the refused member did not land: it alone is listed as not applied.
+    let not_applied = err.split("not applied (").nth(1).unwrap_or_default();
+    assert!(not_applied.starts_with("1):"), "{err}");
+    assert!(not_applied.contains("liam.obrien@acme.com"), "{err}");
+    let sales_members = |store: &Shared| -> Vec<String> {
+        let s = lock(store);
+        let users: std::collections::BTreeMap<&str, &str> = s
+            .users
+            .iter()
+            .filter_map(|(id, u)| Some((id.as_str(), u["userName"].as_str()?)))
+            .collect();
+        let mut names: Vec<String> = s
+            .groups
+            .values()
+            .find(|g| g["displayName"] == "sales")
+            .and_then(|g| g["members"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|m| users.get(m["value"].as_str()?).map(|n| (*n).to_owned()))
+            .collect();
+        names.sort();
+        names
+    };
+    let landed = sales_members(&store);
+    assert!(
+        !landed.iter().any(|n| n == "liam.obrien@acme.com"),
+        "{landed:?}"
+    );
+    assert!(
+        landed.iter().any(|n| n == "kate.sullivan@acme.com"),
+        "{landed:?}"
+    );
+    let trail = std::fs::read_to_string(&audit).unwrap_or_default();
+    assert!(trail.contains("kate.sullivan@acme.com") && trail.contains("\"group.add_member\""));
+    no_doubles(&store);
+
+    // The server takes the member now: a re-run adds it alone and nothing twice.
+    {
+        let mut s = lock(&store);
+        s.refuse_member = None;
+        s.requests.clear();
+    }
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("liam.obrien@acme.com"), "{out}");
+    assert_eq!(
+        lock(&store).requests.get("PATCH /Groups"),
+        Some(&1),
+        "one PATCH"
+    );
+    let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(sales_members(&store).len(), landed.len() + 1);
+    no_doubles(&store);
+}
+
+#[test]
+fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let audit = dir.path().join("audit.jsonl");
+    let audit = audit.to_string_lossy().into_owned();
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (groups, users, memberships) = {
+        let s = lock(&store);
+        let memberships: usize = s
+            .groups
+            .values()
+            .map(|g| g["members"].as_array().map_or(0, Vec::len))
+            .sum();
+        (s.groups.len(), s.users.len(), memberships)
+    };
+    assert!(memberships > groups, "groups have several members each");
+    {
+        let s = lock(&store);
+        // One PATCH per group: its members all at once, none one by one.
+        assert_eq!(
+            s.requests.get("PATCH /Groups"),
+            Some(&groups),
+            "{:?}",
+            s.requests
+        );
+        assert_eq!(
+            s.requests.get("POST /Groups"),
+            Some(&groups),
+            "{:?}",
+            s.requests
+        );
+        assert_eq!(
+            s.requests.get("POST /Users"),
+            Some(&users),
+            "{:?}",
+            s.requests
+        );
+    }
+
+    // Plan of the populated org: users and groups (with their members) are listed page
+    // by page (7 a page here), never one GET per group.
+    lock(&store).requests.clear();
+    let (out, err, code) = run(&["plan", "--live", &url, "--parallelism", "3"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("No changes"), "{out}");
+    let gets: usize = lock(&store)
+        .requests
+        .iter()
+        .filter(|(k, _)| k.starts_with("GET "))
+        .map(|(_, n)| n)
+        .sum();
+    // Discovery (3) + user pages + group pages.
+    let minimum = 3 + users.div_ceil(7) + groups.div_ceil(7);
+    assert_eq!(gets, minimum, "{:?}", lock(&store).requests);
+
+    // A new member of an existing group, and a new group whose members all exist: the
+    // group's POST carries them, so no PATCH at all.
+    let policies = dir.path().join("policies");
+    std::fs::create_dir_all(&policies).unwrap_or_else(|e| panic!("{e}"));
+    for entry in std::fs::read_dir(crate::common::root().join("policies"))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .flatten()
+    {
+        let text = std::fs::read_to_string(entry.path()).unwrap_or_else(|e| panic!("{e}"));
+        let text = text.replace(
+            "kate.sullivan@acme.com: {name: Kate Sullivan, groups: [sales]}",
+            "kate.sullivan@acme.com: {name: Kate Sullivan, groups: [sales, travel]}\n  liam.obrien@acme.com: {name: Liam O'Brien, groups: [sales, travel]}",
+        );
+        let text = text.replace(
+            "  liam.obrien@acme.com: {name: Liam O'Brien, groups: [sales]}\n",
+            "",
+        );
+        std::fs::write(policies.join(entry.file_name()), text).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let groups_yaml = policies.join("groups.yaml");
+    let mut text = std::fs::read_to_string(&groups_yaml).unwrap_or_else(|e| panic!("{e}"));
+    text.push_str("\n  travel:\n    description: Travel desk\n");
+    std::fs::write(&groups_yaml, text).unwrap_or_else(|e| panic!("{e}"));
+    let p = policies.to_string_lossy().into_owned();
+    let (out, err, code) = run(&["plan", "-p", &p, "--live", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("travel"), "{out}");
+    lock(&store).requests.clear();
+    let (out, err, code) = run(&[
+        "apply",
+        "--auto-approve",
+        "-p",
+        &p,
+        "--live",
+        &url,
+        "--audit",
+        &audit,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("group.add_member travel"), "{out}");
+    {
+        let s = lock(&store);
+        assert_eq!(s.requests.get("POST /Groups"), Some(&1), "{:?}", s.requests);
+        assert_eq!(s.requests.get("PATCH /Groups"), None, "{:?}", s.requests);
+        let travel = s.groups.values().find(|g| g["displayName"] == "travel");
+        let members = travel
+            .and_then(|g| g["members"].as_array())
+            .map_or(0, Vec::len);
+        assert_eq!(members, 2);
+    }
+    let (out, err, code) = run(&["plan", "-p", &p, "--live", &url, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    no_doubles(&store);
+}
+
+#[test]
+fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
+    let store: Shared = Arc::default();
+    lock(&store).versions = true;
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let audit = dir.path().join("audit.jsonl");
+    let audit = audit.to_string_lossy().into_owned();
+    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    // The server wants `If-Match` on every write (428 without, 412 when stale): success
+    // means every PATCH named the version the POST answered.
+    assert_eq!(code, 0, "{out}{err}");
+    let s = lock(&store);
+    let groups = s.groups.len();
+    assert_eq!(
+        s.requests.get("PATCH /Groups"),
+        Some(&groups),
+        "{:?}",
+        s.requests
+    );
+    // Two lists (the plan's read and the apply's), no read of any one group.
+    assert_eq!(s.requests.get("GET /Groups"), Some(&2), "{:?}", s.requests);
+    drop(s);
+    let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}{err}");
+    no_doubles(&store);
 }

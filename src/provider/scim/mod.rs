@@ -4,20 +4,29 @@
 //! - Discovery first: `/ServiceProviderConfig` (patch, etag, filter), `/ResourceTypes` and
 //!   `/Schemas` (orgplan's extension schemas, see `schema/scim/`). Only what the server
 //!   advertises is used; what it cannot hold is `unreadable` and listed as unverifiable.
-//! - Reads page with `startIndex`/`count` until `totalResults`; groups are listed with
-//!   `excludedAttributes=members`, then each group's members are read on their own.
+//! - Reads page with `startIndex`/`count` until `totalResults`: the first page says how
+//!   many there are, the rest are read up to `parallelism` at a time and joined in page
+//!   order. Groups are listed with their members (`attributes=members` when the default
+//!   listing leaves them out); only a server that lists no members at all is asked for
+//!   each group on its own, again `parallelism` at a time.
 //! - Writes: POST to create (409 `uniqueness` → adopt the existing record), PUT of the
 //!   re-read resource for updates, PATCH for `active` and memberships, DELETE to remove.
 //!   Before each change the resource is re-read; if it no longer matches the state the
 //!   apply started from, or the server answers 412 to `If-Match`, the apply stops with a
 //!   stale message instead of overwriting.
+//! - Batching (RFC 7644 §3.5.2, see [`members`]): a new group is created with its members
+//!   that already exist in the POST; every membership add and remove of one group is one
+//!   PATCH (several operations, many values), split only to stay within the server's
+//!   advertised limits. A refused member is found by splitting the batch, so the report
+//!   says exactly which members landed.
 //! - Operations of one kind run on up to `parallelism` threads, kinds one after the other
-//!   in the documented execution order (docs/plan.md). Each applied operation is appended to a local JSONL audit file (a
-//!   SCIM server keeps no audit trail of ours).
+//!   in the documented execution order (docs/plan.md). Each applied operation is appended
+//!   to a local JSONL audit file (a SCIM server keeps no audit trail of ours).
 //! - The bearer token comes from `ORGPLAN_SCIM_TOKEN` and only ever travels as a secret
 //!   header of the shared HTTP client.
 
 pub mod map;
+mod members;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -39,8 +48,12 @@ pub const TOKEN_VAR: &str = "ORGPLAN_SCIM_TOKEN";
 /// Start of the reason of an operation whose answer was lost.
 const LOST: &str = "no answer, the request may have landed";
 
-/// Page size asked for when listing.
-const PAGE: usize = 100;
+/// Page size asked for when listing (a server may answer with fewer per page: the pages
+/// that follow are then asked at the size it answered).
+const PAGE: usize = 1000;
+
+/// Reads and writes at once when not told otherwise (`--parallelism`).
+pub const DEFAULT_PARALLELISM: usize = 8;
 
 /// How a user leaves the org.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -55,7 +68,7 @@ pub enum Deprovision {
 /// Settings of a SCIM apply.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Operations of one kind carried out at once.
+    /// Requests in flight at once: pages and group reads, operations of one kind.
     pub parallelism: usize,
     /// DELETE or deactivate removed users.
     pub deprovision: Deprovision,
@@ -66,7 +79,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            parallelism: 4,
+            parallelism: DEFAULT_PARALLELISM,
             deprovision: Deprovision::Delete,
             audit: PathBuf::from(".orgplan/audit.jsonl"),
         }
@@ -126,6 +139,10 @@ fn detail_of(detail: &str) -> String {
 #[derive(Debug, Clone, Default)]
 struct Discovery {
     patch: bool,
+    /// `bulk.maxOperations`, when advertised: also taken as the most values one PATCH carries.
+    max_operations: Option<usize>,
+    /// `bulk.maxPayloadSize` (bytes), when advertised.
+    max_payload: Option<usize>,
     etag: bool,
     filter: bool,
     users: String,
@@ -143,6 +160,8 @@ pub struct ScimProvider {
     client: Client,
     found: Discovery,
     options: Options,
+    /// Requests in flight, at most `options.parallelism`, whichever thread sends.
+    slots: super::backoff::Slots,
 }
 
 impl ScimProvider {
@@ -170,6 +189,7 @@ impl ScimProvider {
             uri: super::redact(uri),
             client,
             found: Discovery::default(),
+            slots: super::backoff::Slots::new(options.parallelism),
             options: Options {
                 parallelism: options.parallelism.max(1),
                 ..options
@@ -180,15 +200,20 @@ impl ScimProvider {
     }
 
     fn discover(&self) -> Result<Discovery, ScimError> {
-        let config = self.get("/ServiceProviderConfig")?;
+        // Three independent reads, asked at once.
+        let (config, schemas, types) = std::thread::scope(|scope| {
+            let schemas = scope.spawn(|| self.list("/Schemas", ""));
+            let types = scope.spawn(|| self.list("/ResourceTypes", ""));
+            let config = self.get("/ServiceProviderConfig");
+            (config, joined(schemas), joined(types))
+        });
+        let (config, schemas, types) = (config?, schemas?, types?);
         let supported =
             |key: &str| config.get(key).and_then(|f| f.get("supported")) == Some(&json!(true));
-        let schemas: BTreeSet<String> = self
-            .list("/Schemas", "")?
+        let schemas: BTreeSet<String> = schemas
             .iter()
             .filter_map(|s| s.get("id")?.as_str().map(str::to_owned))
             .collect();
-        let types = self.list("/ResourceTypes", "")?;
         let by_schema = |schema: &str| {
             types
                 .iter()
@@ -211,8 +236,18 @@ impl ScimProvider {
                 .filter(|_| schemas.contains(schema))
                 .and_then(endpoint)
         };
+        let bulk = |key: &str| {
+            config
+                .get("bulk")
+                .and_then(|b| b.get(key))
+                .and_then(Value::as_u64)
+                .filter(|n| *n > 0)
+                .map(|n| usize::try_from(n).unwrap_or(usize::MAX))
+        };
         Ok(Discovery {
             patch: supported("patch"),
+            max_operations: bulk("maxOperations"),
+            max_payload: bulk("maxPayloadSize"),
             etag: supported("etag"),
             filter: supported("filter"),
             users: users.and_then(endpoint).unwrap_or_else(|| "/Users".into()),
@@ -240,6 +275,7 @@ impl ScimProvider {
         }
         // A create or an add that lost its answer may have landed: the operation is
         // re-checked and tried again from the top (see `Run::attempt`), never replayed.
+        let _slot = self.slots.take();
         if matches!(method, Method::Post | Method::Patch) {
             return self
                 .client
@@ -285,45 +321,69 @@ impl ScimProvider {
     }
 
     /// Every resource at `endpoint`, page after page until `totalResults` is reached.
-    /// A page with nothing not seen before (a server that ignores `startIndex`) stops the
-    /// read with an error instead of paging forever.
+    /// The first page gives the total and the server's page size; the pages after it are
+    /// asked `parallelism` at a time and joined in page order, so the result does not
+    /// depend on which answer came first. A page with nothing not seen before (a server
+    /// that ignores `startIndex`) stops the read with an error instead of paging forever;
+    /// a short page (the list changed while being read) sends the read on one page at a
+    /// time from there.
     fn list(&self, endpoint: &str, query: &str) -> Result<Vec<Value>, ScimError> {
-        let mut out = Vec::new();
-        let mut seen = BTreeSet::new();
-        let mut start = 1;
-        loop {
-            let sep = if query.is_empty() { "" } else { "&" };
+        let sep = if query.is_empty() { "" } else { "&" };
+        let page_at = |start: &usize| -> Result<Vec<Value>, ScimError> {
             let page = self.get(&format!(
                 "{endpoint}?{query}{sep}startIndex={start}&count={PAGE}"
             ))?;
-            let total = page.get("totalResults").and_then(Value::as_u64);
-            let items = page
-                .get("Resources")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let got = items.len();
-            let fresh = items
-                .iter()
-                .filter(|item| seen.insert(item.to_string()))
-                .count();
-            if got > 0 && fresh == 0 {
-                return Err(ScimError::Shape {
-                    base: self.client.base().to_owned(),
-                    detail: format!(
-                        "{endpoint} answered startIndex={start} with resources it had already listed: it ignores `startIndex`, so its list cannot be read to the end"
-                    ),
-                });
-            }
-            out.extend(items);
-            start += got;
+            Ok(resources(&page))
+        };
+        let first = self.get(&format!("{endpoint}?{query}{sep}startIndex=1&count={PAGE}"))?;
+        let total = first.get("totalResults").and_then(Value::as_u64);
+        let mut out = resources(&first);
+        let size = out.len();
+        let mut seen: BTreeSet<String> = out.iter().map(Value::to_string).collect();
+        let mut start = 1 + size;
+        let mut last = size;
+        loop {
             let more = match total {
                 Some(total) => (out.len() as u64) < total,
                 // No `totalResults`: a full page may have a successor.
-                None => got == PAGE,
+                None => last == PAGE,
             };
-            if got == 0 || !more {
+            if last == 0 || !more {
                 return Ok(out);
+            }
+            // How many pages to ask at once: as many as remain, up to `parallelism`; one
+            // at a time when the total is unknown or the pages came out uneven.
+            let wave = match total {
+                Some(total) if last == size => {
+                    let left = usize::try_from(total).unwrap_or(usize::MAX) - out.len();
+                    left.div_ceil(size).clamp(1, self.options.parallelism)
+                }
+                _ => 1,
+            };
+            let starts: Vec<usize> = (0..wave).map(|i| start + i * last).collect();
+            let pages = super::backoff::bounded_map(&starts, wave, page_at);
+            for page in pages {
+                let items = page?;
+                let got = items.len();
+                let fresh = items
+                    .iter()
+                    .filter(|item| seen.insert(item.to_string()))
+                    .count();
+                if got > 0 && fresh == 0 {
+                    return Err(ScimError::Shape {
+                        base: self.client.base().to_owned(),
+                        detail: format!(
+                            "{endpoint} answered startIndex={start} with resources it had already listed: it ignores `startIndex`, so its list cannot be read to the end"
+                        ),
+                    });
+                }
+                out.extend(items);
+                start += got;
+                let short = got < last;
+                last = got;
+                if short {
+                    break;
+                }
             }
         }
     }
@@ -351,7 +411,19 @@ impl ScimProvider {
         let found = &self.found;
         let mut state = LiveState::default();
         let mut emails = BTreeMap::new();
-        for resource in self.list(&found.users, "")? {
+        // Users, groups (with their members), roles and the org are independent lists:
+        // all read at once, within the same `parallelism` slots.
+        let none = || Ok(Vec::new());
+        let (users, listed, roles, orgs) = std::thread::scope(|scope| {
+            let groups = scope.spawn(|| self.list(&found.groups, ""));
+            let roles =
+                scope.spawn(|| found.roles.as_ref().map_or_else(none, |e| self.list(e, "")));
+            let orgs = scope.spawn(|| found.org.as_ref().map_or_else(none, |e| self.list(e, "")));
+            let users = self.list(&found.users, "");
+            (users, joined(groups), joined(roles), joined(orgs))
+        });
+        let (users, listed, roles, orgs) = (users?, listed?, roles?, orgs?);
+        for resource in users {
             if let Some((email, user)) = map::user_from_scim(&resource, found.user_ext) {
                 if let Some(id) = &user.id {
                     emails.insert(id.clone(), email.clone());
@@ -359,15 +431,14 @@ impl ScimProvider {
                 state.users.insert(email, user);
             }
         }
-        for resource in self.list(&found.groups, "excludedAttributes=members")? {
-            let Some((name, mut group)) = map::group_from_scim(&resource, found.group_ext) else {
+        let members_by_id = self.group_members(&listed)?;
+        for resource in &listed {
+            let Some((name, mut group)) = map::group_from_scim(resource, found.group_ext) else {
                 continue;
             };
             if let Some(id) = &group.id {
-                let full = self.get(&format!("{}/{id}", found.groups))?;
-                group.members = full
-                    .get("members")
-                    .and_then(Value::as_array)
+                group.members = members_by_id
+                    .get(id)
                     .map(|members| {
                         members
                             .iter()
@@ -378,15 +449,12 @@ impl ScimProvider {
             }
             state.groups.insert(name, group);
         }
-        if let Some(endpoint) = &found.roles {
-            for resource in self.list(endpoint, "")? {
-                if let Some((name, role)) = map::role_from_scim(&resource) {
-                    state.roles.insert(name, role);
-                }
+        for resource in &roles {
+            if let Some((name, role)) = map::role_from_scim(resource) {
+                state.roles.insert(name, role);
             }
         }
         if let Some(endpoint) = &found.org {
-            let orgs = self.list(endpoint, "")?;
             if orgs.len() > 1 {
                 return Err(ScimError::Shape {
                     base: self.client.base().to_owned(),
@@ -400,6 +468,48 @@ impl ScimProvider {
             state.org = orgs.first().and_then(map::org_from_scim);
         }
         Ok(state.normalized())
+    }
+
+    /// The `members` of each listed group, by id, with as few requests as the server
+    /// allows. Most servers list groups with their members: then nothing more is asked (a
+    /// group listed without `members` has none, RFC 7643 omits empty attributes). When no
+    /// listed group has any, the server may leave them out of lists by default, so they
+    /// are asked for by name (`attributes=members`); a server that still lists none is
+    /// asked for each group on its own, `parallelism` at a time.
+    fn group_members(&self, listed: &[Value]) -> Result<BTreeMap<String, Vec<Value>>, ScimError> {
+        let members_of = |resources: &[Value]| -> BTreeMap<String, Vec<Value>> {
+            resources
+                .iter()
+                .filter_map(|r| {
+                    let id = r.get("id")?.as_str()?.to_owned();
+                    let members = r.get("members")?.as_array()?.clone();
+                    Some((id, members))
+                })
+                .collect()
+        };
+        let ids: Vec<String> = listed
+            .iter()
+            .filter_map(|r| r.get("id")?.as_str().map(str::to_owned))
+            .collect();
+        let found = members_of(listed);
+        if !found.is_empty() || ids.is_empty() {
+            return Ok(found);
+        }
+        let asked = members_of(&self.list(&self.found.groups, "attributes=members")?);
+        if !asked.is_empty() {
+            return Ok(asked);
+        }
+        let groups = &self.found.groups;
+        let read = super::backoff::bounded_map(&ids, self.options.parallelism, |id| {
+            let full = self.get(&format!("{groups}/{id}"))?;
+            let members = full
+                .get("members")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            Ok::<_, ScimError>((id.clone(), members))
+        });
+        read.into_iter().collect()
     }
 
     fn audit(&self, records: &[AuditRecord]) -> Result<(), ScimError> {
@@ -424,6 +534,25 @@ impl ScimProvider {
         file.write_all(&lines).map_err(error)?;
         file.sync_all().map_err(error)
     }
+}
+
+/// The result of a scoped thread; a thread that panicked reads as a lost answer.
+fn joined<T>(
+    handle: std::thread::ScopedJoinHandle<'_, Result<T, ScimError>>,
+) -> Result<T, ScimError> {
+    handle.join().unwrap_or_else(|_| {
+        Err(ScimError::Http(HttpError::Body(
+            "a reader thread stopped before its answer was read".to_owned(),
+        )))
+    })
+}
+
+/// The `Resources` of a list response.
+fn resources(page: &Value) -> Vec<Value> {
+    page.get("Resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// Percent-encode a query value.
@@ -493,16 +622,35 @@ impl Provider for ScimProvider {
             provider: self,
             state: &state,
             ids: Mutex::new(Ids::from(&state)),
+            carried: members::carried(&todo, &state),
+            carried_landed: Mutex::new(BTreeSet::new()),
+            created: Mutex::new(BTreeMap::new()),
         };
         let mut applied: Vec<Operation> = Vec::new();
+        // Every operation that landed so far, told apart by address (two may be equal in
+        // value); a member carried by its group's POST lands before its own kind comes.
+        let mut done: BTreeSet<*const Operation> = BTreeSet::new();
         let mut start = 0;
         while start < todo.len() {
             let kind = todo[start].op;
+            // Adds and removes of members are one phase: one PATCH per group holds both.
+            let membership =
+                |k: OpKind| matches!(k, OpKind::GroupAddMember | OpKind::GroupRemoveMember);
             let end = todo[start..]
                 .iter()
-                .position(|op| op.op != kind)
+                .position(|op| op.op != kind && !(membership(kind) && membership(op.op)))
                 .map_or(todo.len(), |n| start + n);
-            let (landed, failure) = run.kind(&todo[start..end]);
+            let phase: Vec<&Operation> = todo[start..end]
+                .iter()
+                .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
+                .copied()
+                .collect();
+            let (landed, failure) = if membership(kind) {
+                run.memberships(&phase)
+            } else {
+                run.kind(&phase)
+            };
+            done.extend(landed.iter().map(|op| std::ptr::from_ref(*op)));
             let records: Vec<AuditRecord> = landed
                 .iter()
                 .map(|op| AuditRecord::landed(op, batch))
@@ -510,11 +658,8 @@ impl Provider for ScimProvider {
             // What landed is recorded before anything else can go wrong.
             let audited = self.audit(&records);
             applied.extend(landed.iter().map(|op| (*op).clone()));
-            // What did not land, from here on. Operations are told apart by address: two
-            // may be equal in value.
+            // What did not land, from here on.
             let not_landed = || -> Vec<Operation> {
-                let done: BTreeSet<*const Operation> =
-                    landed.iter().map(|op| std::ptr::from_ref(*op)).collect();
                 todo[start..]
                     .iter()
                     .filter(|op| !done.contains(&std::ptr::from_ref(**op)))
@@ -585,6 +730,14 @@ struct Run<'a> {
     provider: &'a ScimProvider,
     state: &'a LiveState,
     ids: Mutex<Ids>,
+    /// Per new group, the member additions that go in its POST (members that exist
+    /// already), with their users' ids.
+    carried: BTreeMap<String, Vec<(&'a Operation, String)>>,
+    /// New groups whose POST carried their members and landed.
+    carried_landed: Mutex<BTreeSet<String>>,
+    /// Groups created by this apply, by path: the server's answer and its version, used
+    /// once in place of a fresh read.
+    created: Mutex<BTreeMap<String, (Value, String)>>,
 }
 
 type Failure<'o> = Option<(&'o Operation, String)>;
@@ -593,7 +746,10 @@ impl<'a> Run<'a> {
     /// Carry out operations of one kind on up to `parallelism` threads. Operations on the
     /// same resource (members of one group) stay in order on one thread. Returns what
     /// landed, in plan order, and the first failure.
-    fn kind<'o>(&self, ops: &[&'o Operation]) -> (Vec<&'o Operation>, Failure<'o>) {
+    fn kind<'o>(&self, ops: &[&'o Operation]) -> (Vec<&'o Operation>, Failure<'o>)
+    where
+        'a: 'o,
+    {
         let mut units: BTreeMap<&str, Vec<(usize, &'o Operation)>> = BTreeMap::new();
         for (index, op) in ops.iter().enumerate() {
             units
@@ -627,13 +783,30 @@ impl<'a> Run<'a> {
         });
         let mut landed = landed.into_inner().unwrap_or_else(|e| e.into_inner());
         landed.sort_by_key(|(index, _)| *index);
+        // Members that went in with their group's POST landed with it.
+        let carried = lock(&self.carried_landed);
+        let mut with_members: Vec<&'o Operation> = Vec::new();
+        for (_, op) in &landed {
+            if op.op == OpKind::GroupCreate && carried.contains(&op.target) {
+                with_members.extend(
+                    self.carried
+                        .get(&op.target)
+                        .into_iter()
+                        .flatten()
+                        .map(|(member, _)| *member),
+                );
+            }
+        }
+        drop(carried);
         let mut failures = failures.into_inner().unwrap_or_else(|e| e.into_inner());
         failures.sort_by_key(|(index, _, _)| *index);
         let failure = failures
             .into_iter()
             .next()
             .map(|(_, op, reason)| (op, reason));
-        (landed.into_iter().map(|(_, op)| op).collect(), failure)
+        let mut landed: Vec<&'o Operation> = landed.into_iter().map(|(_, op)| op).collect();
+        landed.extend(with_members);
+        (landed, failure)
     }
 
     /// [`Run::one`], tried again while a create or an add loses its answer: `one`
@@ -642,15 +815,16 @@ impl<'a> Run<'a> {
     fn attempt(&self, op: &Operation) -> Result<(), String> {
         let mut tries = 1;
         loop {
-            match self.one(op) {
+            match self.one(op, tries > 1) {
                 Err(reason) if reason.starts_with(LOST) && tries < 4 => tries += 1,
                 other => return other,
             }
         }
     }
 
-    /// Carry out one operation; `Err` is the reason, for the report.
-    fn one(&self, op: &Operation) -> Result<(), String> {
+    /// Carry out one operation; `Err` is the reason, for the report. `again` when an
+    /// earlier try lost its answer (what it asked may have landed).
+    fn one(&self, op: &Operation, again: bool) -> Result<(), String> {
         let p = self.provider;
         let found = &p.found;
         let target = op.target.as_str();
@@ -661,7 +835,7 @@ impl<'a> Run<'a> {
                 let attributes = map::org_to_scim(&org);
                 match p.list(endpoint, "").map_err(text)?.first() {
                     None => self
-                        .create(endpoint, &attributes, "displayName", &org.name)
+                        .create(endpoint, &attributes, "displayName", &org.name, again)
                         .map(drop),
                     Some(current) => {
                         let id = id_of(current)?;
@@ -684,7 +858,7 @@ impl<'a> Run<'a> {
                 let role = self.after(op)?.roles.remove(target).ok_or("no role")?;
                 let attributes = map::role_to_scim(target, &role);
                 if op.op == OpKind::RoleCreate {
-                    let id = self.create(endpoint, &attributes, "displayName", target)?;
+                    let id = self.create(endpoint, &attributes, "displayName", target, again)?;
                     lock(&self.ids).roles.insert(target.to_owned(), id);
                     return Ok(());
                 }
@@ -704,14 +878,7 @@ impl<'a> Run<'a> {
                 let group = self.after(op)?.groups.remove(target).ok_or("no group")?;
                 let attributes = map::group_to_scim(target, &group, found.group_ext);
                 if op.op == OpKind::GroupCreate {
-                    let id = self.create(
-                        &found.groups,
-                        &with_schemas(attributes, map::GROUP),
-                        "displayName",
-                        target,
-                    )?;
-                    lock(&self.ids).groups.insert(target.to_owned(), id);
-                    return Ok(());
+                    return self.create_group(target, attributes, again);
                 }
                 let path = format!("{}/{}", found.groups, self.id(|i| &i.groups, target)?);
                 let (current, etag) = self.fresh(&path)?;
@@ -750,6 +917,7 @@ impl<'a> Run<'a> {
                         &with_schemas(attributes, map::USER),
                         "userName",
                         target,
+                        again,
                     )?;
                     lock(&self.ids).users.insert(target.to_owned(), id);
                     return Ok(());
@@ -774,6 +942,7 @@ impl<'a> Run<'a> {
                     self.delete(&path)
                 }
             },
+            // Normally batched per group by `memberships`; one at a time here.
             OpKind::GroupAddMember | OpKind::GroupRemoveMember => {
                 let member = op.member.as_deref().ok_or("no member")?;
                 let user = self.id(|i| &i.users, member)?;
@@ -861,12 +1030,7 @@ impl<'a> Run<'a> {
             return Err(p.failed(Method::Get, path, &response).to_string());
         }
         let body = response.json().map_err(text)?;
-        let etag = response.header("etag").map(str::to_owned).or_else(|| {
-            body.get("meta")?
-                .get("version")?
-                .as_str()
-                .map(str::to_owned)
-        });
+        let etag = version_of(&response, &body);
         Ok((body, etag))
     }
 
@@ -901,20 +1065,65 @@ impl<'a> Run<'a> {
         body: &Value,
         key: &str,
         value: &str,
+        again: bool,
     ) -> Result<String, String> {
+        self.create_or_adopt(endpoint, body, key, value, again)
+            .map(|(id, _)| id)
+    }
+
+    /// A new group, with the members that already exist in its POST. Adopting a group of
+    /// that name (after a lost answer, or a 409) leaves its members to the membership phase.
+    fn create_group(&self, target: &str, attributes: Value, again: bool) -> Result<(), String> {
+        let groups = &self.provider.found.groups;
+        let mut body = with_schemas(attributes, map::GROUP);
+        let carried = self.carried.get(target).filter(|c| !c.is_empty());
+        if let (Some(members), Value::Object(fields)) = (carried, &mut body) {
+            let values: Vec<Value> = members.iter().map(|(_, id)| json!({"value": id})).collect();
+            fields.insert("members".into(), Value::Array(values));
+        }
+        let (id, posted) = self.create_or_adopt(groups, &body, "displayName", target, again)?;
+        lock(&self.ids).groups.insert(target.to_owned(), id.clone());
+        let Some((resource, version)) = posted else {
+            return Ok(());
+        };
+        if carried.is_some() {
+            lock(&self.carried_landed).insert(target.to_owned());
+        }
+        // What the server answered is the group as it now stands: with its version, the
+        // membership phase need not read it again (`If-Match` guards the gap).
+        if let (true, Some(version)) = (self.provider.found.etag, version) {
+            lock(&self.created).insert(format!("{groups}/{id}"), (resource, version));
+        }
+        Ok(())
+    }
+
+    /// [`Run::create`], with what the server answered to the POST (the resource and its
+    /// version) when the POST made the record; `None` when an existing one was adopted.
+    fn create_or_adopt(
+        &self,
+        endpoint: &str,
+        body: &Value,
+        key: &str,
+        value: &str,
+        again: bool,
+    ) -> Result<(String, Posted), String> {
         let p = self.provider;
-        // Groups need not have unique names on a SCIM server: look before creating.
+        // Groups need not have unique names on a SCIM server. The apply's read showed no
+        // group of this name; after a lost answer, look before creating again.
         if key == "displayName"
             && endpoint == p.found.groups
+            && again
             && let Some(existing) = p.find(endpoint, key, value).map_err(text)?.first()
         {
-            return self.adopt(endpoint, existing, body);
+            return self.adopt(endpoint, existing, body).map(|id| (id, None));
         }
         let response = p
             .send(Method::Post, endpoint, None, Some(body))
             .map_err(text)?;
         if response.ok() {
-            return id_of(&response.json().map_err(text)?);
+            let resource = response.json().map_err(text)?;
+            let version = version_of(&response, &resource);
+            return id_of(&resource).map(|id| (id, Some((resource, version))));
         }
         let conflict = response.status == 409
             && response
@@ -929,11 +1138,17 @@ impl<'a> Run<'a> {
         let existing = found.first().ok_or_else(|| {
             format!("the server says `{value}` exists, but no record has `{key} eq \"{value}\"`")
         })?;
-        self.adopt(endpoint, existing, body)
+        self.adopt(endpoint, existing, body).map(|id| (id, None))
     }
 
     fn adopt(&self, endpoint: &str, existing: &Value, body: &Value) -> Result<String, String> {
         let id = id_of(existing)?;
+        // An adopted group keeps its members: they are the membership operations' business.
+        let mut body = body.clone();
+        if let Value::Object(fields) = &mut body {
+            fields.remove("members");
+        }
+        let body = &body;
         let path = format!("{endpoint}/{id}");
         let (current, etag) = self.fresh(&path)?;
         let base = current
@@ -1018,6 +1233,19 @@ fn with_schemas(mut body: Value, base: &str) -> Value {
         map.insert("schemas".into(), json!(schemas));
     }
     body
+}
+
+/// What a POST answered: the resource and its version.
+type Posted = Option<(Value, Option<String>)>;
+
+/// The version of a resource: its `ETag` header, else `meta.version`.
+fn version_of(response: &Response, body: &Value) -> Option<String> {
+    response.header("etag").map(str::to_owned).or_else(|| {
+        body.get("meta")?
+            .get("version")?
+            .as_str()
+            .map(str::to_owned)
+    })
 }
 
 fn id_of(resource: &Value) -> Result<String, String> {
