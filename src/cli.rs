@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod apply_cmd;
+mod review_cmd;
 
 use crate::diag;
 use crate::explain;
@@ -146,6 +147,7 @@ enum Command {
     ///
     /// Example: orgplan schema > schema/orgplan.schema.json
     Schema,
+    Review(review_cmd::ReviewArgs),
     /// Print a shell completion script.
     ///
     /// Example: orgplan completions bash > /etc/bash_completion.d/orgplan
@@ -307,6 +309,7 @@ pub fn run(cli: Cli) -> Exit {
             },
         }),
         Command::Export { live, out, force } => apply_cmd::export_command(&live, &out, force),
+        Command::Review(args) => review_cmd::review_command(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

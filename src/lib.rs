@@ -31,5 +31,6 @@ pub mod model;
 pub mod plan;
 pub mod provider;
 pub mod resolve;
+pub mod review;
 pub mod synth;
 pub mod validate;
