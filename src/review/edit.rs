@@ -183,12 +183,28 @@ fn replace_value(
         .offset(text, value.line, value.col)
         .ok_or("the file changed since it was read")?;
     let rest = text.get(at..).unwrap_or("");
-    let token: String = rest.chars().take(value.width).collect();
-    let (quote, bare) = match token.chars().next() {
-        Some(q @ ('"' | '\'')) if token.len() >= 2 && token.ends_with(q) => {
-            (Some(q), &token[1..token.len() - 1])
+    let line_end = rest.find(['\n', '\r']).unwrap_or(rest.len());
+    let rest = &rest[..line_end];
+    // The token: a quoted scalar up to its closing quote; a plain one within the
+    // loader's width, without trailing blanks or a comment.
+    let token: &str = match rest.chars().next() {
+        Some(q @ ('"' | '\'')) => {
+            let close = closing_quote(rest, q).ok_or("a quoted value that does not end")?;
+            &rest[..=close]
         }
-        _ => (None, token.as_str()),
+        _ => {
+            let width = rest
+                .char_indices()
+                .nth(value.width)
+                .map_or(rest.len(), |(at, _)| at);
+            let plain = &rest[..width];
+            let plain = plain.split(" #").next().unwrap_or(plain);
+            plain.trim_end()
+        }
+    };
+    let (quote, bare) = match token.chars().next() {
+        Some(q @ ('"' | '\'')) => (Some(q), &token[1..token.len() - 1]),
+        _ => (None, token),
     };
     if bare != before {
         return Err(format!("expected `{before}`, found `{token}`"));
@@ -197,6 +213,7 @@ fn replace_value(
         Some(q) => format!("{q}{after}{q}"),
         None => after.to_owned(),
     };
+    let token = token.to_owned();
     Ok(Splice {
         at,
         len: token.len(),
@@ -259,6 +276,22 @@ fn add_key(
             text: format!("{newline}{entry_text}"),
         },
     })
+}
+
+// The byte offset of the quote closing the scalar that `text` opens with `quote`.
+fn closing_quote(text: &str, quote: char) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let q = quote as u8;
+    let mut at = 1;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\\' if q == b'"' => at += 2,
+            b if b == q && q == b'\'' && bytes.get(at + 1) == Some(&b'\'') => at += 2,
+            b if b == q => return Some(at),
+            _ => at += 1,
+        }
+    }
+    None
 }
 
 // Add `field: after` before the `}` closing the flow mapping that opens at `open`.

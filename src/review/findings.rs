@@ -132,7 +132,7 @@ pub fn review(
             }
             Some(_) => {
                 inactive_by_tier[tier(user.seat)] += 1;
-                if status != "suspended" {
+                if status == "active" {
                     summary.inactive += 1;
                 }
             }

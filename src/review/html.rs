@@ -269,13 +269,13 @@ fn seats_chart(review: &Review, page: &mut String) {
         page,
         "<figure><figcaption>Seats per tier</figcaption>\
          <svg id=\"chart-seats\" role=\"img\" aria-label=\"seats per tier: purchased, assigned, active\" \
-         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
          <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#d1d9e0\"/>",
         top + plot,
         width - 8.0,
         top + plot
     );
-    let group = (width - left - 8.0) / 2 as f64;
+    let group = (width - left - 8.0) / 2.0;
     let bar = (group - 40.0) / 3.0;
     for (at, (tier, seats)) in review.seats.tiers().into_iter().enumerate() {
         let values = [
@@ -339,7 +339,7 @@ fn activity_chart(review: &Review, page: &mut String) {
         page,
         "<figure><figcaption>Users by days since last activity</figcaption>\
          <svg id=\"chart-activity\" role=\"img\" aria-label=\"users by days since last activity\" \
-         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" xmlns=\"http://www.w3.org/2000/svg\">\
+         width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\">\
          <line x1=\"{left}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" stroke=\"#d1d9e0\"/>",
         top + plot,
         width - 8.0,

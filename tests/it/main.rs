@@ -12,6 +12,7 @@ mod crash;
 mod explain;
 mod github;
 mod plan;
+mod review;
 mod robustness;
 mod roundtrip;
 mod schema;
