@@ -286,7 +286,11 @@ mod tests {
         let text = GOOD.replace("eve@acme.com", "BOB@acme.com");
         let message = err(&text);
         assert!(message.contains("are the same user"), "{message}");
-        assert!(message.starts_with("usage file `u.json:4:"), "{message}");
+        assert!(
+            message.contains("`Bob@Acme.com`") && message.contains("`BOB@acme.com`"),
+            "{message}"
+        );
+        assert!(message.starts_with("usage file `u.json:3:"), "{message}");
     }
 
     #[test]
