@@ -86,9 +86,11 @@ fn read_usage(source: &str, as_of: Option<Date>, days: u32) -> Result<usage::Usa
     if let Some(path) = source.strip_prefix("file:") {
         return usage::read_file(path).map_err(|e| e.to_string());
     }
-    if source == "anthropic:" || source.starts_with("anthropic:") {
-        let _ = (as_of, days);
-        return Err("`anthropic:` usage is not built yet".to_owned());
+    if source.starts_with("anthropic:") {
+        // CHOICE: without `--as-of`, the review ends yesterday (UTC): the API serves a
+        // day once it is over, and `ending_date` may be at most today.
+        let end = as_of.unwrap_or_else(|| Date::today_utc().plus(-1));
+        return crate::review::analytics::read(source, end, days).map_err(|e| e.to_string());
     }
     Err(usage::UsageError::Source(source.to_owned()).to_string())
 }

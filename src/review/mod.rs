@@ -10,6 +10,7 @@
 //!
 //! [`findings::review`] is pure (no clock, no I/O): the command line passes `--as-of`.
 
+pub mod analytics;
 pub mod date;
 pub mod edit;
 pub mod findings;

@@ -569,3 +569,173 @@ fn as_of_defaults_to_the_usage_end_and_output_is_deterministic() {
     assert_eq!(one, two);
     assert!(one.contains("<b id=\"as-of\">2026-11-30</b>"));
 }
+
+mod analytics {
+    //! `--usage anthropic:` against the stand-in Analytics API.
+
+    use serde_json::{Value, json};
+
+    use super::{AS_OF, read};
+    use crate::anthropic_server::{KEY, StandIn};
+    use crate::common::orgplan;
+
+    fn row(email: &str, last: Option<&str>, messages: u64, sessions: Option<u64>) -> Value {
+        json!({
+            "user": {"type": "user", "id": format!("user_{email}"), "email_address": email},
+            "last_activity_date": last,
+            "chat_metrics": {"message_count": messages, "connectors_used_count": 0},
+            "claude_code_metrics": {"core_metrics": {"distinct_session_count": sessions,
+                                                      "commit_count": 0},
+                                    "tool_actions": {}},
+            "web_search_count": 0
+        })
+    }
+
+    fn review(server: &StandIn, args: &[&str]) -> (String, String, i32) {
+        let output = orgplan()
+            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+            .env("ANTHROPIC_ANALYTICS_KEY", KEY)
+            .env_remove("ANTHROPIC_ADMIN_KEY")
+            .env("ORGPLAN_HTTP_BACKOFF_MS", "1")
+            .args(["review", "--usage", "anthropic:", "--as-of", AS_OF])
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+            output.status.code().unwrap_or(-1),
+        )
+    }
+
+    #[test]
+    fn usage_is_read_over_every_page_and_saved_in_the_file_format() {
+        let server = StandIn::start();
+        {
+            let mut org = server.org();
+            org.analytics = vec![
+                row("Bob.Martin@acme.com", Some("2026-11-29"), 214, Some(41)),
+                row("dev.patel@acme.com", Some("2026-11-27"), 96, Some(0)),
+                row("frank.mueller@acme.com", None, 0, Some(0)),
+                // An aggregated row describes no user: skipped.
+                json!({"user": null, "last_activity_date": "2026-11-30",
+                       "chat_metrics": {"message_count": 9},
+                       "claude_code_metrics": {"core_metrics": {"distinct_session_count": 1}}}),
+                // A user whose session count is unknown keeps unknown usage.
+                row("grace.kim@acme.com", Some("2026-11-28"), 140, None),
+            ];
+            org.throttle = 1;
+        }
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let saved = dir.path().join("usage.json");
+        let s = saved.display().to_string();
+        let (stdout, stderr, code) = review(&server, &["--format", "json", "--save-usage", &s]);
+        assert_eq!(code, 0, "{stderr}");
+        // The key is never printed.
+        assert!(!stdout.contains(KEY) && !stderr.contains(KEY));
+        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report["usage"]["source"], "anthropic:");
+        assert_eq!(report["usage"]["start"], "2026-11-01");
+        let usage: Value = serde_json::from_str(&read(&saved)).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            usage,
+            json!({"format_version": 1, "start": "2026-11-01", "end": "2026-11-30", "users": {
+                "bob.martin@acme.com": {"last_active": "2026-11-29", "chat_messages": 214, "claude_code_sessions": 41},
+                "dev.patel@acme.com": {"last_active": "2026-11-27", "chat_messages": 96, "claude_code_sessions": 0},
+                "frank.mueller@acme.com": {"last_active": null, "chat_messages": 0, "claude_code_sessions": 0}
+            }})
+        );
+        let codes: Vec<(String, String)> = report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|f| {
+                (
+                    f["code"].as_str().unwrap_or("").to_owned(),
+                    f["email"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        assert!(codes.contains(&("inactive-user".into(), "frank.mueller@acme.com".into())));
+        assert!(codes.contains(&("unused-premium-seat".into(), "dev.patel@acme.com".into())));
+        assert!(codes.contains(&("usage-unknown".into(), "grace.kim@acme.com".into())));
+        // Every request: the documented path and date range, the largest page, the key
+        // in `x-api-key`; paged (two rows a page) and one 429 retried.
+        let org = server.org();
+        let requests: Vec<&str> = org
+            .log
+            .iter()
+            .map(|(_, _, target, _)| target.as_str())
+            .collect();
+        assert_eq!(requests.len(), 4, "{requests:?}");
+        for target in &requests {
+            assert!(
+                target.starts_with(
+                    "/v1/organizations/analytics/users?starting_date=2026-11-01&ending_date=2026-12-01&limit=1000"
+                ),
+                "{target}"
+            );
+        }
+        assert!(requests[3].contains("&page=pg%2B%2F%3D4"), "{requests:?}");
+        for (_, _, _, headers) in &org.log {
+            assert!(headers.iter().any(|(n, v)| n == "x-api-key" && v == KEY));
+        }
+    }
+
+    #[test]
+    fn an_org_without_last_activity_reporting_is_said_so_never_guessed() {
+        let server = StandIn::start();
+        {
+            let mut org = server.org();
+            let mut bare = row("bob.martin@acme.com", Some("2026-11-29"), 3, Some(1));
+            if let Some(object) = bare.as_object_mut() {
+                object.remove("last_activity_date");
+            }
+            org.analytics = vec![bare];
+        }
+        let (stdout, stderr, code) = review(&server, &[]);
+        assert_eq!(code, 1, "{stdout}");
+        assert!(stderr.contains("sent no `last_activity_date`"), "{stderr}");
+        assert!(stderr.contains("does not guess"), "{stderr}");
+    }
+
+    #[test]
+    fn the_documented_errors_are_reported_with_what_to_do() {
+        let server = StandIn::start();
+        // A date before the API's first day: 400.
+        let output = orgplan()
+            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+            .env("ANTHROPIC_ANALYTICS_KEY", KEY)
+            .args(["review", "--usage", "anthropic:", "--as-of", "2025-12-01"])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(
+            stderr.contains("answered 400 `invalid_request_error`"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("try an earlier `--as-of`"), "{stderr}");
+        // A wrong key: the server's refusal, the key never echoed.
+        let output = orgplan()
+            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+            .env("ANTHROPIC_ANALYTICS_KEY", "sk-ant-wrong-key-0000")
+            .args(["review", "--usage", "anthropic:", "--as-of", AS_OF])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1));
+        assert!(stderr.contains("`read:analytics` scope"), "{stderr}");
+        assert!(!stderr.contains("sk-ant-wrong-key-0000"), "{stderr}");
+        // No key at all.
+        let output = orgplan()
+            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+            .env_remove("ANTHROPIC_ANALYTICS_KEY")
+            .env_remove("ANTHROPIC_ADMIN_KEY")
+            .args(["review", "--usage", "anthropic:", "--as-of", AS_OF])
+            .output()
+            .unwrap_or_else(|e| panic!("{e}"));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("`ANTHROPIC_ANALYTICS_KEY`"), "{stderr}");
+    }
+}
