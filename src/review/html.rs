@@ -56,6 +56,8 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica 
 header { background: #24292f; color: #fff; padding: 20px 32px; }
 header h1 { margin: 0 0 4px; font-size: 22px; }
 header p { margin: 0; color: #d0d7de; }
+header code { background: rgba(255,255,255,.15); color: #fff; }
+td.nw { white-space: nowrap; }
 main { padding: 20px 32px 40px; max-width: 1280px; }
 h2 { font-size: 17px; margin: 28px 0 10px; border-bottom: 1px solid var(--line); padding-bottom: 4px; }
 .cards { display: flex; flex-wrap: wrap; gap: 12px; }
@@ -182,7 +184,7 @@ pub fn render_html(review: &Review, org: &str, out: &mut dyn Write) -> io::Resul
             };
             let _ = writeln!(
                 page,
-                "<tr><td><span class=\"sev {severity}\">{severity}</span></td><td><code>{}</code></td>\
+                "<tr><td><span class=\"sev {severity}\">{severity}</span></td><td class=\"nw\"><code>{}</code></td>\
                  <td>{}</td><td>{}</td><td>{suggestion}</td></tr>",
                 finding.code,
                 finding.email.as_deref().map(escape).unwrap_or_default(),
@@ -218,7 +220,7 @@ pub fn render_html(review: &Review, org: &str, out: &mut dyn Write) -> io::Resul
         };
         let _ = writeln!(
             page,
-            "<tr{flag}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>\
+            "<tr{flag}><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"nw\">{}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
             escape(&user.email),
             escape(user.name.as_deref().unwrap_or("")),
@@ -254,7 +256,7 @@ pub fn render_html(review: &Review, org: &str, out: &mut dyn Write) -> io::Resul
 const COLORS: [&str; 3] = ["#8c959f", "#0969da", "#1a7f37"];
 
 fn seats_chart(review: &Review, page: &mut String) {
-    let (width, height, top, bottom, left) = (440.0, 240.0, 24.0, 40.0, 36.0);
+    let (width, height, top, bottom, left) = (440.0, 256.0, 44.0, 40.0, 36.0);
     let plot = height - top - bottom;
     let max = review
         .seats
@@ -331,7 +333,7 @@ fn seats_chart(review: &Review, page: &mut String) {
 }
 
 fn activity_chart(review: &Review, page: &mut String) {
-    let (width, height, top, bottom, left) = (520.0, 240.0, 24.0, 40.0, 12.0);
+    let (width, height, top, bottom, left) = (520.0, 256.0, 44.0, 40.0, 12.0);
     let plot = height - top - bottom;
     let buckets = review.summary.activity.buckets();
     let max = buckets.iter().map(|(_, n)| *n).max().unwrap_or(0).max(1) as f64;
