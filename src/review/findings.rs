@@ -338,6 +338,12 @@ pub fn review(
     }
 
     // The static least-privilege warnings.
+    let row_of: std::collections::HashMap<&str, usize> = rows
+        .iter()
+        .enumerate()
+        .map(|(at, row)| (row.email.as_str(), at))
+        .collect();
+    let mut static_codes: Vec<(usize, &'static str)> = Vec::new();
     for diagnostic in diagnostics
         .iter()
         .filter(|d| STATIC_CODES.contains(&d.code))
@@ -345,10 +351,8 @@ pub fn review(
         let email = first_backticked(&diagnostic.message)
             .map(|e| email_key(e).into_owned())
             .filter(|e| policy.users.contains_key(e));
-        if let Some(email) = &email
-            && let Some(row) = rows.iter_mut().find(|r| &r.email == email)
-        {
-            row.findings.push(diagnostic.code);
+        if let Some(at) = email.as_deref().and_then(|e| row_of.get(e)) {
+            static_codes.push((*at, diagnostic.code));
         }
         findings.push(Finding {
             code: diagnostic.code,
@@ -358,6 +362,13 @@ pub fn review(
             suggestion: None,
             place: diagnostic.location.as_ref().map(|l| l.file_line()),
         });
+    }
+
+    drop(row_of);
+    for (at, code) in static_codes {
+        if let Some(row) = rows.get_mut(at) {
+            row.findings.push(code);
+        }
     }
 
     // Seats: what is left over once every suggestion is carried out.
