@@ -9,26 +9,30 @@ use clap::{Args, ValueEnum};
 use super::{Exit, use_color, write_atomically};
 use crate::review::{self, Date, findings, usage};
 
-/// Review seats and access: find inactive users, dormant admins and idle premium seats
-/// from usage data, and suggest the policy edits that act on them.
+/// Review seats and access from usage data; suggest the policy edits that act on it.
 ///
-/// Findings: inactive-user, inactive-admin, unused-premium-seat, usage-unknown,
-/// unmanaged-user, seat-surplus, and validate's seat-restriction, no-spend-limit and
-/// too-many-admins. The primary owner and `safety.protected` users are never suggested
-/// for suspension or demotion.
+/// Finds inactive users, dormant admins and idle premium seats. Findings: inactive-admin,
+/// inactive-user, unused-premium-seat, usage-unknown, unmanaged-user, seat-surplus, and
+/// validate's seat-restriction, no-spend-limit and too-many-admins. The primary owner and
+/// `safety.protected` users are never suggested for suspension or demotion.
 ///
-/// Worked example (the example org and its usage file):
+/// Worked example, on the example org and its month of usage:
 ///
-///   orgplan review --usage file:tests/fixtures/review/usage.json --as-of 2026-11-30
-///   orgplan review --usage file:tests/fixtures/review/usage.json --as-of 2026-11-30 \
-///       --format html -o review.html
-///   orgplan review --usage file:tests/fixtures/review/usage.json --as-of 2026-11-30 --suggest
-///   orgplan review --usage file:tests/fixtures/review/usage.json --as-of 2026-11-30 --write
-///   orgplan plan        # now lists exactly the suggested user.update / user.suspend
+///   U=file:tests/fixtures/review/usage.json
+///   orgplan review --usage $U --as-of 2026-11-30                  # findings, suggestions
+///   orgplan review --usage $U --format html -o review.html        # one page to forward
+///   orgplan review --usage $U --suggest                           # the policy diff
+///   orgplan review --usage $U --write && git commit -am "access review"
+///   orgplan plan                      # exactly the suggested user.update / user.suspend
+///
+/// Usage from the Enterprise Analytics API instead (key with the `read:analytics` scope):
+///
+///   ANTHROPIC_ANALYTICS_KEY=... orgplan review --usage anthropic: --save-usage usage.json
 ///
 /// Exit codes: 0 done (2 with --detailed-exitcode when any suggestion exists), 1 runtime
 /// or usage-source failure, 3 invalid policy.
 #[derive(Debug, Args)]
+#[command(verbatim_doc_comment)]
 pub(crate) struct ReviewArgs {
     /// Policy folder, read recursively.
     #[arg(short, long, default_value = "policies")]

@@ -739,3 +739,17 @@ mod analytics {
         assert!(stderr.contains("`ANTHROPIC_ANALYTICS_KEY`"), "{stderr}");
     }
 }
+
+#[test]
+fn review_help_shows_a_worked_example() {
+    let (stdout, _, code) = run(&["review", "--help"]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("Worked example"), "{stdout}");
+    assert!(
+        stdout.contains("  orgplan review --usage $U --suggest"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  orgplan plan "), "{stdout}");
+    let (stdout, _, _) = run(&["--help"]);
+    assert!(stdout.contains("review "), "{stdout}");
+}
