@@ -82,6 +82,13 @@ enum ReviewFormat {
     Html,
 }
 
+// The result of a reading thread (a panic there, which library code never does, as an error).
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, String>>) -> Result<T, String> {
+    handle
+        .join()
+        .unwrap_or_else(|_| Err("a reading thread failed unexpectedly".to_owned()))
+}
+
 fn parse_date(text: &str) -> Result<Date, String> {
     Date::parse(text).ok_or_else(|| format!("`{text}` is not a date written YYYY-MM-DD"))
 }
@@ -100,7 +107,24 @@ fn read_usage(source: &str, as_of: Option<Date>, days: u32) -> Result<usage::Usa
 }
 
 pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
-    let checked = super::check_folder(&args.policies)?;
+    // A live-state file and a usage file are read while the policy is checked (at 100,000
+    // users each takes about as long); a remote org or API only once the policy is valid.
+    let read_live = || -> Result<crate::live::LiveState, String> {
+        let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
+        provider.read().map_err(|e| e.to_string())
+    };
+    let usage_file = args.usage.as_deref().filter(|u| u.starts_with("file:"));
+    let (checked, live, usage) = std::thread::scope(|scope| {
+        let live = args
+            .live
+            .starts_with("file:")
+            .then(|| scope.spawn(read_live));
+        let usage = usage_file
+            .map(|source| scope.spawn(move || read_usage(source, args.as_of, args.inactive_days)));
+        let checked = super::check_folder(&args.policies);
+        (checked, live.map(join), usage.map(join))
+    });
+    let checked = checked?;
     if checked.errors() > 0 || checked.policy.is_none() {
         let stderr = std::io::stderr();
         let color = use_color(stderr.is_terminal());
@@ -122,21 +146,23 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
     let Some(policy) = &checked.policy else {
         return Ok(Exit::Invalid);
     };
-    let usage = args
-        .usage
-        .as_deref()
-        .map(|source| read_usage(source, args.as_of, args.inactive_days))
-        .transpose()?;
+    let usage = match (usage, args.usage.as_deref()) {
+        (Some(read), _) => Some(read?),
+        (None, Some(source)) => Some(read_usage(source, args.as_of, args.inactive_days)?),
+        (None, None) => None,
+    };
     if let (Some(path), Some(usage)) = (&args.save_usage, &usage) {
         write_atomically(path, usage::to_file_text(usage).as_bytes())
             .map_err(|e| format!("cannot write usage file `{}`: {e}", path.display()))?;
     }
+    let live = match live {
+        Some(read) => read?,
+        None => read_live()?,
+    };
     let as_of = args
         .as_of
         .or(usage.as_ref().map(|u| u.end))
         .unwrap_or_else(Date::today_utc);
-    let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
-    let live = provider.read().map_err(|e| e.to_string())?;
     let live = live.as_normalized();
     let options = findings::Options {
         as_of,

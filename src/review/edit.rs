@@ -55,6 +55,7 @@ struct Splice {
 /// file order. Files are read from disk (the paths the loader named).
 pub fn edits(policy: &Policy, findings: &[Finding]) -> Result<Vec<FileEdit>, EditError> {
     let mut texts: BTreeMap<String, String> = BTreeMap::new();
+    let mut indexes: BTreeMap<String, LineIndex> = BTreeMap::new();
     let mut splices: BTreeMap<String, Vec<Splice>> = BTreeMap::new();
     for finding in findings {
         let (Some(suggestion), Some(email)) = (&finding.suggestion, &finding.email) else {
@@ -86,9 +87,11 @@ pub fn edits(policy: &Policy, findings: &[Finding]) -> Result<Vec<FileEdit>, Edi
             texts.insert(entry.file.clone(), text);
         }
         let text = texts.get(&entry.file).map_or("", String::as_str);
-        let lines = LineIndex::new(text);
+        let lines = indexes
+            .entry(entry.file.clone())
+            .or_insert_with(|| LineIndex::new(text));
         let splice = if value != entry {
-            replace_value(text, &lines, &value, &suggestion.before, &suggestion.after)
+            replace_value(text, lines, &value, &suggestion.before, &suggestion.after)
                 .map_err(|reason| unexpected(&value, &reason))?
         } else {
             add_key(

@@ -165,8 +165,10 @@ pub fn parse(path: &str, text: &str) -> Result<Usage, UsageError> {
     let mut users: BTreeMap<String, Record> = BTreeMap::new();
     let mut written: BTreeMap<String, String> = BTreeMap::new();
     for (email, record) in raw.users {
-        let (line, col) = place_of(&email);
+        // Only a file with a problem is searched for the place of the problem.
+        let at = || place_of(&email);
         if !crate::validate::is_email(&email) {
+            let (line, col) = at();
             return Err(invalid(
                 line,
                 col,
@@ -176,6 +178,7 @@ pub fn parse(path: &str, text: &str) -> Result<Usage, UsageError> {
         if let Some(spend) = record.spend_usd
             && !(spend.is_finite() && spend >= 0.0)
         {
+            let (line, col) = at();
             return Err(invalid(
                 line,
                 col,
@@ -185,6 +188,7 @@ pub fn parse(path: &str, text: &str) -> Result<Usage, UsageError> {
         if let Some(day) = record.last_active
             && day > raw.end
         {
+            let (line, col) = at();
             return Err(invalid(
                 line,
                 col,
@@ -196,6 +200,7 @@ pub fn parse(path: &str, text: &str) -> Result<Usage, UsageError> {
         }
         let key = crate::model::email_key(&email).into_owned();
         if let Some(first) = written.get(&key) {
+            let (line, col) = at();
             return Err(invalid(
                 line,
                 col,

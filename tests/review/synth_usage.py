@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Write DIR/usage.json for a synthetic org (`orgplan synth -o DIR`): a usage record for
-every user of DIR/live.json, deterministic for a seed, in the `--usage file:` format.
+every user of DIR/live.json and of the policy files (the keys under `users:`),
+deterministic for a seed, in the `--usage file:` format.
 
     python3 tests/review/synth_usage.py DIR [END=2026-11-30] [SEED=1]
 
@@ -8,15 +9,21 @@ Mix: about 70% active in the last week, 12% 8-30 days ago, 8% 31-90, 5% earlier,
 about a third of the active users run no Claude Code session.
 """
 import datetime
+import glob
 import json
 import random
+import re
 import sys
 
 folder = sys.argv[1]
 end = datetime.date.fromisoformat(sys.argv[2] if len(sys.argv) > 2 else "2026-11-30")
 rng = random.Random(int(sys.argv[3]) if len(sys.argv) > 3 else 1)
 with open(f"{folder}/live.json", encoding="utf-8") as f:
-    emails = sorted(json.load(f)["users"])
+    emails = set(json.load(f)["users"])
+for path in glob.glob(f"{folder}/*.yaml"):
+    with open(path, encoding="utf-8") as f:
+        emails.update(re.findall(r"^  ([^\s:#]+@[^\s:]+):", f.read(), re.M))
+emails = sorted(emails)
 
 users = {}
 for email in emails:
