@@ -96,7 +96,7 @@ pub fn edits(policy: &Policy, findings: &[Finding]) -> Result<Vec<FileEdit>, Edi
         } else {
             add_key(
                 text,
-                &lines,
+                lines,
                 &key,
                 &entry,
                 suggestion.field,
