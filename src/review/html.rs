@@ -165,6 +165,16 @@ pub fn render_html(review: &Review, org: &str, out: &mut dyn Write) -> io::Resul
     if review.findings.is_empty() {
         page.push_str("<p>No findings.</p>\n");
     } else {
+        // Counts per code first: on a large org the list itself is long.
+        let counts: Vec<String> = super::CODES
+            .iter()
+            .filter_map(|code| {
+                let count = s.by_code.get(code).copied().unwrap_or(0);
+                (count > 0).then(|| format!("<code>{code}</code> {count}"))
+            })
+            .collect();
+        let _ = write!(page, "<p id=\"by-code\">{}", counts.join(" · "));
+        page.push_str("</p>\n");
         page.push_str(
             "<table id=\"findings-table\"><thead><tr><th>Severity</th><th>Code</th><th>User</th>\
              <th>Finding</th><th>Suggestion</th></tr></thead><tbody>\n",
