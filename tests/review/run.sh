@@ -27,7 +27,7 @@ if [ ! -x /usr/bin/chromium ]; then
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
-chromium --version
+chromium --version 2>/dev/null
 
 if [ -z "${ORGPLAN_BIN:-}" ]; then
   cargo build --locked --quiet
