@@ -1,7 +1,9 @@
 //! Benchmarks of the pipeline on synthetic orgs of 1k, 10k and 100k users
 //! (`orgplan synth`): load + validate, resolve every user, diff + plan, the whole
-//! `orgplan plan` path, the markdown comment with its access changes, and `orgplan test`
-//! with a `users: all` test. Run with `cargo bench`; `benches/measure.sh` measures the binary.
+//! `orgplan plan` path, the markdown comment with its access changes, `orgplan test`
+//! with a `users: all` test, and the whole `orgplan review` path with usage for every user
+//! (`whole_review`, beside `whole_plan`). Run with `cargo bench`; `benches/measure.sh`
+//! measures the binary.
 
 #![expect(
     clippy::expect_used,
@@ -156,4 +158,76 @@ fn policy_test_all_users(bencher: divan::Bencher, users: usize) {
         orgplan::policytest::run(policy, &files.suites).passed
     });
     std::fs::remove_file(tests).expect("remove the test file");
+}
+
+/// A usage file for every live user of the org (`orgplan review --usage file:…`), written
+/// once: a twentieth never active, a few idle for weeks or months, a third without
+/// Claude Code sessions.
+fn usage_file(org: &Org) -> std::path::PathBuf {
+    use orgplan::review::{Date, usage};
+    let path = org.dir.path().join("usage.json");
+    if !path.exists() {
+        let end = Date::parse("2026-11-30").expect("date");
+        let users = org
+            .live
+            .users
+            .keys()
+            .enumerate()
+            .map(|(i, email)| {
+                let days = match i % 20 {
+                    0 => None,
+                    1 => Some(45),
+                    2 => Some(120),
+                    3..=5 => Some(12),
+                    _ => Some((i % 7) as i64),
+                };
+                let record = usage::Record {
+                    last_active: days.map(|d| end.plus(-d)),
+                    chat_messages: (i % 300) as u64,
+                    claude_code_sessions: if i % 3 == 0 { 0 } else { (i % 50) as u64 },
+                    spend_usd: None,
+                };
+                (email.clone(), record)
+            })
+            .collect();
+        let usage = usage::Usage {
+            format_version: usage::FORMAT_VERSION,
+            start: end.plus(-29),
+            end,
+            users,
+        };
+        std::fs::write(&path, usage::to_file_text(&usage)).expect("usage file");
+    }
+    path
+}
+
+/// The whole `orgplan review --usage file:… --format json` path, to compare with
+/// `whole_plan`: load and validate, read the live state and the usage, find, render.
+#[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
+fn whole_review(bencher: divan::Bencher, users: usize) {
+    let org = org(users);
+    let usage_path = usage_file(org);
+    bencher.bench(|| {
+        let checked = orgplan::cli::check_folder(org.dir.path()).expect("load");
+        let policy = checked.policy.as_ref().expect("valid policy");
+        let provider = FileProvider::new(org.dir.path().join("live.json"));
+        let live = provider.read().expect("live state");
+        let usage =
+            orgplan::review::usage::read_file(&usage_path.display().to_string()).expect("usage");
+        let options = orgplan::review::findings::Options {
+            as_of: usage.end,
+            inactive_days: 30,
+            usage_source: None,
+        };
+        let review = orgplan::review::findings::review(
+            policy,
+            &live.as_normalized(),
+            Some(&usage),
+            &checked.diagnostics,
+            &options,
+        );
+        let mut out = Vec::new();
+        orgplan::review::render::render_json(&review, &mut out).expect("render");
+        out.len()
+    });
 }

@@ -10,6 +10,7 @@ mod apply_cmd;
 mod test_cmd;
 #[doc(hidden)]
 pub use apply_cmd::parse_plan;
+mod review_cmd;
 
 use crate::diag;
 use crate::explain;
@@ -186,6 +187,7 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         junit: Option<PathBuf>,
     },
+    Review(review_cmd::ReviewArgs),
     /// Print a shell completion script.
     ///
     /// Example: orgplan completions bash > /etc/bash_completion.d/orgplan
@@ -371,6 +373,7 @@ pub fn run(cli: Cli) -> Exit {
             force,
             parallelism,
         } => apply_cmd::export_command(&live, &out, force, &read_options(parallelism)),
+        Command::Review(args) => review_cmd::review_command(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -24,5 +24,6 @@ pub mod plan;
 pub mod policytest;
 pub mod provider;
 pub mod resolve;
+pub mod review;
 pub mod synth;
 pub mod validate;

@@ -128,6 +128,9 @@ pub struct Org {
     /// Run once, just before answering a request whose `METHOD path` (no query) is the
     /// hook's, once the given number of them went through.
     pub before: Option<Hook>,
+    /// Rows of `GET /v1/organizations/analytics/users` (Enterprise Analytics API), as the
+    /// API sends them for the requested date range.
+    pub analytics: Vec<Value>,
 }
 
 impl Org {
@@ -483,6 +486,36 @@ fn handle(
                "added_at": "2025-01-01T00:00:00Z"})
     };
     match (method, segments.as_slice()) {
+        ("GET", ["", "analytics", "users"]) => {
+            // Date-range mode: `starting_date` with an exclusive `ending_date`, no `date`.
+            let day = |name: &str| {
+                query
+                    .get(name)
+                    .filter(|d| d.len() == 10 && d.as_bytes()[4] == b'-' && d.as_bytes()[7] == b'-')
+            };
+            let (Some(start), Some(end)) = (day("starting_date"), day("ending_date")) else {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "starting_date and ending_date are required",
+                );
+            };
+            if start.as_str() < "2026-01-01" || start >= end {
+                return error(
+                    400,
+                    "invalid_request_error",
+                    "starting_date must be on or after 2026-01-01 and before ending_date",
+                );
+            }
+            if query
+                .get("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .is_none_or(|l| l > 1000)
+            {
+                return error(400, "invalid_request_error", "limit must be at most 1000");
+            }
+            ok(by_page(org.analytics.clone(), &query, false))
+        }
         ("GET", ["", "me"]) => ok(json!({"type": "organization", "id": "org_1", "name": org.name})),
         ("GET", ["", "users"]) => ok(by_id(org.users.iter().map(user_json).collect(), &query)),
         ("GET", ["", "users", id]) => match org.users.iter().find(|u| u.id == *id) {

@@ -17,6 +17,7 @@ mod fuzz_seeds;
 mod github;
 mod plan;
 mod policytest;
+mod review;
 mod robustness;
 mod roundtrip;
 mod schema;
