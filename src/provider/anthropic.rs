@@ -46,10 +46,10 @@ use serde_json::{Value, json};
 
 use super::http::{Client, HttpError, Method, Network, Policy as HttpPolicy, Secret};
 use super::{Applied, Capabilities, Provider, ProviderError};
-use crate::apply::{self, ApplyError, AuditRecord, Batch};
 use crate::diff::{Change, Execution, OpKind, Operation};
 use crate::live::{LiveGroup, LiveOrg, LiveRole, LiveState, LiveStatus, LiveUser};
 use crate::model::{Amount, Capability, Metric, OrgRole, Period, Plan as OrgPlan, email_key};
+use crate::provider::contract::{ApplyError, AuditRecord, Batch, by_provider};
 
 /// The API, unless `ORGPLAN_ANTHROPIC_URL` says otherwise.
 pub const DEFAULT_URL: &str = "https://api.anthropic.com";
@@ -932,7 +932,7 @@ impl Provider for AnthropicProvider {
         let todo: Vec<&Operation> = batch
             .operations
             .iter()
-            .filter(|op| apply::by_provider(op))
+            .filter(|op| by_provider(op))
             .collect();
         if todo.is_empty() {
             return Ok(Applied {

@@ -17,8 +17,9 @@ use std::time::{Duration, Instant};
 use serde_json::error::Category;
 
 use super::{Applied, Capabilities, Provider, ProviderError};
-use crate::apply::{self, ApplyError, AuditRecord, Batch};
 use crate::live::{FORMAT_VERSION, LiveState};
+use crate::provider::contract::{ApplyError, AuditRecord, Batch};
+use crate::provider::memory;
 
 /// How long an apply waits for a concurrent one by default.
 pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -186,7 +187,7 @@ impl Provider for FileProvider {
         let _lock = self.lock()?;
         let mut state = self.read()?;
         check(&state)?;
-        let applied = apply::apply_all(&mut state, batch.operations, progress)?;
+        let applied = memory::apply_all(&mut state, batch.operations, progress)?;
         if applied.is_empty() {
             return Ok(Applied {
                 operations: Vec::new(),

@@ -11,15 +11,17 @@
 
 pub mod anthropic;
 pub mod backoff;
+pub mod contract;
 pub mod file;
 pub mod http;
+pub mod memory;
 pub mod scim;
 
 use std::path::PathBuf;
 
-use crate::apply::{ApplyError, Batch};
 use crate::diff::Operation;
 use crate::live::LiveState;
+pub use contract::{ApplyError, AuditRecord, Batch};
 
 /// The live URI used when `--live` is not given.
 pub const DEFAULT_LIVE: &str = "file:.orgplan/live.json";

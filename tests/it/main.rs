@@ -15,6 +15,7 @@ mod docs;
 mod explain;
 mod fuzz_seeds;
 mod github;
+mod layers;
 mod plan;
 mod policytest;
 mod review;

@@ -38,9 +38,9 @@ use serde_json::{Value, json};
 
 use super::http::{Client, HttpError, Method, Response, Secret};
 use super::{Applied, Capabilities, Provider, ProviderError};
-use crate::apply::{self, ApplyError, AuditRecord, Batch};
 use crate::diff::{OpKind, Operation};
 use crate::live::{LiveState, LiveStatus};
+use crate::provider::contract::{ApplyError, AuditRecord, Batch, by_provider};
 
 /// Environment variable holding the bearer token.
 pub const TOKEN_VAR: &str = "ORGPLAN_SCIM_TOKEN";
@@ -616,7 +616,7 @@ impl Provider for ScimProvider {
         let todo: Vec<&Operation> = batch
             .operations
             .iter()
-            .filter(|op| apply::by_provider(op))
+            .filter(|op| by_provider(op))
             .collect();
         let run = Run {
             provider: self,
@@ -1007,7 +1007,7 @@ impl<'a> Run<'a> {
         if let Some(u) = self.state.users.get(target) {
             small.users.insert(target.clone(), u.clone());
         }
-        apply::apply_operation(&mut small, op).map_err(|e| e.to_string())?;
+        crate::provider::memory::apply_operation(&mut small, op).map_err(|e| e.to_string())?;
         Ok(small)
     }
 
