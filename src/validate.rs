@@ -565,10 +565,12 @@ fn semantic_rules(policy: &Policy, also_primary: &[&str], out: &mut Vec<Diagnost
     check_admins(policy, out);
 }
 
-/// The per-user rules run again on each dropped duplicate definition, with that definition
-/// in its user's place: an error in it is reported now, not after the duplicate is fixed.
-/// Only what lies within the duplicate's own lines is kept (the rest was reported already).
-fn shadowed_rules(policy: &mut Policy, shadowed: Vec<Shadowed>, out: &mut Vec<Diagnostic>) {
+/// The per-user rules run again on the dropped duplicate definitions, each in its user's
+/// place: an error in one is reported now, not after the duplicate is fixed. Only what lies
+/// within a duplicate's own lines is kept (the rest was reported already). One pass over the
+/// policy per round, each round taking at most one duplicate of each user, so that many
+/// duplicates cost a few passes, not one each.
+fn shadowed_rules(policy: &mut Policy, mut shadowed: Vec<Shadowed>, out: &mut Vec<Diagnostic>) {
     const PER_USER: [&str; 7] = [
         "invalid-email",
         "email-domain",
@@ -578,25 +580,47 @@ fn shadowed_rules(policy: &mut Policy, shadowed: Vec<Shadowed>, out: &mut Vec<Di
         "seat-restriction",
         "no-spend-limit",
     ];
-    for duplicate in shadowed {
-        let Some(kept) = policy.users.get_mut(&duplicate.normalized) else {
-            continue;
-        };
-        let kept_user = std::mem::replace(kept, duplicate.user);
-        let kept_place = policy
-            .origins
-            .declared
-            .get(Section::Users, &duplicate.normalized)
-            .map(|(doc, key)| (doc, key.to_owned()));
-        policy.origins.declared.insert(
-            Section::Users,
-            duplicate.normalized.clone(),
-            duplicate.doc,
-            &duplicate.written,
-        );
-        let lines =
-            policy.origins.documents[duplicate.doc].entry_lines("users", &duplicate.written);
-        let file = policy.origins.documents[duplicate.doc].name.clone();
+    // Enough for any real mistake (one email spelt three or four ways); beyond it, the
+    // `duplicate-definition` errors already say what to fix.
+    const ROUNDS: usize = 4;
+    for _ in 0..ROUNDS {
+        if shadowed.is_empty() {
+            break;
+        }
+        let mut round: Vec<Shadowed> = Vec::new();
+        let mut later: Vec<Shadowed> = Vec::new();
+        for duplicate in shadowed {
+            if round.iter().any(|d| d.normalized == duplicate.normalized) {
+                later.push(duplicate);
+            } else {
+                round.push(duplicate);
+            }
+        }
+        shadowed = later;
+        // Put each duplicate in its user's place, keeping what it replaced.
+        let mut kept = Vec::new();
+        let mut places: Vec<(String, std::ops::Range<usize>)> = Vec::new();
+        for duplicate in round {
+            let Some(slot) = policy.users.get_mut(&duplicate.normalized) else {
+                continue;
+            };
+            let user = std::mem::replace(slot, duplicate.user);
+            let declared = &mut policy.origins.declared;
+            let place = declared
+                .get(Section::Users, &duplicate.normalized)
+                .map(|(doc, key)| (doc, key.to_owned()));
+            declared.insert(
+                Section::Users,
+                duplicate.normalized.clone(),
+                duplicate.doc,
+                &duplicate.written,
+            );
+            let document = &policy.origins.documents[duplicate.doc];
+            if let Some(lines) = document.entry_lines("users", &duplicate.written) {
+                places.push((document.name.clone(), lines));
+            }
+            kept.push((duplicate.normalized, user, place));
+        }
         let mut found = Vec::new();
         check_references(policy, &mut found);
         check_emails(policy, &mut found);
@@ -606,17 +630,21 @@ fn shadowed_rules(policy: &mut Policy, shadowed: Vec<Shadowed>, out: &mut Vec<Di
         out.extend(found.into_iter().filter(|d| {
             PER_USER.contains(&d.code)
                 && d.location.as_ref().is_some_and(|l| {
-                    l.file == file && lines.as_ref().is_some_and(|r| r.contains(&l.line))
+                    places
+                        .iter()
+                        .any(|(file, lines)| *file == l.file && lines.contains(&l.line))
                 })
         }));
-        if let Some(kept) = policy.users.get_mut(&duplicate.normalized) {
-            *kept = kept_user;
-        }
-        if let Some((doc, key)) = kept_place {
-            policy
-                .origins
-                .declared
-                .insert(Section::Users, duplicate.normalized, doc, &key);
+        for (normalized, user, place) in kept {
+            if let Some((doc, key)) = place {
+                policy
+                    .origins
+                    .declared
+                    .insert(Section::Users, normalized.clone(), doc, &key);
+            }
+            if let Some(slot) = policy.users.get_mut(&normalized) {
+                *slot = user;
+            }
         }
     }
 }
