@@ -35,11 +35,11 @@
 //! or `ORGPLAN_ANTHROPIC_AUDIT`). The key is a [`Secret`] header: never printed, logged
 //! or saved.
 
-use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::OpenOptions;
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -76,7 +76,12 @@ pub const DEFAULT_AUDIT: &str = ".orgplan/audit.jsonl";
 /// Spend-limit endpoints allow about 60 requests a minute: one a second keeps under it.
 pub const SPEND_INTERVAL: Duration = Duration::from_secs(1);
 /// Items per page asked for (the API allows up to 1000; servers may return fewer).
-const PAGE_SIZE: u32 = 100;
+// CHOICE: 1,000 for every list: the users and invites references document `limit` from 1
+// to 1000; the RBAC and spend-limit lists are asked the same, a server that allows fewer
+// answers shorter pages and the cursors carry on.
+const PAGE_SIZE: u32 = 1000;
+/// Lists read at once when not told otherwise (`--parallelism` of `plan` and `export`).
+pub const DEFAULT_PARALLELISM: usize = 8;
 
 const ORG_PAGE: &str = "claude.ai › Admin settings › Organization";
 const MEMBERS_PAGE: &str = "claude.ai › Admin settings › Members";
@@ -194,8 +199,10 @@ pub struct AnthropicProvider {
     key: Key,
     audit: PathBuf,
     spend_interval: Duration,
-    last_spend: Cell<Option<Instant>>,
-    meta: RefCell<Meta>,
+    last_spend: Mutex<Option<Instant>>,
+    meta: Mutex<Meta>,
+    /// Lists read at once (`--parallelism`).
+    parallelism: usize,
 }
 
 impl AnthropicProvider {
@@ -254,20 +261,30 @@ impl AnthropicProvider {
             key: Key(key.to_owned()),
             audit,
             spend_interval,
-            last_spend: Cell::new(None),
-            meta: RefCell::new(Meta::default()),
+            last_spend: Mutex::new(None),
+            meta: Mutex::new(Meta::default()),
+            parallelism: DEFAULT_PARALLELISM,
         })
     }
 
     /// Wait until the minimum interval since the last spend-limit request has passed.
+    /// The lock is held while waiting, so requests from several threads queue behind it
+    /// and the pace holds whichever thread sends.
     fn pace(&self) {
-        if let Some(last) = self.last_spend.get() {
-            let since = last.elapsed();
+        let mut last = self.last_spend.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(at) = *last {
+            let since = at.elapsed();
             if since < self.spend_interval {
                 std::thread::sleep(self.spend_interval - since);
             }
         }
-        self.last_spend.set(Some(Instant::now()));
+        *last = Some(Instant::now());
+    }
+
+    /// The same provider reading up to `parallelism` lists at once (at least one).
+    pub fn with_parallelism(mut self, parallelism: usize) -> Self {
+        self.parallelism = parallelism.max(1);
+        self
     }
 
     /// One request; the JSON body of a 2xx answer, else the documented error.
@@ -333,7 +350,12 @@ impl AnthropicProvider {
 
     /// Read the org through the Admin API.
     fn fetch(&self) -> Result<(LiveState, Meta), AnthropicError> {
-        fetch(&mut |url| self.call(Method::Get, url, None))
+        let get = |url: &str| self.call(Method::Get, url, None);
+        fetch(&mut |url| get(url), &mut |paths| {
+            super::backoff::bounded_map(paths, self.parallelism, |path| {
+                list_by_page(&mut |url| get(url), path)
+            })
+        })
     }
 
     /// Append one audit line and flush it to disk.
@@ -603,8 +625,25 @@ enum Step {
 /// read, without the network (the fuzz target `anthropic_read` drives it).
 #[doc(hidden)]
 pub fn read_with(get: &mut Get<'_>) -> Result<LiveState, AnthropicError> {
-    fetch(get).map(|(state, _)| state)
+    // One reader: the lists go out one after the other, in the order a parallel read
+    // joins its answers.
+    let get = std::cell::RefCell::new(get);
+    let once = |url: &str| match get.try_borrow_mut() {
+        Ok(mut get) => get(url),
+        Err(_) => Err(shape(url, "a read asked twice at once")),
+    };
+    fetch(&mut |url| once(url), &mut |paths| {
+        paths
+            .iter()
+            .map(|path| list_by_page(&mut |url| once(url), path))
+            .collect()
+    })
+    .map(|(state, _)| state)
 }
+
+/// Every item of each list of `paths`, in the order of `paths` (however many are read at
+/// once).
+type Lists<'a> = dyn FnMut(&[String]) -> Vec<Result<Vec<Value>, AnthropicError>> + 'a;
 
 /// What answers a `GET`: the JSON body of a 2xx answer, or why there is none.
 pub type Get<'a> = dyn FnMut(&str) -> Result<Value, AnthropicError> + 'a;
@@ -665,7 +704,11 @@ fn list_by_page(get: &mut Get<'_>, path: &str) -> Result<Vec<Value>, AnthropicEr
 }
 
 /// Read the org: the live state and what the plan and apply need besides.
-fn fetch(get: &mut Get<'_>) -> Result<(LiveState, Meta), AnthropicError> {
+///
+/// The per-role permission lists and the per-group member lists are read `parallelism` at
+/// a time and joined in the order of the roles and groups, so what is read (and which
+/// error is reported first) is the same as one request after the other.
+fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), AnthropicError> {
     let mut meta = Meta::default();
     let mut state = LiveState::default();
 
@@ -732,23 +775,35 @@ fn fetch(get: &mut Get<'_>) -> Result<(LiveState, Meta), AnthropicError> {
 
     // Custom roles only: built-in roles are Anthropic's, not the policy's.
     let mut role_names = BTreeMap::new();
-    for role in list_by_page(get, "/v1/organizations/rbac_roles")? {
-        let path = "/v1/organizations/rbac_roles";
+    let path = "/v1/organizations/rbac_roles";
+    let mut custom = Vec::new();
+    let mut broken = None;
+    for role in list_by_page(get, path)? {
         if role.pointer("/source/type").and_then(Value::as_str) != Some("custom") {
             continue;
         }
-        let id = text(&role, "id", path)?;
-        let name = role
-            .get("display_name")
-            .or_else(|| role.get("name"))
-            .and_then(Value::as_str)
-            .ok_or_else(|| shape(path, "a role without `display_name`"))?
-            .to_owned();
-        let permissions = list_by_page(
-            get,
-            &format!("/v1/organizations/rbac_roles/{id}/permissions"),
-        )?;
-        let (capabilities, unknown) = granted(&permissions);
+        let named = text(&role, "id", path).and_then(|id| {
+            role.get("display_name")
+                .or_else(|| role.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| shape(path, "a role without `display_name`"))
+                .map(|name| (id, name.to_owned()))
+        });
+        match named {
+            Ok(named) => custom.push(named),
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    let paths: Vec<String> = custom
+        .iter()
+        .map(|(id, _)| format!("/v1/organizations/rbac_roles/{id}/permissions"))
+        .collect();
+    let permissions = lists(&paths);
+    for ((id, name), permissions) in custom.into_iter().zip(permissions) {
+        let (capabilities, unknown) = granted(&permissions?);
         if !unknown.is_empty() {
             meta.unknown_actions.insert(name.clone(), unknown);
         }
@@ -764,34 +819,56 @@ fn fetch(get: &mut Get<'_>) -> Result<(LiveState, Meta), AnthropicError> {
         }
         role_names.insert(id, name);
     }
+    if let Some(e) = broken {
+        return Err(e);
+    }
 
     let mut group_names = BTreeMap::new();
-    for group in list_by_page(get, "/v1/organizations/rbac_groups")? {
-        let path = "/v1/organizations/rbac_groups";
-        let id = text(&group, "id", path)?;
-        let name = text(&group, "name", path)?;
-        // `null` means role data was temporarily unavailable: comparing it as "no
-        // roles" would propose wrong changes.
-        let Some(role_ids) = group.get("role_ids").and_then(Value::as_array) else {
-            return Err(shape(
-                path,
-                &format!("role data of group `{name}` is unavailable for now; try again"),
-            ));
-        };
-        let roles = role_ids
-            .iter()
-            .filter_map(Value::as_str)
-            .filter_map(|r| role_names.get(r).cloned())
-            .collect();
-        if group.get("source_type").and_then(Value::as_str) == Some("scim") {
+    let path = "/v1/organizations/rbac_groups";
+    let mut groups = Vec::new();
+    let mut broken = None;
+    for group in list_by_page(get, path)? {
+        let parsed = text(&group, "id", path).and_then(|id| {
+            let name = text(&group, "name", path)?;
+            // `null` means role data was temporarily unavailable: comparing it as "no
+            // roles" would propose wrong changes.
+            let Some(role_ids) = group.get("role_ids").and_then(Value::as_array) else {
+                return Err(shape(
+                    path,
+                    &format!("role data of group `{name}` is unavailable for now; try again"),
+                ));
+            };
+            let roles: Vec<String> = role_ids
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|r| role_names.get(r).cloned())
+                .collect();
+            let scim = group.get("source_type").and_then(Value::as_str) == Some("scim");
+            Ok((id, name, roles, scim))
+        });
+        match parsed {
+            Ok(parsed) => groups.push(parsed),
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    let paths: Vec<String> = groups
+        .iter()
+        .map(|(id, ..)| format!("/v1/organizations/rbac_groups/{id}/members"))
+        .collect();
+    let listed = lists(&paths);
+    for (((id, name, roles, scim), listed), members_path) in
+        groups.into_iter().zip(listed).zip(&paths)
+    {
+        if scim {
             meta.scim_groups.insert(name.clone());
         }
-        let members_path = format!("/v1/organizations/rbac_groups/{id}/members");
         let mut members = Vec::new();
-        for member in list_by_page(get, &members_path)? {
-            members.push(
-                crate::model::email_key(&text(&member, "email", &members_path)?).into_owned(),
-            );
+        for member in listed? {
+            members
+                .push(crate::model::email_key(&text(&member, "email", members_path)?).into_owned());
         }
         meta.members
             .insert(name.clone(), members.iter().cloned().collect());
@@ -807,6 +884,9 @@ fn fetch(get: &mut Get<'_>) -> Result<(LiveState, Meta), AnthropicError> {
             )));
         }
         group_names.insert(id, name);
+    }
+    if let Some(e) = broken {
+        return Err(e);
     }
     for (group_id, email) in pending_groups {
         if let Some(group) = group_names
@@ -905,19 +985,28 @@ impl Provider for AnthropicProvider {
             unreadable: UNREADABLE
                 .iter()
                 .map(|s| (*s).to_owned())
-                .chain(self.meta.borrow().unverifiable())
+                .chain(
+                    self.meta
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .unverifiable(),
+                )
                 .collect(),
         }
     }
 
     fn read(&self) -> Result<LiveState, ProviderError> {
         let (state, meta) = self.fetch()?;
-        *self.meta.borrow_mut() = meta;
+        *self.meta.lock().unwrap_or_else(|e| e.into_inner()) = meta;
         Ok(state)
     }
 
     fn refine(&self, operations: Vec<Operation>, live: &LiveState) -> Vec<Operation> {
-        refine(operations, live, &self.meta.borrow())
+        refine(
+            operations,
+            live,
+            &self.meta.lock().unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     fn apply(
@@ -927,7 +1016,7 @@ impl Provider for AnthropicProvider {
         progress: &mut dyn FnMut(usize, usize),
     ) -> Result<Applied, ApplyError> {
         let (state, meta) = self.fetch().map_err(ProviderError::from)?;
-        *self.meta.borrow_mut() = meta.clone();
+        *self.meta.lock().unwrap_or_else(|e| e.into_inner()) = meta.clone();
         check(&state)?;
         let todo: Vec<&Operation> = batch
             .operations

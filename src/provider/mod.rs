@@ -192,7 +192,10 @@ pub fn from_uri_with(uri: &str, options: &Options) -> Result<Box<dyn Provider>, 
         return Ok(Box::new(provider));
     }
     if uri.starts_with("anthropic:") {
-        return Ok(Box::new(anthropic::AnthropicProvider::from_env(uri)?));
+        // The Admin API reads its lists as many at once as SCIM does (`--parallelism`).
+        let provider =
+            anthropic::AnthropicProvider::from_env(uri)?.with_parallelism(options.scim.parallelism);
+        return Ok(Box::new(provider));
     }
     Err(ProviderError::UnknownUri(redact(uri)))
 }

@@ -226,8 +226,8 @@ fn plan_apply_accept_and_plan_again_reports_no_changes() {
     // Every list was read over several pages, with both cursor schemes.
     let org = server.org();
     let seen = |needle: &str| org.log.iter().any(|(_, _, path, _)| path.contains(needle));
-    assert!(seen("/v1/organizations/users?limit=100&after_id="));
-    assert!(seen("/permissions?limit=100&page=pg%2B%2F%3D2"));
+    assert!(seen("/v1/organizations/users?limit=1000&after_id="));
+    assert!(seen("/permissions?limit=1000&page=pg%2B%2F%3D2"));
 }
 
 /// The stand-in in the state the fixture asks for, every invite accepted.
@@ -552,4 +552,106 @@ fn a_next_page_cycle_is_refused_instead_of_paging_forever() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("next_page"), "{stderr}");
+}
+
+/// Every file under `dir` with its text, by path, in path order.
+fn tree(dir: &Path) -> Vec<(String, String)> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("the export folder") {
+        let path = entry.expect("an entry").path();
+        if path.is_dir() {
+            files.extend(tree(&path));
+        } else {
+            let text = std::fs::read_to_string(&path).expect("an exported file");
+            files.push((path.display().to_string(), text));
+        }
+    }
+    files.sort();
+    files
+}
+
+/// An `export` from `server` with `--parallelism n`: the files written (paths relative to
+/// the output), and the stand-in's log and peak of requests at once during it.
+fn export_with(
+    server: &StandIn,
+    dir: &Path,
+    n: &str,
+) -> (Vec<(String, String)>, Vec<String>, usize) {
+    {
+        let mut org = server.org();
+        org.log.clear();
+        org.peak = 0;
+    }
+    let out = dir.join(format!("out-{n}"));
+    let out_arg = out.display().to_string();
+    let (stdout, stderr, code) = run(
+        server,
+        dir,
+        &[
+            "export",
+            "--live",
+            "anthropic:",
+            "-o",
+            &out_arg,
+            "--parallelism",
+            n,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let files = tree(&out)
+        .into_iter()
+        .map(|(path, text)| (path.replacen(&out_arg, "", 1), text))
+        .collect();
+    let org = server.org();
+    let paths = org
+        .log
+        .iter()
+        .map(|(_, m, p, _)| format!("{m} {p}"))
+        .collect();
+    (files, paths, org.peak)
+}
+
+#[test]
+fn parallel_reads_give_the_sequential_export_within_the_bound_and_read_nothing_twice() {
+    let server = StandIn::start();
+    let dir = temp();
+    {
+        let mut org = server.org();
+        // Lists of several pages (2 items a page), each answered after 30 ms.
+        org.latency = Duration::from_millis(30);
+        for n in 0..12 {
+            let emails: Vec<String> = (0..3).map(|i| format!("u{n}x{i}@acme.com")).collect();
+            for email in &emails {
+                org.add_user(email, "user");
+            }
+            let members: Vec<&str> = emails.iter().map(String::as_str).collect();
+            org.add_group(&format!("team-{n:02}"), &members);
+            org.grant(&format!("team-{n:02}"), "analyst");
+        }
+    }
+    let (one, one_log, one_peak) = export_with(&server, dir.path(), "1");
+    let (eight, eight_log, eight_peak) = export_with(&server, dir.path(), "8");
+    let (three, _, three_peak) = export_with(&server, dir.path(), "3");
+    // Byte for byte the policy a one-at-a-time read gives.
+    assert!(
+        one.iter()
+            .any(|(_, text)| text.contains("team-11") && text.contains("u11x2@acme.com")),
+        "{one:?}"
+    );
+    assert_eq!(one, eight);
+    assert_eq!(one, three);
+    // Parallel, within the bound.
+    assert_eq!(one_peak, 1);
+    assert!((2..=8).contains(&eight_peak), "{eight_peak}");
+    assert!((2..=3).contains(&three_peak), "{three_peak}");
+    // The same requests, none of them twice.
+    let mut sorted_one = one_log.clone();
+    sorted_one.sort();
+    let mut sorted_eight = eight_log.clone();
+    sorted_eight.sort();
+    assert_eq!(sorted_one, sorted_eight);
+    let mut unique = sorted_eight.clone();
+    unique.dedup();
+    assert_eq!(unique, sorted_eight, "a request was sent twice");
+    assert!(eight_log.iter().filter(|p| p.contains("/members?")).count() >= 12);
 }

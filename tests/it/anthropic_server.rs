@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
@@ -128,6 +128,15 @@ pub struct Org {
     /// Run once, just before answering a request whose `METHOD path` (no query) is the
     /// hook's, once the given number of them went through.
     pub before: Option<Hook>,
+    /// Added to every answer (after the org is read or changed, outside its lock), as a
+    /// network far away would: requests sent at once wait it out together.
+    pub latency: Duration,
+    /// Items per page at most (the `limit` asked is capped to it); 2 when zero, so the
+    /// tests page through every list.
+    pub page: usize,
+    /// Requests being answered now, and the most at once so far.
+    pub in_flight: usize,
+    pub peak: usize,
     /// Rows of `GET /v1/organizations/analytics/users` (Enterprise Analytics API), as the
     /// API sends them for the requested date range.
     pub analytics: Vec<Value>,
@@ -195,6 +204,20 @@ impl Org {
             email: email.into(),
             name: email.split('@').next().unwrap_or_default().into(),
             role: role.into(),
+        });
+        id
+    }
+
+    /// A group of direct source named `name` with the users `members` (by email).
+    pub fn add_group(&mut self, name: &str, members: &[&str]) -> String {
+        let id = self.id("rbac_group");
+        let members = members.iter().map(|m| self.user_id(m)).collect();
+        self.groups.push(Group {
+            id: id.clone(),
+            name: name.into(),
+            scim: false,
+            role_ids: Vec::new(),
+            members,
         });
         id
     }
@@ -271,7 +294,8 @@ impl StandIn {
         let shared = Arc::clone(&org);
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
-                serve(stream, &shared);
+                let shared = Arc::clone(&shared);
+                std::thread::spawn(move || serve(stream, &shared));
             }
         });
         StandIn { url, org }
@@ -315,8 +339,10 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
     let method = parts.next().unwrap_or_default().to_owned();
     let target = parts.next().unwrap_or_default().to_owned();
     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let (status, extra, answer) = {
+    let ((status, extra, answer), latency) = {
         let mut org = org.lock().unwrap_or_else(|e| e.into_inner());
+        org.in_flight += 1;
+        org.peak = org.peak.max(org.in_flight);
         org.log.push((
             Instant::now(),
             method.clone(),
@@ -336,10 +362,13 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
         let answer = handle(&mut org, &method, &target, &headers, &body);
         if method == "POST" && org.drop_after.as_deref() == Some(target.as_str()) {
             org.drop_after = None;
+            org.in_flight -= 1;
             return;
         }
-        answer
+        (answer, org.latency)
     };
+    std::thread::sleep(latency);
+    org.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
     let text = answer.to_string();
     let mut stream = stream;
     let _ = write!(
@@ -380,12 +409,12 @@ fn decode(text: &str) -> String {
 }
 
 /// `data`/`has_more`/`first_id`/`last_id` after `after_id`.
-fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
+fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>, page: usize) -> Value {
     let limit = query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(20)
-        .min(PAGE);
+        .min(if page == 0 { PAGE } else { page });
     let start = query
         .get("after_id")
         .and_then(|after| items.iter().position(|i| i["id"] == after.as_str()))
@@ -400,12 +429,17 @@ fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>) -> Value {
 }
 
 /// `data`/`has_more`/`next_page` from an opaque `page` token.
-fn by_page(items: Vec<Value>, query: &BTreeMap<String, String>, looping: bool) -> Value {
+fn by_page(
+    items: Vec<Value>,
+    query: &BTreeMap<String, String>,
+    looping: bool,
+    page: usize,
+) -> Value {
     let limit = query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(20)
-        .min(PAGE);
+        .min(if page == 0 { PAGE } else { page });
     // Opaque to the client, with characters that need encoding in a query string.
     let start = query
         .get("page")
@@ -514,10 +548,14 @@ fn handle(
             {
                 return error(400, "invalid_request_error", "limit must be at most 1000");
             }
-            ok(by_page(org.analytics.clone(), &query, false))
+            ok(by_page(org.analytics.clone(), &query, false, org.page))
         }
         ("GET", ["", "me"]) => ok(json!({"type": "organization", "id": "org_1", "name": org.name})),
-        ("GET", ["", "users"]) => ok(by_id(org.users.iter().map(user_json).collect(), &query)),
+        ("GET", ["", "users"]) => ok(by_id(
+            org.users.iter().map(user_json).collect(),
+            &query,
+            org.page,
+        )),
         ("GET", ["", "users", id]) => match org.users.iter().find(|u| u.id == *id) {
             Some(user) => ok(user_json(user)),
             None => error(404, "not_found_error", "user not found"),
@@ -551,7 +589,7 @@ fn handle(
         }
         ("GET", ["", "invites"]) => {
             let items = org.invites.iter().map(invite_json).collect();
-            ok(by_id(items, &query))
+            ok(by_id(items, &query, org.page))
         }
         ("GET", ["", "invites", id]) => match org.invites.iter().find(|i| i.id == *id) {
             Some(invite) => ok(invite_json(invite)),
@@ -611,7 +649,7 @@ fn handle(
                            "updated_at": "2025-01-01T00:00:00Z"})
                 })
                 .collect();
-            ok(by_page(items, &query, org.loop_pages))
+            ok(by_page(items, &query, org.loop_pages, org.page))
         }
         ("GET", ["", "rbac_roles", id, "permissions"]) => {
             let Some(role) = org.roles.iter().find(|r| r.id == *id) else {
@@ -622,11 +660,11 @@ fn handle(
                 .iter()
                 .map(|p| json!({"type": "rbac_role_permission", "action": p, "resource": {"type": "organization"}}))
                 .collect();
-            ok(by_page(items, &query, org.loop_pages))
+            ok(by_page(items, &query, org.loop_pages, org.page))
         }
         ("GET", ["", "rbac_groups"]) => {
             let items = org.groups.iter().map(group_json).collect();
-            ok(by_page(items, &query, org.loop_pages))
+            ok(by_page(items, &query, org.loop_pages, org.page))
         }
         ("GET", ["", "rbac_groups", id]) => match org.groups.iter().find(|g| g.id == *id) {
             Some(group) => ok(group_json(group)),
@@ -674,7 +712,7 @@ fn handle(
                                 "email": u.email, "created_at": "2025-01-01T00:00:00Z"})
                 })
                 .collect();
-            ok(by_page(items, &query, org.loop_pages))
+            ok(by_page(items, &query, org.loop_pages, org.page))
         }
         ("POST", ["", "rbac_groups", id, "members"]) => {
             let user = body["user_id"].as_str().unwrap_or_default().to_owned();
@@ -723,7 +761,7 @@ fn handle(
             let mut limits: Vec<&Spend> = org.spend.iter().collect();
             limits.sort_by_key(|s| order.iter().position(|o| *o == s.scope));
             let items = limits.into_iter().map(Spend::json).collect();
-            ok(by_page(items, &query, org.loop_pages))
+            ok(by_page(items, &query, org.loop_pages, org.page))
         }
         ("POST", ["", "spend_limits"]) => {
             let amount = body["amount"].as_str().unwrap_or_default().to_owned();
