@@ -1,5 +1,5 @@
-//! Remote benchmarks of the SCIM provider (issue 15); `benches/remote.sh` runs them side by
-//! side with the real scim2-server and prints one table.
+//! Remote benchmarks of the SCIM and Admin API providers (issue 15); `benches/remote.sh`
+//! runs them side by side with the real scim2-server and prints one table.
 //!
 //! - `standin`: a synthetic org (`orgplan synth`) applied to, then planned against, the
 //!   stand-in SCIM server of the tests (`tests/it/scim_standin.rs`) with a fixed latency
@@ -9,14 +9,21 @@
 //! - `minimal`: the server's own capacity: the minimal request set of a plan (one POST per
 //!   user and group, one PATCH per group with all its members) sent by N plain client
 //!   threads, no reads, no checks. Prints the wall time.
+//! - `admin`: an org of `--users` users in `--groups` groups (members spread evenly, each
+//!   group granted the custom role) on the stand-in Admin API of the tests
+//!   (`tests/it/anthropic_server.rs`) answering 1,000 items a page after a fixed latency;
+//!   exported, then planned against with 1 and `--readers` (default 8) readers. Prints
+//!   requests vs the minimum and wall time vs the latency floor.
 //!
 //! ```sh
 //! cargo bench --bench remote -- standin --users 1000 --latency-ms 20 --parallelism 4 --readers 8
+//! cargo bench --bench remote -- admin --users 2000 --groups 100 --latency-ms 50 --readers 8
 //! ORGPLAN_SCIM_TOKEN=… cargo bench --bench remote -- minimal --url scim+http://127.0.0.1:PORT/v2 --plan plan.json --threads 4
 //! ```
 //!
 //! `cargo test --all-targets` runs it once (without `--bench`): a 40-user stand-in run
-//! without latency, so the suite stays quick and the benchmark cannot rot.
+//! and a 40-user Admin API run, without latency, so the suite stays quick and the
+//! benchmark cannot rot.
 
 #![allow(
     clippy::panic,
@@ -29,6 +36,10 @@
 
 #[path = "../tests/it/scim_standin.rs"]
 mod scim_standin;
+
+#[path = "../tests/it/anthropic_server.rs"]
+#[allow(dead_code, reason = "the benchmark uses a part")]
+mod anthropic_server;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -59,6 +70,7 @@ fn main() {
     // then a 40-user run with no latency, so the suite stays quick.
     if !args.iter().any(|a| a == "--bench") && args.first().is_none_or(|a| a.starts_with('-')) {
         standin(40, Duration::ZERO, 4, 8, 100);
+        admin(40, 4, Duration::ZERO, 8);
         return;
     }
     match args.first().map(String::as_str) {
@@ -68,6 +80,12 @@ fn main() {
             number("--parallelism", 4),
             number("--readers", 8),
             number("--page", 100),
+        ),
+        Some("admin") => admin(
+            number("--users", 2000),
+            number("--groups", 100),
+            Duration::from_millis(number("--latency-ms", 50) as u64),
+            number("--readers", 8),
         ),
         Some("minimal") => minimal(
             &text("--url"),
@@ -205,6 +223,91 @@ fn standin(users: usize, latency: Duration, parallelism: usize, readers: usize, 
             minimum,
             wall,
             floor(minimum, readers),
+        );
+    }
+}
+
+/// `orgplan` against the stand-in Admin API at `url`.
+fn orgplan_admin(url: &str, args: &[&str]) -> (String, Duration) {
+    let start = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_orgplan"))
+        .args(args)
+        .env("ANTHROPIC_ADMIN_KEY", anthropic_server::KEY)
+        .env("ORGPLAN_ANTHROPIC_URL", url)
+        .output()
+        .expect("orgplan runs");
+    let took = start.elapsed();
+    let code = output.status.code().unwrap_or(-1);
+    assert!(
+        code == 0 || code == 2,
+        "orgplan {args:?} exited {code}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (String::from_utf8_lossy(&output.stdout).into_owned(), took)
+}
+
+/// Export, then plan against, an org of `users` users in `groups` groups on the stand-in
+/// Admin API with `latency` per answer; plan with 1 and `readers` readers.
+fn admin(users: usize, groups: usize, latency: Duration, readers: usize) {
+    const PAGE: usize = 1000;
+    let server = anthropic_server::StandIn::start();
+    {
+        let mut org = server.org();
+        org.page = PAGE;
+        let emails: Vec<String> = (0..users).map(|i| format!("user{i:05}@acme.com")).collect();
+        // Every user is in a group granted a role: the API role of such a member is
+        // `managed`.
+        for email in &emails {
+            org.add_user(email, "managed");
+        }
+        let per = users.div_ceil(groups.max(1)).max(1);
+        for (g, chunk) in emails.chunks(per).enumerate() {
+            let members: Vec<&str> = chunk.iter().map(String::as_str).collect();
+            let name = format!("team-{g:03}");
+            org.add_group(&name, &members);
+            org.grant(&name, "analyst");
+        }
+    }
+    let (accounts, custom, made) = {
+        let org = server.org();
+        let custom = org.roles.iter().filter(|r| r.custom).count();
+        (org.users.len(), custom, org.groups.len())
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let out = dir.path().join("org");
+    let out = out.to_str().expect("a UTF-8 path");
+    orgplan_admin(&server.url, &["export", "--live", "anthropic:", "-o", out]);
+    server.org().latency = latency;
+    // The minimum a reader needs: the org, every page of users (the stand-in's owner
+    // included), one of invites, roles and groups, each custom role's permissions and each
+    // group's members (one page each here), one of spend limits.
+    let minimum = 1 + accounts.div_ceil(PAGE).max(1) + 1 + 1 + custom + 1 + made + 1;
+    let ms = latency.as_millis();
+    for n in [1, readers] {
+        server.org().log.clear();
+        let (stdout, wall) = orgplan_admin(
+            &server.url,
+            &[
+                "plan",
+                "-p",
+                out,
+                "--live",
+                "anthropic:",
+                "--parallelism",
+                &n.to_string(),
+            ],
+        );
+        assert!(stdout.contains("No changes"), "{stdout}");
+        let requests = server.org().log.len();
+        let floor = latency.saturating_mul(u32::try_from(minimum).unwrap_or(u32::MAX)) / n as u32;
+        row(
+            &format!(
+                "Admin API stand-in, plan {users} users / {made} groups, {ms} ms, {PAGE} a page, parallelism {n}"
+            ),
+            requests,
+            minimum,
+            wall,
+            floor,
         );
     }
 }

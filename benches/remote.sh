@@ -13,6 +13,10 @@
 #    its members) sent by 4 plain client threads to another fresh server
 #    (`cargo bench --bench remote -- minimal`). Requests are counted in the server's log.
 #    Median of RUNS runs each.
+# 3. The stand-in Admin API of the tests with ADMIN_LATENCY_MS (default 50) added to every
+#    answer (`cargo bench --bench remote -- admin`): plan of ADMIN_USERS (default 2000)
+#    users in ADMIN_GROUPS (default 100) groups with 1 and READERS readers; requests made
+#    vs the minimum, wall time vs the latency floor.
 #
 #   bash benches/remote.sh                                  # USERS=1000 LATENCY_MS=20 RUNS=3
 #   USERS=2000 LATENCY_MS=50 WRITERS=8 RUNS=5 bash benches/remote.sh
@@ -78,6 +82,13 @@ echo "stand-in: $USERS users, $LATENCY_MS ms per answer" >&2
 STANDIN=$(cargo bench --quiet --bench remote -- standin --users "$USERS" \
   --latency-ms "$LATENCY_MS" --parallelism "$WRITERS" --readers "$READERS" 2>/dev/null)
 
+ADMIN_USERS=${ADMIN_USERS:-2000}
+ADMIN_GROUPS=${ADMIN_GROUPS:-100}
+ADMIN_LATENCY_MS=${ADMIN_LATENCY_MS:-50}
+echo "admin stand-in: $ADMIN_USERS users, $ADMIN_GROUPS groups, $ADMIN_LATENCY_MS ms per answer" >&2
+ADMIN=$(cargo bench --quiet --bench remote -- admin --users "$ADMIN_USERS" \
+  --groups "$ADMIN_GROUPS" --latency-ms "$ADMIN_LATENCY_MS" --readers "$READERS" 2>/dev/null)
+
 APPLY=() MINIMAL=() APPLY_REQ=0 MIN_REQ=0
 for run in $(seq "$RUNS"); do
   echo "scim2-server: run $run of $RUNS" >&2
@@ -106,6 +117,7 @@ echo
 echo "| scenario | requests | minimum | wall | floor | wall / floor |"
 echo "|---|---:|---:|---:|---:|---:|"
 echo "$STANDIN"
+echo "$ADMIN"
 printf '| scim2-server %s, apply %s users, parallelism %s (median of %s) | %s | %s | %.2f s | %.2f s | %s |\n' \
   "$VERSION" "$USERS" "$WRITERS" "$RUNS" "$APPLY_REQ" "$MIN_REQ" "$apply" "$minimal" \
   "$(awk -v a="$apply" -v b="$minimal" 'BEGIN { printf "%.2f×", a / b }')"

@@ -2,8 +2,9 @@
 //! on 127.0.0.1 from an in-memory org, with the documented request and response bodies
 //! (`/v1/organizations/me`, users and invites with their roles, RBAC roles with their
 //! `source` and permissions, groups and their members with emails, spend limits of every
-//! scope), both pagination schemes at two items a page, the documented error bodies,
-//! header checks (the beta header each endpoint documents), and 429s on demand.
+//! scope), both pagination schemes at two items a page (or `page`), the documented error
+//! bodies, header checks (the beta header each endpoint documents), 429s on demand, and an
+//! optional latency per answer (connections are served at once, so parallel reads overlap).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
