@@ -80,7 +80,8 @@ enum Command {
         /// `safety.max_removals`.
         #[arg(long, value_name = "N")]
         allow_removals: Option<usize>,
-        /// SCIM: requests in flight at once while reading the live org (pages, groups).
+        /// Requests in flight at once while reading the live org (SCIM: pages, groups; Admin
+        /// API: role permissions, group members).
         #[arg(long, value_name = "N", default_value_t = PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
         parallelism: u16,
     },
@@ -154,7 +155,8 @@ enum Command {
         /// Write into a folder that is not empty, replacing those four files.
         #[arg(long)]
         force: bool,
-        /// SCIM: requests in flight at once while reading the live org (pages, groups).
+        /// Requests in flight at once while reading the live org (SCIM: pages, groups; Admin
+        /// API: role permissions, group members).
         #[arg(long, value_name = "N", default_value_t = PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
         parallelism: u16,
     },
