@@ -315,16 +315,7 @@ impl AnthropicProvider {
                 detail: e.to_string(),
             });
         }
-        let error = response.json().unwrap_or(Value::Null);
-        let kind = error
-            .pointer("/error/type")
-            .and_then(Value::as_str)
-            .unwrap_or("error")
-            .to_owned();
-        let message = error
-            .pointer("/error/message")
-            .and_then(Value::as_str)
-            .map_or_else(|| response.body.chars().take(200).collect(), str::to_owned);
+        let (kind, message) = error_of(&response);
         Err(AnthropicError::Api {
             method: method_name(method),
             path: bare,
@@ -644,6 +635,23 @@ pub fn read_with(get: &mut Get<'_>) -> Result<LiveState, AnthropicError> {
 /// Every item of each list of `paths`, in the order of `paths` (however many are read at
 /// once).
 type Lists<'a> = dyn FnMut(&[String]) -> Vec<Result<Vec<Value>, AnthropicError>> + 'a;
+
+/// The `error.type` and `error.message` of an Anthropic API error answer (every Anthropic
+/// API, the Analytics one included, answers errors in this shape); the first 200
+/// characters of the body when it is not JSON. Not yet scrubbed of the key.
+pub(crate) fn error_of(response: &super::http::Response) -> (String, String) {
+    let body = response.json().unwrap_or(Value::Null);
+    let kind = body
+        .pointer("/error/type")
+        .and_then(Value::as_str)
+        .unwrap_or("error")
+        .to_owned();
+    let message = body
+        .pointer("/error/message")
+        .and_then(Value::as_str)
+        .map_or_else(|| response.body.chars().take(200).collect(), str::to_owned);
+    (kind, message)
+}
 
 /// What answers a `GET`: the JSON body of a 2xx answer, or why there is none.
 pub type Get<'a> = dyn FnMut(&str) -> Result<Value, AnthropicError> + 'a;

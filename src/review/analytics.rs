@@ -173,16 +173,7 @@ fn call(client: &Client, url: &str) -> Result<Value, AnalyticsError> {
             .json()
             .map_err(|e| AnalyticsError::Shape(e.to_string()));
     }
-    let body = response.json().unwrap_or(Value::Null);
-    let kind = body
-        .pointer("/error/type")
-        .and_then(Value::as_str)
-        .unwrap_or("error")
-        .to_owned();
-    let message = body
-        .pointer("/error/message")
-        .and_then(Value::as_str)
-        .map_or_else(|| response.body.chars().take(200).collect(), str::to_owned);
+    let (kind, message) = crate::provider::anthropic::error_of(&response);
     let hint = match response.status {
         400 => {
             " (dates must be from 2026-01-01 up to the latest day with data: try an earlier `--as-of`)"
