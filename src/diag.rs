@@ -53,6 +53,125 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// A diagnostic code: stable, kebab-case on the wire (`schema`, `unknown-reference`), and
+/// documented in `CODES` and in `docs/diagnostics.md`. An enum, so a misspelt code does not
+/// compile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Code {
+    /// `yaml-syntax`
+    YamlSyntax,
+    /// `schema`
+    Schema,
+    /// `missing-org`
+    MissingOrg,
+    /// `duplicate-definition`
+    DuplicateDefinition,
+    /// `unknown-reference`
+    UnknownReference,
+    /// `primary-owner-count`
+    PrimaryOwnerCount,
+    /// `plan-feature`
+    PlanFeature,
+    /// `seat-overflow`
+    SeatOverflow,
+    /// `email-domain`
+    EmailDomain,
+    /// `invalid-email`
+    InvalidEmail,
+    /// `limit-over-cap`
+    LimitOverCap,
+    /// `invalid-pattern`
+    InvalidPattern,
+    /// `capability-not-enabled`
+    CapabilityNotEnabled,
+    /// `protected-unknown`
+    ProtectedUnknown,
+    /// `seat-restriction`
+    SeatRestriction,
+    /// `unused-role`
+    UnusedRole,
+    /// `unused-group`
+    UnusedGroup,
+    /// `empty-group`
+    EmptyGroup,
+    /// `no-spend-limit`
+    NoSpendLimit,
+    /// `too-many-admins`
+    TooManyAdmins,
+}
+
+impl Code {
+    /// Every code, in the order of [`CODES`].
+    pub const ALL: [Code; 20] = [
+        Code::YamlSyntax,
+        Code::Schema,
+        Code::MissingOrg,
+        Code::DuplicateDefinition,
+        Code::UnknownReference,
+        Code::PrimaryOwnerCount,
+        Code::PlanFeature,
+        Code::SeatOverflow,
+        Code::EmailDomain,
+        Code::InvalidEmail,
+        Code::LimitOverCap,
+        Code::InvalidPattern,
+        Code::CapabilityNotEnabled,
+        Code::ProtectedUnknown,
+        Code::SeatRestriction,
+        Code::UnusedRole,
+        Code::UnusedGroup,
+        Code::EmptyGroup,
+        Code::NoSpendLimit,
+        Code::TooManyAdmins,
+    ];
+
+    /// The code as users see it: `error[unknown-reference]`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::YamlSyntax => "yaml-syntax",
+            Code::Schema => "schema",
+            Code::MissingOrg => "missing-org",
+            Code::DuplicateDefinition => "duplicate-definition",
+            Code::UnknownReference => "unknown-reference",
+            Code::PrimaryOwnerCount => "primary-owner-count",
+            Code::PlanFeature => "plan-feature",
+            Code::SeatOverflow => "seat-overflow",
+            Code::EmailDomain => "email-domain",
+            Code::InvalidEmail => "invalid-email",
+            Code::LimitOverCap => "limit-over-cap",
+            Code::InvalidPattern => "invalid-pattern",
+            Code::CapabilityNotEnabled => "capability-not-enabled",
+            Code::ProtectedUnknown => "protected-unknown",
+            Code::SeatRestriction => "seat-restriction",
+            Code::UnusedRole => "unused-role",
+            Code::UnusedGroup => "unused-group",
+            Code::EmptyGroup => "empty-group",
+            Code::NoSpendLimit => "no-spend-limit",
+            Code::TooManyAdmins => "too-many-admins",
+        }
+    }
+}
+
+impl std::fmt::Display for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+// Diagnostics at one place sort by their code's text, as they did when codes were strings.
+impl Ord for Code {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Code {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
 /// One finding.
 ///
 /// JSON form (`validate --format json`): `{"severity", "code", "message", "file",
@@ -62,8 +181,8 @@ impl std::fmt::Display for Location {
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
-    /// Stable kebab-case code, one of [`CODES`].
-    pub code: &'static str,
+    /// Stable kebab-case code.
+    pub code: Code,
     /// One lowercase line naming the user's values in backticks.
     pub message: String,
     /// Where the offending node is.
@@ -75,21 +194,17 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// An error with the given code; the code must be one of [`CODES`].
-    pub fn error(code: &'static str, message: impl Into<String>) -> Self {
+    /// An error with the given code.
+    pub fn error(code: Code, message: impl Into<String>) -> Self {
         Self::new(Severity::Error, code, message)
     }
 
-    /// A warning with the given code; the code must be one of [`CODES`].
-    pub fn warning(code: &'static str, message: impl Into<String>) -> Self {
+    /// A warning with the given code.
+    pub fn warning(code: Code, message: impl Into<String>) -> Self {
         Self::new(Severity::Warning, code, message)
     }
 
-    fn new(severity: Severity, code: &'static str, message: impl Into<String>) -> Self {
-        debug_assert!(
-            CODES.iter().any(|c| c.code == code),
-            "undocumented code {code}"
-        );
+    fn new(severity: Severity, code: Code, message: impl Into<String>) -> Self {
         Diagnostic {
             severity,
             code,
@@ -134,7 +249,7 @@ pub fn sort(diagnostics: &mut [Diagnostic]) {
 /// A documented diagnostic code.
 pub struct CodeInfo {
     /// The stable code.
-    pub code: &'static str,
+    pub code: Code,
     /// Its severity.
     pub severity: Severity,
     /// What it means.
@@ -147,121 +262,121 @@ pub struct CodeInfo {
 /// keeps the two in step.
 pub const CODES: &[CodeInfo] = &[
     CodeInfo {
-        code: "yaml-syntax",
+        code: Code::YamlSyntax,
         severity: Severity::Error,
         meaning: "a file is not valid YAML (bad indentation, duplicate key, non-UTF-8 bytes, several documents, an alias bomb)",
         fix: "fix the YAML at the position shown",
     },
     CodeInfo {
-        code: "schema",
+        code: Code::Schema,
         severity: Severity::Error,
         meaning: "a value has the wrong type, an unknown field or a value outside its enum",
         fix: "use the field names and values of `orgplan schema`; the help line suggests the nearest one",
     },
     CodeInfo {
-        code: "missing-org",
+        code: Code::MissingOrg,
         severity: Severity::Error,
         meaning: "no file declares `org` (two that do are `duplicate-definition`)",
         fix: "declare `org` in exactly one file",
     },
     CodeInfo {
-        code: "duplicate-definition",
+        code: Code::DuplicateDefinition,
         severity: Severity::Error,
         meaning: "a role, group or user (emails compared case-insensitively) is defined twice",
         fix: "keep one definition; the message names both places",
     },
     CodeInfo {
-        code: "unknown-reference",
+        code: Code::UnknownReference,
         severity: Severity::Error,
         meaning: "a role, group or user is named but not defined",
         fix: "define it, or fix the spelling (see the help line)",
     },
     CodeInfo {
-        code: "primary-owner-count",
+        code: Code::PrimaryOwnerCount,
         severity: Severity::Error,
         meaning: "not exactly one user has `role: primary_owner`",
         fix: "give exactly one user `role: primary_owner`",
     },
     CodeInfo {
-        code: "plan-feature",
+        code: Code::PlanFeature,
         severity: Severity::Error,
         meaning: "a `team` plan uses an Enterprise feature: SCIM/JIT provisioning, SSO, groups, custom roles, model restrictions or token limits",
         fix: "remove the feature or set `plan: enterprise`",
     },
     CodeInfo {
-        code: "seat-overflow",
+        code: Code::SeatOverflow,
         severity: Severity::Error,
         meaning: "more non-suspended users of a seat tier than seats purchased",
         fix: "buy seats (`org.seats`), move users to another tier, or suspend or remove users",
     },
     CodeInfo {
-        code: "email-domain",
+        code: Code::EmailDomain,
         severity: Severity::Error,
         meaning: "a user's email is outside `org.domains`",
         fix: "fix the email, add the domain, or mark the user `external: true`",
     },
     CodeInfo {
-        code: "invalid-email",
+        code: Code::InvalidEmail,
         severity: Severity::Error,
         meaning: "a user key or member is not an email address",
         fix: "write `name@domain`",
     },
     CodeInfo {
-        code: "limit-over-cap",
+        code: Code::LimitOverCap,
         severity: Severity::Error,
         meaning: "a declared limit is above `org.caps` for the same metric and period",
         fix: "lower the limit or raise the cap; limits are never clamped silently",
     },
     CodeInfo {
-        code: "invalid-pattern",
+        code: Code::InvalidPattern,
         severity: Severity::Error,
         meaning: "a model pattern has characters other than letters, digits, `-._:/@` and the wildcards `*` and `?`",
         fix: "write a glob such as `claude-sonnet-4*`",
     },
     CodeInfo {
-        code: "capability-not-enabled",
+        code: Code::CapabilityNotEnabled,
         severity: Severity::Error,
         meaning: "a role, group default or `org.defaults` grants a capability outside `org.capabilities`",
         fix: "add it to `org.capabilities` or remove the grant",
     },
     CodeInfo {
-        code: "protected-unknown",
+        code: Code::ProtectedUnknown,
         severity: Severity::Error,
         meaning: "an email in `safety.protected` is not a declared user",
         fix: "declare the user or fix the email",
     },
     CodeInfo {
-        code: "seat-restriction",
+        code: Code::SeatRestriction,
         severity: Severity::Warning,
         meaning: "Claude Code reaches a user on a standard seat through a role or the defaults; the seat wins and the user will not have it",
         fix: "give the user `seat: premium`, or stop granting `claude_code` to them",
     },
     CodeInfo {
-        code: "unused-role",
+        code: Code::UnusedRole,
         severity: Severity::Warning,
         meaning: "no group grants this custom role, so nobody holds it",
         fix: "grant it to a group or delete it",
     },
     CodeInfo {
-        code: "unused-group",
+        code: Code::UnusedGroup,
         severity: Severity::Warning,
         meaning: "a group with members that grants no role and sets no limit changes nobody's access",
         fix: "grant it a role or limits, or delete it",
     },
     CodeInfo {
-        code: "empty-group",
+        code: Code::EmptyGroup,
         severity: Severity::Warning,
         meaning: "a group has no members",
         fix: "add members or delete the group",
     },
     CodeInfo {
-        code: "no-spend-limit",
+        code: Code::NoSpendLimit,
         severity: Severity::Warning,
         meaning: "a user has `api` or `claude_code` and no spend or token limit from any source",
         fix: "set a limit on the user, a group, a role or `org.defaults`",
     },
     CodeInfo {
-        code: "too-many-admins",
+        code: Code::TooManyAdmins,
         severity: Severity::Warning,
         meaning: "owners and admins (primary owner included) are more than 10% of users (and more than one)",
         fix: "give the least privilege that works: make some of them members",
@@ -324,7 +439,7 @@ pub fn github_line(diagnostic: &Diagnostic) -> String {
     let mut line = Annotation {
         level: diagnostic.severity.as_str(),
         location: location.map(|l| (l.file.clone(), l.line)),
-        title: diagnostic.code,
+        title: diagnostic.code.as_str(),
         message: &message,
     }
     .line();
@@ -567,10 +682,19 @@ mod tests {
     #[test]
     fn codes_are_unique_and_kebab_case() {
         let mut seen = std::collections::BTreeSet::new();
+        // Every code is documented once, in the order of `Code::ALL`, and its wire form is
+        // the kebab-case serde gives it.
+        let documented: Vec<Code> = CODES.iter().map(|info| info.code).collect();
+        assert_eq!(documented, Code::ALL.to_vec());
         for info in CODES {
             assert!(seen.insert(info.code), "duplicate code {}", info.code);
+            assert_eq!(
+                serde_json::to_value(info.code).unwrap(),
+                serde_json::Value::from(info.code.as_str())
+            );
             assert!(
                 info.code
+                    .as_str()
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c == '-'),
                 "{} is not kebab-case",
@@ -593,12 +717,13 @@ mod tests {
 
     #[test]
     fn github_annotation_escapes_separators() {
-        let diagnostic = Diagnostic::error("schema", "bad, very: bad\n100%").at(Some(Location {
-            file: "a,b.yaml".into(),
-            line: 3,
-            col: 5,
-            width: 1,
-        }));
+        let diagnostic =
+            Diagnostic::error(Code::Schema, "bad, very: bad\n100%").at(Some(Location {
+                file: "a,b.yaml".into(),
+                line: 3,
+                col: 5,
+                width: 1,
+            }));
         assert_eq!(
             github_line(&diagnostic),
             "::error file=a%2Cb.yaml,line=3,col=5,title=schema::bad, very: bad%0A100%25"

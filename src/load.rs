@@ -6,6 +6,7 @@
 //! the schema check and the typed decoding, and a tree of spans: [`Document`] maps each
 //! JSON pointer back to its place. Files are parsed in parallel.
 
+use crate::diag::Code;
 use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -548,7 +549,7 @@ fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
         } else {
             format!("`{name}` holds a NUL byte (byte {at}), which YAML does not allow")
         };
-        let diagnostic = Diagnostic::error("yaml-syntax", message)
+        let diagnostic = Diagnostic::error(Code::YamlSyntax, message)
             .at(Some(Location {
                 file: name.clone(),
                 line,
@@ -573,7 +574,7 @@ fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
             let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let diagnostic = Diagnostic::error(
-                "yaml-syntax",
+                Code::YamlSyntax,
                 format!("`{name}` is not valid UTF-8 (byte {valid_up_to})"),
             )
             .at(Some(Location {
@@ -600,7 +601,7 @@ fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
                 col,
                 help,
             } = problem;
-            let diagnostic = Diagnostic::error("yaml-syntax", message)
+            let diagnostic = Diagnostic::error(Code::YamlSyntax, message)
                 .at(Some(Location {
                     file: name.clone(),
                     line,
@@ -1011,7 +1012,7 @@ mod tests {
     fn duplicate_keys_are_a_syntax_error() {
         let loaded = load("users:\n  a@b.com: {}\n  a@b.com: {}\n");
         assert_eq!(loaded.diagnostics.len(), 1);
-        assert_eq!(loaded.diagnostics[0].code, "yaml-syntax");
+        assert_eq!(loaded.diagnostics[0].code, Code::YamlSyntax);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Validation: the schema pass, then every semantic rule of docs/diagnostics.md, collecting every
 //! problem rather than stopping at the first.
 
+use crate::diag::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
@@ -110,7 +111,7 @@ fn compile(schema: &Value, diagnostics: &mut Vec<Diagnostic>) -> Option<jsonsche
         Ok(validator) => Some(validator),
         Err(error) => {
             diagnostics.push(Diagnostic::error(
-                "schema",
+                Code::Schema,
                 format!("the built-in schema does not compile: {error}"),
             ));
             None
@@ -135,7 +136,8 @@ fn decode(schema: &Value, validator: &jsonschema::Validator, mut document: Docum
         let path = error.path().to_string();
         let pointer = path_to_pointer(&path);
         vec![
-            Diagnostic::error("schema", format!("{}", error.inner())).at(document.locate(&pointer)),
+            Diagnostic::error(Code::Schema, format!("{}", error.inner()))
+                .at(document.locate(&pointer)),
         ]
     });
     (document, result)
@@ -209,7 +211,7 @@ pub(crate) fn schema_diagnostic(
             let help = diag::did_you_mean(&name, known.iter().copied()).or_else(|| {
                 (!known.is_empty()).then(|| format!("expected one of {}", backticked(&known)))
             });
-            Diagnostic::error("schema", format!("unknown field `{name}` in {within}"))
+            Diagnostic::error(Code::Schema, format!("unknown field `{name}` in {within}"))
                 .at(place)
                 .maybe_help(help)
         }
@@ -225,7 +227,7 @@ pub(crate) fn schema_diagnostic(
                 .map(|d| format!("{d} expected one of {}", backticked(&options)))
                 .unwrap_or_else(|| format!("expected one of {}", backticked(&options)));
             Diagnostic::error(
-                "schema",
+                Code::Schema,
                 format!("`{shown}` is not a valid value for `{field}`"),
             )
             .at(here)
@@ -250,17 +252,20 @@ pub(crate) fn schema_diagnostic(
                     short_value(instance)
                 )
             };
-            Diagnostic::error("schema", message)
+            Diagnostic::error(Code::Schema, message)
                 .at(here)
                 .maybe_help(description)
         }
         Kind::Required { property } => {
             let property = property.as_str().unwrap_or_default();
-            Diagnostic::error("schema", format!("missing field `{property}` in `{field}`"))
-                .at(document.locate_key(&instance_pointer))
+            Diagnostic::error(
+                Code::Schema,
+                format!("missing field `{property}` in `{field}`"),
+            )
+            .at(document.locate_key(&instance_pointer))
         }
         Kind::Minimum { limit } => Diagnostic::error(
-            "schema",
+            Code::Schema,
             format!(
                 "`{}` is below the minimum `{limit}` for `{field}`",
                 short_value(instance)
@@ -268,7 +273,7 @@ pub(crate) fn schema_diagnostic(
         )
         .at(here),
         Kind::Maximum { limit } => Diagnostic::error(
-            "schema",
+            Code::Schema,
             format!(
                 "`{}` is above the maximum `{limit}` for `{field}`",
                 short_value(instance)
@@ -276,16 +281,16 @@ pub(crate) fn schema_diagnostic(
         )
         .at(here)
         .maybe_help(description),
-        Kind::MinLength { .. } => Diagnostic::error("schema", format!("`{field}` is empty"))
+        Kind::MinLength { .. } => Diagnostic::error(Code::Schema, format!("`{field}` is empty"))
             .at(here)
             .maybe_help(description),
         Kind::PropertyNames { .. } => {
-            Diagnostic::error("schema", format!("a name in `{field}` is empty"))
+            Diagnostic::error(Code::Schema, format!("a name in `{field}` is empty"))
                 .at(document.locate_key(&format!("{instance_pointer}/")))
                 .help("give it a name")
         }
         _ => Diagnostic::error(
-            "schema",
+            Code::Schema,
             format!("`{}` is not valid for `{field}`", short_value(instance)),
         )
         .at(here)
@@ -439,7 +444,7 @@ fn merge(
                 Some((_, first_doc)) => {
                     let first = documents[*first_doc].locate_key("/org");
                     diagnostics.push(
-                        Diagnostic::error("duplicate-definition", "`org` is defined twice")
+                        Diagnostic::error(Code::DuplicateDefinition, "`org` is defined twice")
                             .at(document.locate_key("/org"))
                             .maybe_help(first.map(|l| format!("first defined at {l}"))),
                     );
@@ -476,7 +481,7 @@ fn merge(
             };
             diagnostics.push(
                 Diagnostic::error(
-                    "duplicate-definition",
+                    Code::DuplicateDefinition,
                     format!("{kind} `{later_key}` is defined twice"),
                 )
                 .at(later)
@@ -527,7 +532,7 @@ fn merge(
     }
     let Some((org, _)) = org else {
         diagnostics.push(
-            Diagnostic::error("missing-org", "no policy file declares `org`")
+            Diagnostic::error(Code::MissingOrg, "no policy file declares `org`")
                 .help("add an `org:` section (name, plan, seats…) to one file"),
         );
         return None;
@@ -571,14 +576,14 @@ fn semantic_rules(policy: &Policy, also_primary: &[&str], out: &mut Vec<Diagnost
 /// policy per round, each round taking at most one duplicate of each user, so that many
 /// duplicates cost a few passes, not one each.
 fn shadowed_rules(policy: &mut Policy, mut shadowed: Vec<Shadowed>, out: &mut Vec<Diagnostic>) {
-    const PER_USER: [&str; 7] = [
-        "invalid-email",
-        "email-domain",
-        "unknown-reference",
-        "limit-over-cap",
-        "plan-feature",
-        "seat-restriction",
-        "no-spend-limit",
+    const PER_USER: [Code; 7] = [
+        Code::InvalidEmail,
+        Code::EmailDomain,
+        Code::UnknownReference,
+        Code::LimitOverCap,
+        Code::PlanFeature,
+        Code::SeatRestriction,
+        Code::NoSpendLimit,
     ];
     // Enough for any real mistake (one email spelt three or four ways); beyond it, the
     // `duplicate-definition` errors already say what to fix.
@@ -657,7 +662,7 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
             if !policy.groups.contains_key(group) {
                 out.push(
                     Diagnostic::error(
-                        "unknown-reference",
+                        Code::UnknownReference,
                         format!("group `{group}` is not defined"),
                     )
                     .at(origins.locate(Section::Users, email, &["groups", &i.to_string()]))
@@ -670,12 +675,15 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
         for (i, role) in group.roles.iter().enumerate() {
             if !policy.roles.contains_key(role) {
                 out.push(
-                    Diagnostic::error("unknown-reference", format!("role `{role}` is not defined"))
-                        .at(origins.locate(Section::Groups, name, &["roles", &i.to_string()]))
-                        .maybe_help(diag::did_you_mean(
-                            role,
-                            policy.roles.keys().map(String::as_str),
-                        )),
+                    Diagnostic::error(
+                        Code::UnknownReference,
+                        format!("role `{role}` is not defined"),
+                    )
+                    .at(origins.locate(Section::Groups, name, &["roles", &i.to_string()]))
+                    .maybe_help(diag::did_you_mean(
+                        role,
+                        policy.roles.keys().map(String::as_str),
+                    )),
                 );
             }
         }
@@ -684,7 +692,7 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
             if !is_email(member) {
                 out.push(
                     Diagnostic::error(
-                        "invalid-email",
+                        Code::InvalidEmail,
                         format!("`{member}` is not an email address"),
                     )
                     .at(place())
@@ -696,7 +704,7 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
             {
                 out.push(
                     Diagnostic::error(
-                        "unknown-reference",
+                        Code::UnknownReference,
                         format!("user `{member}` is not defined"),
                     )
                     .at(place())
@@ -772,7 +780,7 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
         if !is_email(email) {
             out.push(
                 Diagnostic::error(
-                    "invalid-email",
+                    Code::InvalidEmail,
                     format!("`{}` is not an email address", written()),
                 )
                 .at(place())
@@ -784,7 +792,7 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
         if !user.external && !domains.is_empty() && !domains.iter().any(|d| d == domain) {
             out.push(
                 Diagnostic::error(
-                    "email-domain",
+                    Code::EmailDomain,
                     format!("`{}` is not in the org's domains", written()),
                 )
                 .at(place())
@@ -806,7 +814,7 @@ fn check_primary_owner(policy: &Policy, also_primary: &[&str], out: &mut Vec<Dia
         .collect();
     match owners.as_slice() {
         [] => out.push(
-            Diagnostic::error("primary-owner-count", "no user has `role: primary_owner`")
+            Diagnostic::error(Code::PrimaryOwnerCount, "no user has `role: primary_owner`")
                 .at(policy.origins.locate_key(Section::Org, "", &[]))
                 .help("exactly one user must be the primary owner"),
         ),
@@ -815,7 +823,7 @@ fn check_primary_owner(policy: &Policy, also_primary: &[&str], out: &mut Vec<Dia
             for other in rest {
                 out.push(
                     Diagnostic::error(
-                        "primary-owner-count",
+                        Code::PrimaryOwnerCount,
                         format!("`{other}` is a second primary owner, after `{first}`"),
                     )
                     .at(policy.origins.locate(Section::Users, other, &["role"]))
@@ -832,9 +840,12 @@ fn check_plan_features(policy: &Policy, out: &mut Vec<Diagnostic>) {
     }
     let origins = &policy.origins;
     let feature = |what: &str, place: Option<Location>| {
-        Diagnostic::error("plan-feature", format!("{what} need the `enterprise` plan"))
-            .at(place)
-            .help("remove it, or set `plan: enterprise`")
+        Diagnostic::error(
+            Code::PlanFeature,
+            format!("{what} need the `enterprise` plan"),
+        )
+        .at(place)
+        .help("remove it, or set `plan: enterprise`")
     };
     if policy.org.provisioning != Provisioning::Manual {
         let kind = if policy.org.provisioning == Provisioning::Scim {
@@ -937,7 +948,7 @@ fn check_seats(policy: &Policy, out: &mut Vec<Diagnostic>) {
             let tier = seat.as_str();
             out.push(
                 Diagnostic::error(
-                    "seat-overflow",
+                    Code::SeatOverflow,
                     format!(
                         "{} {} a {tier} seat but only {purchased} {} purchased",
                         diag::count(used, "user"),
@@ -971,7 +982,7 @@ fn check_limits(policy: &Policy, out: &mut Vec<Diagnostic>) {
                     full.extend([metric.as_str(), period.as_str()]);
                     out.push(
                         Diagnostic::error(
-                            "limit-over-cap",
+                            Code::LimitOverCap,
                             format!(
                                 "{} {} limit `{amount}` is above the cap `{cap}`",
                                 period.as_str(),
@@ -1038,7 +1049,7 @@ fn check_patterns(policy: &Policy, out: &mut Vec<Diagnostic>) {
                     full.extend([list, index.as_str()]);
                     out.push(
                         Diagnostic::error(
-                            "invalid-pattern",
+                            Code::InvalidPattern,
                             format!("`{pattern}` is not a valid model pattern"),
                         )
                         .at(policy.origins.locate(section, &name, &full))
@@ -1078,7 +1089,7 @@ fn check_capabilities(policy: &Policy, out: &mut Vec<Diagnostic>) {
                 };
                 out.push(
                     Diagnostic::error(
-                        "capability-not-enabled",
+                        Code::CapabilityNotEnabled,
                         format!(
                             "{who} grants `{}`, which is not in `org.capabilities`",
                             capability.as_str()
@@ -1105,7 +1116,7 @@ fn check_protected(policy: &Policy, out: &mut Vec<Diagnostic>) {
         if !is_email(email) {
             out.push(
                 Diagnostic::error(
-                    "invalid-email",
+                    Code::InvalidEmail,
                     format!("`{email}` is not an email address"),
                 )
                 .at(place())
@@ -1117,7 +1128,7 @@ fn check_protected(policy: &Policy, out: &mut Vec<Diagnostic>) {
         {
             out.push(
                 Diagnostic::error(
-                    "protected-unknown",
+                    Code::ProtectedUnknown,
                     format!("protected user `{email}` is not declared"),
                 )
                 .at(place())
@@ -1139,7 +1150,7 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
     for name in policy.roles.keys() {
         if !granted.contains(name.as_str()) {
             out.push(
-                Diagnostic::warning("unused-role", format!("no group grants role `{name}`"))
+                Diagnostic::warning(Code::UnusedRole, format!("no group grants role `{name}`"))
                     .at(policy.origins.locate_key(Section::Roles, name, &[]))
                     .help("add it to a group's `roles`, or delete it"),
             );
@@ -1150,14 +1161,14 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
         let place = || policy.origins.locate_key(Section::Groups, name, &[]);
         if members.get(name.as_str()).is_none_or(Vec::is_empty) {
             out.push(
-                Diagnostic::warning("empty-group", format!("group `{name}` has no members"))
+                Diagnostic::warning(Code::EmptyGroup, format!("group `{name}` has no members"))
                     .at(place())
                     .help("add `members`, list the group under users' `groups`, or delete it"),
             );
         } else if group.roles.is_empty() && group.limits.is_empty() {
             out.push(
                 Diagnostic::warning(
-                    "unused-group",
+                    Code::UnusedGroup,
                     format!("group `{name}` grants no role and sets no limit"),
                 )
                 .at(place())
@@ -1198,7 +1209,7 @@ fn check_user_access(
         };
         out.push(
             Diagnostic::warning(
-                "seat-restriction",
+                Code::SeatRestriction,
                 format!("`{email}` is granted `claude_code` by {from} but has a standard seat"),
             )
             .at(policy.origins.locate(Section::Users, email, &["seat"]))
@@ -1209,7 +1220,7 @@ fn check_user_access(
     if needs_limit && !access.has_limits() {
         out.push(
             Diagnostic::warning(
-                "no-spend-limit",
+                Code::NoSpendLimit,
                 format!("`{email}` has API or Claude Code access and no spend or token limit"),
             )
             .at(policy.origins.locate_key(Section::Users, email, &[]))
@@ -1232,7 +1243,7 @@ fn check_admins(policy: &Policy, out: &mut Vec<Diagnostic>) {
         let last = admins[admins.len() - 1];
         out.push(
             Diagnostic::warning(
-                "too-many-admins",
+                Code::TooManyAdmins,
                 format!(
                     "{} of {users} users are owners or admins, more than 10%",
                     admins.len()

@@ -4,6 +4,7 @@
 //! the policy. Problems are ordinary diagnostics (`yaml-syntax`, `schema`,
 //! `unknown-reference`), reported by `orgplan validate` and `orgplan test` alike.
 
+use crate::diag::Code;
 use std::path::Path;
 
 use serde_json::Value;
@@ -66,7 +67,7 @@ pub fn load(dir: &Path, policy: Option<&Policy>) -> Result<TestFiles, LoadError>
         let found = match &validator {
             Some(validator) => schema_problems(&schema, validator, &document),
             None => vec![Diagnostic::error(
-                "schema",
+                Code::Schema,
                 "the built-in test schema does not compile",
             )],
         };
@@ -79,7 +80,7 @@ pub fn load(dir: &Path, policy: Option<&Policy>) -> Result<TestFiles, LoadError>
             Err(error) => {
                 let pointer = path_to_pointer(&error.path().to_string());
                 out.diagnostics.push(
-                    Diagnostic::error("schema", error.inner().to_string())
+                    Diagnostic::error(Code::Schema, error.inner().to_string())
                         .at(document.locate(&pointer)),
                 );
                 continue;
@@ -118,7 +119,7 @@ fn schema_problems(
     use jsonschema::error::ValidationErrorKind as Kind;
     if !document.value.is_object() {
         return vec![
-            Diagnostic::error("schema", "a test file must be a mapping with `tests`")
+            Diagnostic::error(Code::Schema, "a test file must be a mapping with `tests`")
                 .at(document.locate(""))
                 .help("write `tests:` and a list of tests under it"),
         ];
@@ -145,7 +146,7 @@ fn schema_problems(
                             .join(" and ")
                     )
                 };
-                Diagnostic::error("schema", message)
+                Diagnostic::error(Code::Schema, message)
                     .at(document.locate_key(&format!("{pointer}/name")))
                     .help("`user: EMAIL`, `group: NAME` or `users: all`")
             }
@@ -195,12 +196,15 @@ fn check_references(
                 .contains_key(crate::model::email_key(user).as_ref())
         {
             out.push(
-                Diagnostic::error("unknown-reference", format!("user `{user}` is not defined"))
-                    .at(at(format!("/tests/{i}/user")))
-                    .maybe_help(diag::did_you_mean(
-                        &crate::model::email_key(user),
-                        policy.users.keys().map(String::as_str),
-                    )),
+                Diagnostic::error(
+                    Code::UnknownReference,
+                    format!("user `{user}` is not defined"),
+                )
+                .at(at(format!("/tests/{i}/user")))
+                .maybe_help(diag::did_you_mean(
+                    &crate::model::email_key(user),
+                    policy.users.keys().map(String::as_str),
+                )),
             );
         }
         if let Some(group) = &test.group
@@ -208,7 +212,7 @@ fn check_references(
         {
             out.push(
                 Diagnostic::error(
-                    "unknown-reference",
+                    Code::UnknownReference,
                     format!("group `{group}` is not defined"),
                 )
                 .at(at(format!("/tests/{i}/group")))
@@ -241,7 +245,7 @@ fn check_expect_references(
         if !policy.groups.contains_key(group) {
             out.push(
                 Diagnostic::error(
-                    "unknown-reference",
+                    Code::UnknownReference,
                     format!("group `{group}` is not defined"),
                 )
                 .at(at(format!("{base}/groups/{j}")))
@@ -255,12 +259,15 @@ fn check_expect_references(
     for (j, role) in expect.roles.iter().flatten().enumerate() {
         if !policy.roles.contains_key(role) {
             out.push(
-                Diagnostic::error("unknown-reference", format!("role `{role}` is not defined"))
-                    .at(at(format!("{base}/roles/{j}")))
-                    .maybe_help(diag::did_you_mean(
-                        role,
-                        policy.roles.keys().map(String::as_str),
-                    )),
+                Diagnostic::error(
+                    Code::UnknownReference,
+                    format!("role `{role}` is not defined"),
+                )
+                .at(at(format!("{base}/roles/{j}")))
+                .maybe_help(diag::did_you_mean(
+                    role,
+                    policy.roles.keys().map(String::as_str),
+                )),
             );
         }
     }

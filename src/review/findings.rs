@@ -1,6 +1,7 @@
 //! The findings of a review, from the policy, the live org, usage and the static
 //! least-privilege warnings of `orgplan validate`. Pure: no clock, no I/O.
 
+use crate::diag::Code;
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::usage::{Record, Usage};
@@ -24,7 +25,11 @@ pub struct Options {
 }
 
 /// The codes of `orgplan validate` warnings that are part of a review.
-pub const STATIC_CODES: [&str; 3] = ["seat-restriction", "no-spend-limit", "too-many-admins"];
+pub const STATIC_CODES: [Code; 3] = [
+    Code::SeatRestriction,
+    Code::NoSpendLimit,
+    Code::TooManyAdmins,
+];
 
 /// Review `policy` against `live` (normalized) and `usage`; `diagnostics` are the
 /// policy's validation diagnostics (the static warnings are taken from them).
@@ -352,10 +357,10 @@ pub fn review(
             .map(|e| email_key(e).into_owned())
             .filter(|e| policy.users.contains_key(e));
         if let Some(at) = email.as_deref().and_then(|e| row_of.get(e)) {
-            static_codes.push((*at, diagnostic.code));
+            static_codes.push((*at, diagnostic.code.as_str()));
         }
         findings.push(Finding {
-            code: diagnostic.code,
+            code: diagnostic.code.as_str(),
             severity: Severity::Warning,
             email,
             message: diagnostic.message.clone(),

@@ -131,7 +131,7 @@ fn every_code_has_a_documented_section_with_a_fixture_and_its_real_output() {
     let sections = sections(&page);
     let mut problems = Vec::new();
     for info in orgplan::diag::CODES {
-        let code = info.code;
+        let code = info.code.as_str();
         let Some((_, body)) = sections.iter().find(|(heading, _)| *heading == code) else {
             problems.push(format!("docs/diagnostics.md has no `## {code}` section"));
             continue;
@@ -167,7 +167,11 @@ fn every_code_has_a_documented_section_with_a_fixture_and_its_real_output() {
     check_console_blocks("docs/diagnostics.md", &page, &root(), &mut problems);
     // A section named like a code must be one: no page for a code that no longer exists.
     for (heading, _) in &sections {
-        if is_code_like(heading) && !orgplan::diag::CODES.iter().any(|c| c.code == *heading) {
+        if is_code_like(heading)
+            && !orgplan::diag::CODES
+                .iter()
+                .any(|c| c.code.as_str() == *heading)
+        {
             problems.push(format!(
                 "docs/diagnostics.md has a section `## {heading}` for no code"
             ));
