@@ -9,7 +9,7 @@
 //! (human, JSON, GitHub, markdown).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
+use std::fmt::{self, Write as _};
 
 use serde::{Deserialize, Serialize};
 
@@ -133,11 +133,65 @@ pub struct Options {
     pub allow_removals: Option<usize>,
 }
 
+/// A safety rule of docs/plan.md, named on the wire (refusal messages, GitHub
+/// annotations) by the policy setting it enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SafetyRule {
+    /// `safety.protected`: the primary owner and protected users are never removed,
+    /// suspended or demoted, and no second primary owner is made.
+    Protected,
+    /// `safety.max_removals`: removals and suspensions within the limit.
+    MaxRemovals,
+    /// `safety.min_admins`: enough owners and admins left who can act.
+    MinAdmins,
+    /// `org.seats`: no more seats in use than purchased.
+    Seats,
+}
+
+impl SafetyRule {
+    /// Every rule, in the order they are judged.
+    pub const ALL: [SafetyRule; 4] = [
+        SafetyRule::Protected,
+        SafetyRule::MaxRemovals,
+        SafetyRule::MinAdmins,
+        SafetyRule::Seats,
+    ];
+
+    /// The name on the wire: `safety.protected`, `safety.max_removals`,
+    /// `safety.min_admins`, `org.seats`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SafetyRule::Protected => "safety.protected",
+            SafetyRule::MaxRemovals => "safety.max_removals",
+            SafetyRule::MinAdmins => "safety.min_admins",
+            SafetyRule::Seats => "org.seats",
+        }
+    }
+
+    /// Where the rule's setting lies inside the policy's `org` section (for
+    /// [`crate::model::Origins::locate`] with `Section::Org`), so that a refusal can point
+    /// at the line that refused it.
+    pub fn policy_path(self) -> &'static [&'static str] {
+        match self {
+            SafetyRule::Protected => &["safety", "protected"],
+            SafetyRule::MaxRemovals => &["safety", "max_removals"],
+            SafetyRule::MinAdmins => &["safety", "min_admins"],
+            SafetyRule::Seats => &["seats"],
+        }
+    }
+}
+
+impl fmt::Display for SafetyRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A safety rule the plan would break.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
-    /// `safety.protected`, `safety.max_removals`, `safety.min_admins`, `org.seats`.
-    pub rule: &'static str,
+    /// The rule.
+    pub rule: SafetyRule,
     /// What the plan would do.
     pub message: String,
     /// How to proceed.
@@ -174,8 +228,9 @@ impl Plan {
 pub(crate) mod tests {
     use super::*;
     use crate::diff::Capabilities;
+    use crate::diff::tests::{BASE, policy};
     use crate::live::LiveState;
-    use crate::model::Policy;
+    use crate::model::{Policy, Section};
 
     pub(crate) fn plan(
         policy: &Policy,
@@ -187,5 +242,40 @@ pub(crate) mod tests {
             allow_removals: allow,
         };
         build(policy, live, &Capabilities::full(), &options)
+    }
+
+    #[test]
+    fn every_safety_rule_has_its_wire_name_and_points_at_its_setting() {
+        let names: Vec<String> = SafetyRule::ALL.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            names,
+            [
+                "safety.protected",
+                "safety.max_removals",
+                "safety.min_admins",
+                "org.seats"
+            ]
+        );
+        // BASE starts with a newline: `org:` is line 2, `seats` line 6.
+        let policy = policy(&BASE.replace(
+            "  safety: {max_removals: 10}\n",
+            "  safety:\n    max_removals: 10\n    min_admins: 1\n    protected: [ceo@acme.com]\n",
+        ));
+        let lines: Vec<(SafetyRule, Option<usize>)> = SafetyRule::ALL
+            .into_iter()
+            .map(|rule| {
+                let at = policy.origins.locate(Section::Org, "", rule.policy_path());
+                (rule, at.map(|l| l.line))
+            })
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                (SafetyRule::Protected, Some(12)),
+                (SafetyRule::MaxRemovals, Some(10)),
+                (SafetyRule::MinAdmins, Some(11)),
+                (SafetyRule::Seats, Some(6)),
+            ]
+        );
     }
 }

@@ -9,7 +9,7 @@ use crate::diff::{OpKind, Operation};
 use crate::live::{LiveState, LiveStatus, LiveUser};
 use crate::model::{OrgRole, Policy, Seat};
 
-use super::{Options, PlanError, Violation};
+use super::{Options, PlanError, SafetyRule, Violation};
 
 /// The safety rules judged on `operations` as given (a saved plan's, which may have been
 /// edited), against `live` as it is now: apply checks a plan file's own operations with
@@ -181,7 +181,7 @@ pub(super) fn safety(
     }
     if !touched.is_empty() {
         out.push(Violation {
-            rule: "safety.protected",
+            rule: SafetyRule::Protected,
             message: format!("the plan would {}", touched.join(", ")),
             help: "change the primary owner or a protected user by hand in the admin console, \
                    or take the user out of `safety.protected` first"
@@ -203,7 +203,7 @@ pub(super) fn safety(
             crate::model::MaxRemovals::Percent(p) => format!("\"{p}\""),
         };
         out.push(Violation {
-            rule: "safety.max_removals",
+            rule: SafetyRule::MaxRemovals,
             message: format!(
                 "the plan would remove or suspend {} ({}), more than the {limit} that \
                  `max_removals: {setting}` allows for {}",
@@ -234,7 +234,7 @@ pub(super) fn safety(
         .count();
     if admins.len() < rules.min_admins as usize && admins.len() < admins_now {
         out.push(Violation {
-            rule: "safety.min_admins",
+            rule: SafetyRule::MinAdmins,
             message: format!(
                 "the plan would leave {} owners and admins ({}), fewer than `min_admins: {}`",
                 admins.len(),
@@ -282,7 +282,7 @@ pub(super) fn safety(
                 format!(", kept unmanaged users included ({})", emails(&unmanaged))
             };
             out.push(Violation {
-                rule: "org.seats",
+                rule: SafetyRule::Seats,
                 message: format!(
                     "the plan would end with {} {} seats in use, {purchased} purchased{detail}",
                     holders.len(),
@@ -330,7 +330,7 @@ mod tests {
         live.users
             .insert("ceo@acme.com".into(), live_user(OrgRole::PrimaryOwner));
         let v = refused(plan(&policy, &live, Some(99)));
-        assert_eq!(v[0].rule, "safety.protected");
+        assert_eq!(v[0].rule, SafetyRule::Protected);
         assert!(
             v[0].message
                 .contains("remove `ceo@acme.com` (the primary owner)"),
@@ -371,7 +371,7 @@ mod tests {
         live.users.insert("a@acme.com".into(), LiveUser::default());
         live.users.insert("b@acme.com".into(), LiveUser::default());
         let v = refused(plan(&policy, &live, None));
-        assert_eq!(v[0].rule, "safety.max_removals");
+        assert_eq!(v[0].rule, SafetyRule::MaxRemovals);
         assert!(v[0].message.contains("`a@acme.com`, `b@acme.com`"), "{v:?}");
         assert!(v[0].help.contains("--allow-removals 2"));
         assert!(refused(plan(&policy, &live, Some(1))).len() == 1);
@@ -392,7 +392,7 @@ mod tests {
         // 5 live users: 50% allows 2, 3 removed.
         assert_eq!(
             refused(plan(&policy, &live, None))[0].rule,
-            "safety.max_removals"
+            SafetyRule::MaxRemovals
         );
     }
 
@@ -405,7 +405,7 @@ mod tests {
             kate.role = OrgRole::Admin;
         }
         let v = refused(plan(&policy, &live, None));
-        assert_eq!(v[0].rule, "safety.min_admins");
+        assert_eq!(v[0].rule, SafetyRule::MinAdmins);
         assert!(
             v[0].message
                 .contains("1 owners and admins (`ceo@acme.com`)"),
@@ -426,7 +426,7 @@ mod tests {
         ));
         live.users.insert("x@acme.com".into(), LiveUser::default());
         let v = refused(plan(&keep, &live, None));
-        assert_eq!(v[0].rule, "org.seats");
+        assert_eq!(v[0].rule, SafetyRule::Seats);
         assert!(
             v[0].message
                 .contains("3 standard seats in use, 2 purchased"),
