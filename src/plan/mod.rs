@@ -22,9 +22,7 @@ mod safety;
 pub use build::{build, build_with};
 pub(crate) use digest::live_digest;
 pub use digest::{canonical, digest, live_index};
-pub use render::{
-    access_changes, render_github, render_human, render_json, render_markdown, title,
-};
+pub use render::{access_changes, render_github, render_human, render_json, render_markdown};
 pub use safety::check_operations;
 
 use crate::diff::{Operation, Unmanaged};

@@ -130,20 +130,6 @@ fn body(op: &Operation) -> Vec<(Tone, String)> {
     out
 }
 
-/// An operation in one line: `op target`, with `<- member` / `-> member` for memberships.
-pub fn title(op: &Operation) -> String {
-    let mut text = format!("{} {}", op.op.as_str(), op.target);
-    if let Some(member) = &op.member {
-        let arrow = if op.op == OpKind::GroupAddMember {
-            "<-"
-        } else {
-            "->"
-        };
-        let _ = write!(text, " {arrow} {member}");
-    }
-    text
-}
-
 fn closing(summary: &Summary) -> String {
     format!(
         "Plan: {} to add, {} to change, {} to remove, {} manual.",
@@ -177,7 +163,7 @@ pub fn render_human(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result
     writeln!(out)?;
     for op in &plan.operations {
         let tone = Tone::of(op.op.effect());
-        let head = format!("{} {}", tone.sign(), title(op));
+        let head = format!("{} {op:#}", tone.sign());
         match &op.source {
             Some(source) => writeln!(out, "{}  ({source})", paint(tone, &head))?,
             None => writeln!(out, "{}", paint(tone, &head))?,
@@ -244,7 +230,7 @@ pub fn render_json(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
 pub fn render_github(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     for op in &plan.operations {
         let removal = op.op.effect() == Effect::Remove;
-        let mut message = format!("{} {}", Tone::of(op.op.effect()).sign(), title(op));
+        let mut message = format!("{} {op:#}", Tone::of(op.op.effect()).sign());
         for change in &op.changes {
             let _ = write!(
                 message,
@@ -384,7 +370,7 @@ pub fn render_markdown(
         )?;
         for op in manual {
             if let Execution::Manual { instruction } = &op.execution {
-                writeln!(out, "> - `{}`: {}", title(op), instruction)?;
+                writeln!(out, "> - `{op:#}`: {instruction}")?;
             }
         }
     }
@@ -410,7 +396,7 @@ pub fn render_markdown(
             out,
             "<details><summary><code>{} {}</code>{}</summary>",
             tone.sign(),
-            html_escape(&title(op)),
+            html_escape(&format!("{op:#}")),
             if matches!(op.execution, Execution::Manual { .. }) {
                 " (manual)"
             } else {
