@@ -269,22 +269,15 @@ enum PlanFormat {
 fn print_refusal_annotations(policy: &crate::model::Policy, violations: &[crate::plan::Violation]) {
     use crate::model::Section;
     for violation in violations {
-        let path: &[&str] = match violation.rule {
-            "safety.protected" => &["safety", "protected"],
-            "safety.max_removals" => &["safety", "max_removals"],
-            "safety.min_admins" => &["safety", "min_admins"],
-            "org.seats" => &["seats"],
-            _ => &[],
-        };
         let location = policy
             .origins
-            .locate(Section::Org, "", path)
+            .locate(Section::Org, "", violation.rule.policy_path())
             .map(|l| (l.file, l.line));
         let message = format!("{}\nto proceed: {}", violation.message, violation.help);
         let annotation = diag::Annotation {
             level: "error",
             location,
-            title: violation.rule,
+            title: violation.rule.as_str(),
             message: &message,
         };
         println!("{}", annotation.line());

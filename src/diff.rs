@@ -6,6 +6,7 @@
 //! lists are compared whole (they are sorted sets after normalization).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -174,6 +175,30 @@ pub struct Operation {
     /// Provider or manual.
     #[serde(flatten)]
     pub execution: Execution,
+}
+
+/// An operation in one line, the one way every report, error and plan names it: `op
+/// target`, then the member of a membership operation (`group.add_member sales
+/// bob@acme.com`), as apply reports and errors list them. The alternate form (`{:#}`),
+/// which plans print, shows the membership's direction: `group.add_member sales <-
+/// bob@acme.com`, `group.remove_member sales -> bob@acme.com`.
+impl fmt::Display for Operation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.op.as_str(), self.target)?;
+        if let Some(member) = &self.member {
+            if f.alternate() {
+                let arrow = if self.op == OpKind::GroupAddMember {
+                    "<-"
+                } else {
+                    "->"
+                };
+                write!(f, " {arrow} {member}")?;
+            } else {
+                write!(f, " {member}")?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// A live user that the policy does not declare, kept because `unmanaged_users: keep`.
@@ -699,6 +724,33 @@ users:
 
     fn run(live: &LiveState) -> Diff {
         diff(&policy(BASE), live, &Capabilities::full())
+    }
+
+    #[test]
+    fn an_operation_is_named_in_one_line_with_its_member_and_direction() {
+        let op = |kind: OpKind, target: &str, member: Option<&str>| Operation {
+            op: kind,
+            target: target.to_owned(),
+            member: member.map(str::to_owned),
+            changes: Vec::new(),
+            source: None,
+            execution: Execution::Provider,
+        };
+        let invite = op(OpKind::UserInvite, "bob@acme.com", None);
+        let join = op(OpKind::GroupAddMember, "sales", Some("bob@acme.com"));
+        let leave = op(OpKind::GroupRemoveMember, "sales", Some("bob@acme.com"));
+        assert_eq!(invite.to_string(), "user.invite bob@acme.com");
+        assert_eq!(format!("{invite:#}"), "user.invite bob@acme.com");
+        assert_eq!(join.to_string(), "group.add_member sales bob@acme.com");
+        assert_eq!(
+            format!("{join:#}"),
+            "group.add_member sales <- bob@acme.com"
+        );
+        assert_eq!(leave.to_string(), "group.remove_member sales bob@acme.com");
+        assert_eq!(
+            format!("{leave:#}"),
+            "group.remove_member sales -> bob@acme.com"
+        );
     }
 
     #[test]

@@ -150,7 +150,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
             .find(|&i| again.operations.get(i).map(key) != plan.operations.get(i).map(key));
         if let Some(i) = first_difference {
             let describe = |op: Option<&crate::diff::Operation>| {
-                op.map_or("nothing".to_owned(), |op| format!("`{}`", plan::title(op)))
+                op.map_or("nothing".to_owned(), |op| format!("`{op:#}`"))
             };
             let (in_file, now) = (plan.operations.get(i), again.operations.get(i));
             let (in_file, now) = (describe(in_file), describe(now));
@@ -259,10 +259,6 @@ fn confirmed() -> Result<bool, String> {
 }
 
 fn render_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<()> {
-    let line = |op: &crate::diff::Operation| match &op.member {
-        Some(member) => format!("{} {} {member}", op.op.as_str(), op.target),
-        None => format!("{} {}", op.op.as_str(), op.target),
-    };
     if !report.applied.is_empty() {
         writeln!(
             out,
@@ -271,7 +267,7 @@ fn render_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<(
             report.live
         )?;
         for op in &report.applied {
-            writeln!(out, "  {}", line(op))?;
+            writeln!(out, "  {op}")?;
         }
     }
     if let Some(log) = &report.audit_log {
@@ -288,7 +284,7 @@ fn render_report(report: &ApplyReport, out: &mut dyn Write) -> std::io::Result<(
                 Execution::Manual { instruction } => instruction.as_str(),
                 Execution::Provider => "",
             };
-            writeln!(out, "  {}\n    {instruction}", line(op))?;
+            writeln!(out, "  {op}\n    {instruction}")?;
         }
     }
     writeln!(

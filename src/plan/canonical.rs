@@ -610,7 +610,7 @@ mod tests {
     fn old<T: Serialize>(value: &T) -> Vec<u8> {
         let value = serde_json::to_value(value).unwrap_or(Value::Null);
         let mut text = Vec::new();
-        super::super::write_canonical(&value, &mut text).unwrap_or_else(|e| panic!("{e}"));
+        super::super::digest::write_canonical(&value, &mut text).unwrap_or_else(|e| panic!("{e}"));
         text
     }
 
@@ -651,7 +651,7 @@ mod tests {
     }
 
     fn old_digest<T: Serialize>(value: &T) -> String {
-        super::super::hex(&<sha2::Sha256 as sha2::Digest>::digest(old(value)))
+        super::super::digest::hex(&<sha2::Sha256 as sha2::Digest>::digest(old(value)))
     }
 
     /// `live_index` as it was: each entity digested alone through a `Value`.

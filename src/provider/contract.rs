@@ -73,10 +73,7 @@ fn op_list(title: &str, operations: &[Operation]) -> String {
         out.push_str(" none");
     }
     for op in operations {
-        out.push_str(&format!("\n    {} {}", op.op.as_str(), op.target));
-        if let Some(member) = &op.member {
-            out.push_str(&format!(" {member}"));
-        }
+        out.push_str(&format!("\n    {op}"));
     }
     out
 }
