@@ -44,7 +44,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::http::{Client, HttpError, Method, Network, Policy as HttpPolicy, Secret};
+use super::http::{Client, HttpError, Method, Network, Policy as HttpPolicy, Secret, encode};
 use super::{Applied, Capabilities, Provider, ProviderError};
 use crate::diff::{Change, Execution, OpKind, Operation};
 use crate::live::{LiveGroup, LiveOrg, LiveRole, LiveState, LiveStatus, LiveUser};
@@ -1811,19 +1811,6 @@ fn strings(item: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Percent-encode a cursor for a query string (opaque tokens may hold `+`, `/`, `=`).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -639,9 +639,33 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{without_query}")
 }
 
+/// Percent-encode a query value (RFC 3986): every byte but the unreserved characters
+/// `A-Z a-z 0-9 - _ . ~` as `%XX`. SCIM filters and opaque page cursors (which may hold
+/// `+`, `/`, `=`) both go through it.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            encode("userName eq \"a@x.com\""),
+            "userName%20eq%20%22a%40x.com%22"
+        );
+        assert_eq!(encode("pg+/=2"), "pg%2B%2F%3D2");
+        assert_eq!(encode("A-z_0.9~é"), "A-z_0.9~%C3%A9");
+    }
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};

@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use super::date::Date;
 use super::usage::{FORMAT_VERSION, Record, Usage};
-use crate::provider::http::{Client, HttpError, Method, Policy as HttpPolicy, Secret};
+use crate::provider::http::{Client, HttpError, Method, Policy as HttpPolicy, Secret, encode};
 
 /// The path of the user-activity list.
 pub const PATH: &str = "/v1/organizations/analytics/users";
@@ -257,16 +257,4 @@ fn merge(users: &mut BTreeMap<String, Record>, email: String, record: Record) {
             users.insert(email, record);
         }
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

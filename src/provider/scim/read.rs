@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use super::{ScimError, ScimProvider, map};
 use crate::live::LiveState;
-use crate::provider::http::HttpError;
+use crate::provider::http::{HttpError, encode};
 
 /// Page size asked for when listing (a server may answer with fewer per page: the pages
 /// that follow are then asked at the size it answered).
@@ -232,28 +232,4 @@ fn resources(page: &Value) -> Vec<Value> {
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default()
-}
-
-/// Percent-encode a query value.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn filters_are_percent_encoded() {
-        assert_eq!(
-            encode("userName eq \"a@x.com\""),
-            "userName%20eq%20%22a%40x.com%22"
-        );
-    }
 }
