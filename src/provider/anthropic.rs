@@ -36,8 +36,6 @@
 //! or saved.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -49,7 +47,7 @@ use super::{Applied, Capabilities, Provider, ProviderError};
 use crate::diff::{Change, Execution, OpKind, Operation};
 use crate::live::{LiveGroup, LiveOrg, LiveRole, LiveState, LiveStatus, LiveUser};
 use crate::model::{Amount, Capability, Metric, OrgRole, Period, Plan as OrgPlan, email_key};
-use crate::provider::contract::{ApplyError, AuditRecord, Batch, by_provider};
+use crate::provider::contract::{ApplyError, AuditLog, AuditRecord, Batch, by_provider};
 
 /// The API, unless `ORGPLAN_ANTHROPIC_URL` says otherwise.
 pub const DEFAULT_URL: &str = "https://api.anthropic.com";
@@ -347,14 +345,6 @@ impl AnthropicProvider {
                 list_by_page(&mut |url| get(url), path)
             })
         })
-    }
-
-    /// Append one audit line and flush it to disk.
-    fn record(&self, file: &mut std::fs::File, record: &AuditRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::from)?;
-        line.push(b'\n');
-        file.write_all(&line)?;
-        file.sync_data()
     }
 
     /// `path` read again before a destructive write; gone (404) is stale.
@@ -1044,14 +1034,7 @@ impl Provider for AnthropicProvider {
             count: 0,
             source,
         };
-        if let Some(folder) = self.audit.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(audit_error)?;
-        }
-        let mut audit = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.audit)
-            .map_err(audit_error)?;
+        let mut audit = AuditLog::open(&self.audit).map_err(audit_error)?;
 
         let mut groups: BTreeMap<String, String> = state
             .groups
@@ -1073,7 +1056,7 @@ impl Provider for AnthropicProvider {
             }
             let record = AuditRecord::landed(op, batch);
             applied.push((*op).clone());
-            if let Err(error) = self.record(&mut audit, &record) {
+            if let Err(error) = audit.append(std::slice::from_ref(&record)) {
                 // It landed: report it as applied, and why the trail is short.
                 let reason = format!(
                     "landed, but the audit log `{}` could not be written: {error}",

@@ -2,7 +2,6 @@
 //! re-checked against a fresh read of its resource (and `If-Match`) before it is sent.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -12,31 +11,18 @@ use super::client::version_of;
 use super::{Deprovision, LOST, ScimError, ScimProvider, map};
 use crate::diff::{OpKind, Operation};
 use crate::live::{LiveState, LiveStatus};
-use crate::provider::contract::AuditRecord;
+use crate::provider::contract::{AuditLog, AuditRecord};
 use crate::provider::http::{Method, Response};
 
 impl ScimProvider {
     pub(super) fn audit(&self, records: &[AuditRecord]) -> Result<(), ScimError> {
         let path = &self.options.audit;
-        let error = |source| ScimError::Audit {
-            path: path.clone(),
-            source,
-        };
-        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent).map_err(error)?;
-        }
-        let mut lines = Vec::new();
-        for record in records {
-            serde_json::to_writer(&mut lines, record).map_err(|e| error(e.into()))?;
-            lines.push(b'\n');
-        }
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(error)?;
-        file.write_all(&lines).map_err(error)?;
-        file.sync_all().map_err(error)
+        AuditLog::open(path)
+            .and_then(|mut log| log.append(records))
+            .map_err(|source| ScimError::Audit {
+                path: path.clone(),
+                source,
+            })
     }
 }
 
