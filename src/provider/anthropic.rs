@@ -204,36 +204,33 @@ pub struct AnthropicProvider {
 }
 
 impl AnthropicProvider {
-    /// The provider for `uri` (`anthropic:`), configured from the environment: key in
-    /// `ANTHROPIC_ADMIN_KEY`, base URL `ORGPLAN_ANTHROPIC_URL`, audit file
-    /// `ORGPLAN_ANTHROPIC_AUDIT`, spend-limit pacing `ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS`,
-    /// retries `ORGPLAN_HTTP_*`, TLS and proxy `SSL_CERT_FILE`, `HTTPS_PROXY`, `NO_PROXY`.
-    /// Makes no request.
-    pub fn from_env(uri: &str) -> Result<Self, AnthropicError> {
+    /// The provider for `uri` (`anthropic:`), configured from `settings` (which the CLI
+    /// reads from the environment): key `ANTHROPIC_ADMIN_KEY`, base URL
+    /// `ORGPLAN_ANTHROPIC_URL`, audit file `apply --audit` (else the deprecated
+    /// `ORGPLAN_ANTHROPIC_AUDIT`, else `.orgplan/audit.jsonl`), spend-limit pacing
+    /// `ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS`, retries `ORGPLAN_HTTP_*`, TLS and proxy
+    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `NO_PROXY`. Makes no request.
+    pub fn from_settings(uri: &str, settings: &super::Settings) -> Result<Self, AnthropicError> {
         if uri != "anthropic:" {
             return Err(AnthropicError::Uri(super::redact(uri)));
         }
-        let key = std::env::var(KEY_ENV)
-            .ok()
-            .filter(|k| !k.trim().is_empty())
+        let key = settings
+            .credentials
+            .admin_key
+            .as_ref()
             .ok_or(AnthropicError::NoKey)?;
-        let base = std::env::var(URL_ENV)
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_URL.to_owned());
-        let interval = std::env::var(SPEND_INTERVAL_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(SPEND_INTERVAL, Duration::from_millis);
-        let audit = std::env::var_os(AUDIT_ENV)
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| PathBuf::from(DEFAULT_AUDIT), PathBuf::from);
+        let base = settings.anthropic_url.as_deref().unwrap_or(DEFAULT_URL);
+        let audit = settings
+            .audit
+            .clone()
+            .or_else(|| settings.anthropic_audit.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT));
         Self::new(
-            &base,
-            &key,
-            HttpPolicy::from_env(),
-            &Network::from_env(),
-            interval,
+            base,
+            key.expose(),
+            settings.http.clone(),
+            &settings.network,
+            settings.spend_interval,
             audit,
         )
     }

@@ -26,8 +26,9 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The value, for the one place that sends it.
-    fn expose(&self) -> &str {
+    /// The value, for the places that send it (headers, built by the providers from the
+    /// settings) and for scrubbing echoes of it from a server's answers.
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -183,10 +184,11 @@ impl Default for Policy {
 
 impl Policy {
     /// The defaults, adjusted by `ORGPLAN_HTTP_TIMEOUT` (seconds), `ORGPLAN_HTTP_ATTEMPTS`
-    /// and `ORGPLAN_HTTP_BACKOFF_MS` — for slow links, and for tests that inject faults.
-    pub fn from_env() -> Self {
+    /// and `ORGPLAN_HTTP_BACKOFF_MS` as `get` finds them (the CLI looks them up in the
+    /// environment) — for slow links, and for tests that inject faults.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let mut policy = Policy::default();
-        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        let number = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok());
         if let Some(seconds) = number("ORGPLAN_HTTP_TIMEOUT") {
             policy.timeout = Duration::from_secs(seconds.max(1));
         }
@@ -212,8 +214,8 @@ const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/ca-bundle.pem",
 ];
 
-/// How connections are made: extra trusted CAs and a proxy. [`Network::from_env`] reads the
-/// standard variables; tests build one directly.
+/// How connections are made: extra trusted CAs and a proxy. [`Network::from_lookup`] reads
+/// the standard variables; tests build one directly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Network {
     /// A PEM bundle of CAs trusted besides the system's (`SSL_CERT_FILE`).
@@ -228,13 +230,8 @@ pub struct Network {
 }
 
 impl Network {
-    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (each also in
-    /// lowercase, the curl convention; the uppercase one wins).
-    pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`Network::from_env`] over any lookup, for tests.
+    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` as `get` finds
+    /// them (each also in lowercase, the curl convention; the uppercase one wins).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let var = |name: &str| {
             get(name)

@@ -42,11 +42,14 @@ use crate::live::LiveState;
 use crate::provider::contract::{ApplyError, AuditRecord, Batch, by_provider};
 use write::{Failure, Ids, Run, lock, text};
 
-/// Environment variable holding the bearer token.
+/// Environment variable holding the bearer token (read by the CLI into the settings).
 pub const TOKEN_VAR: &str = "ORGPLAN_SCIM_TOKEN";
 
 /// Start of the reason of an operation whose answer was lost.
 const LOST: &str = "no answer, the request may have landed";
+
+/// The audit file when `--audit` does not name one.
+pub const DEFAULT_AUDIT: &str = ".orgplan/audit.jsonl";
 
 /// Reads and writes at once when not told otherwise (`--parallelism`).
 pub const DEFAULT_PARALLELISM: usize = 8;
@@ -77,7 +80,7 @@ impl Default for Options {
         Options {
             parallelism: DEFAULT_PARALLELISM,
             deprovision: Deprovision::Delete,
-            audit: PathBuf::from(".orgplan/audit.jsonl"),
+            audit: PathBuf::from(DEFAULT_AUDIT),
         }
     }
 }
@@ -161,26 +164,33 @@ pub struct ScimProvider {
 }
 
 impl ScimProvider {
-    /// Connect to the service provider `uri` names and discover what it supports.
-    pub fn connect(uri: &str, options: Options) -> Result<Self, ScimError> {
+    /// Connect to the service provider `uri` names and discover what it supports, with
+    /// the token, HTTP policy, network, parallelism, deprovisioning and audit file of
+    /// `settings`.
+    pub fn connect(uri: &str, settings: &super::Settings) -> Result<Self, ScimError> {
+        let options = Options {
+            parallelism: settings.parallelism,
+            deprovision: settings.deprovision,
+            audit: settings
+                .audit
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT)),
+        };
         let base = uri.strip_prefix("scim+").unwrap_or(uri);
         let base = super::http::redact_url(base);
-        let headers = std::env::var(TOKEN_VAR)
-            .ok()
-            .filter(|t| !t.is_empty())
+        let headers = settings
+            .credentials
+            .scim_token
+            .as_ref()
             .map(|token| {
                 vec![(
                     "authorization".to_owned(),
-                    Secret::new(format!("Bearer {token}")),
+                    Secret::new(format!("Bearer {}", token.expose())),
                 )]
             })
             .unwrap_or_default();
-        let client = Client::with_network(
-            &base,
-            headers,
-            super::http::Policy::from_env(),
-            &super::http::Network::from_env(),
-        )?;
+        let client =
+            Client::with_network(&base, headers, settings.http.clone(), &settings.network)?;
         let mut provider = ScimProvider {
             uri: super::redact(uri),
             client,
