@@ -22,8 +22,8 @@
 //! - Operations of one kind run on up to `parallelism` threads, kinds one after the other
 //!   in the documented execution order (docs/plan.md). Each applied operation is appended
 //!   to a local JSONL audit file (a SCIM server keeps no audit trail of ours).
-//! - The bearer token comes from `ORGPLAN_SCIM_TOKEN` and only ever travels as a secret
-//!   header of the shared HTTP client.
+//! - The bearer token comes from the settings (`ORGPLAN_SCIM_TOKEN`, read by the CLI) and
+//!   only ever travels as a secret header of the shared HTTP client.
 
 mod client;
 pub mod map;
