@@ -137,10 +137,11 @@ enum Command {
         /// SCIM: remove a user with DELETE, or deactivate it (PATCH `active=false`).
         #[arg(long, value_enum, default_value_t = ScimDeprovision::Delete)]
         scim_deprovision: ScimDeprovision,
-        /// SCIM: the local JSONL audit file (a SCIM server keeps none of ours). The Anthropic
-        /// provider writes `.orgplan/audit.jsonl`, or `$ORGPLAN_ANTHROPIC_AUDIT`.
-        #[arg(long, value_name = "FILE", default_value = ".orgplan/audit.jsonl")]
-        audit: PathBuf,
+        /// The JSONL audit file every applied operation is appended to. Default:
+        /// `PATH.audit.jsonl` for `file:PATH`, `.orgplan/audit.jsonl` for SCIM and the
+        /// Admin API.
+        #[arg(long, value_name = "FILE")]
+        audit: Option<PathBuf>,
     },
     /// Write policy files from the live org, such that `plan` on them reports no changes.
     ///
@@ -226,13 +227,21 @@ const PARALLELISM: u16 = 8;
 /// finish 1,000 users in half the time 8 do, whose extra connections overflow its queue).
 const APPLY_PARALLELISM: u16 = 4;
 
-/// Provider settings for a read: only the parallelism matters.
-fn read_options(parallelism: u16) -> crate::provider::Options {
-    crate::provider::Options {
-        scim: crate::provider::scim::Options {
-            parallelism: usize::from(parallelism),
-            ..crate::provider::scim::Options::default()
+/// The provider settings of a run: the environment, read here and nowhere else in
+/// orgplan, and the flags (docs/providers.md lists the variables).
+fn settings(
+    parallelism: u16,
+    deprovision: ScimDeprovision,
+    audit: Option<PathBuf>,
+) -> crate::provider::Settings {
+    crate::provider::Settings {
+        parallelism: usize::from(parallelism),
+        deprovision: match deprovision {
+            ScimDeprovision::Delete => crate::provider::scim::Deprovision::Delete,
+            ScimDeprovision::Deactivate => crate::provider::scim::Deprovision::Deactivate,
         },
+        audit,
+        ..crate::provider::Settings::from_lookup(|name| std::env::var(name).ok())
     }
 }
 
@@ -324,7 +333,7 @@ pub fn run(cli: Cli) -> Exit {
             format,
             detailed_exitcode,
             allow_removals,
-            remote: read_options(parallelism),
+            remote: settings(parallelism, ScimDeprovision::Delete, None),
         }),
         Command::Explain {
             email,
@@ -349,25 +358,19 @@ pub fn run(cli: Cli) -> Exit {
             auto_approve,
             allow_removals,
             json: format == ReportFormat::Json,
-            remote: crate::provider::Options {
-                scim: crate::provider::scim::Options {
-                    parallelism: usize::from(parallelism),
-                    deprovision: match scim_deprovision {
-                        ScimDeprovision::Delete => crate::provider::scim::Deprovision::Delete,
-                        ScimDeprovision::Deactivate => {
-                            crate::provider::scim::Deprovision::Deactivate
-                        }
-                    },
-                    audit,
-                },
-            },
+            remote: settings(parallelism, scim_deprovision, audit),
         }),
         Command::Export {
             live,
             out,
             force,
             parallelism,
-        } => apply_cmd::export_command(&live, &out, force, &read_options(parallelism)),
+        } => apply_cmd::export_command(
+            &live,
+            &out,
+            force,
+            &settings(parallelism, ScimDeprovision::Delete, None),
+        ),
         Command::Review(args) => review_cmd::review_command(&args),
         Command::Completions { shell } => {
             use clap::CommandFactory;
@@ -512,8 +515,8 @@ struct PlanArgs {
     format: PlanFormat,
     detailed_exitcode: bool,
     allow_removals: Option<usize>,
-    /// Settings of remote providers (`--parallelism`).
-    remote: crate::provider::Options,
+    /// Settings of the providers (environment, `--parallelism`).
+    remote: crate::provider::Settings,
 }
 
 /// The checked policy, or `None` when it is invalid. Diagnostics go to stderr so that
@@ -557,7 +560,8 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
     // as long to decode as a policy file set); a remote org is only read once the policy
     // is known to be valid.
     let read_file = |uri: &str| {
-        let provider = crate::provider::from_uri(uri).map_err(|e| e.to_string())?;
+        let provider =
+            crate::provider::from_uri_with(uri, &args.remote).map_err(|e| e.to_string())?;
         provider.read().map_err(|e| e.to_string())
     };
     let (loaded, prefetched) = std::thread::scope(|scope| {

@@ -19,8 +19,9 @@ pub(crate) struct ApplyArgs {
     pub auto_approve: bool,
     pub allow_removals: Option<usize>,
     pub json: bool,
-    /// Settings of remote providers (`--parallelism`, `--scim-deprovision`, `--audit`).
-    pub remote: crate::provider::Options,
+    /// Settings of the providers (environment, `--parallelism`, `--scim-deprovision`,
+    /// `--audit`).
+    pub remote: crate::provider::Settings,
 }
 
 /// Above this many operations, a terminal shows a progress bar.
@@ -339,7 +340,7 @@ pub(crate) fn export_command(
     live: &str,
     out: &Path,
     force: bool,
-    remote: &crate::provider::Options,
+    remote: &crate::provider::Settings,
 ) -> Result<Exit, String> {
     let provider = crate::provider::from_uri_with(live, remote).map_err(|e| e.to_string())?;
     // A provider that cannot read the org settings cannot give a policy that plans clean.

@@ -93,7 +93,12 @@ fn parse_date(text: &str) -> Result<Date, String> {
     Date::parse(text).ok_or_else(|| format!("`{text}` is not a date written YYYY-MM-DD"))
 }
 
-fn read_usage(source: &str, as_of: Option<Date>, days: u32) -> Result<usage::Usage, String> {
+fn read_usage(
+    source: &str,
+    settings: &crate::provider::Settings,
+    as_of: Option<Date>,
+    days: u32,
+) -> Result<usage::Usage, String> {
     if let Some(path) = source.strip_prefix("file:") {
         return usage::read_file(path).map_err(|e| e.to_string());
     }
@@ -101,7 +106,8 @@ fn read_usage(source: &str, as_of: Option<Date>, days: u32) -> Result<usage::Usa
         // CHOICE: without `--as-of`, the review ends yesterday (UTC): the API serves a
         // day once it is over, and `ending_date` may be at most today.
         let end = as_of.unwrap_or_else(|| Date::today_utc().plus(-1));
-        return crate::review::analytics::read(source, end, days).map_err(|e| e.to_string());
+        return crate::review::analytics::read(source, settings, end, days)
+            .map_err(|e| e.to_string());
     }
     Err(usage::UsageError::Source(source.to_owned()).to_string())
 }
@@ -109,8 +115,10 @@ fn read_usage(source: &str, as_of: Option<Date>, days: u32) -> Result<usage::Usa
 pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
     // A live-state file and a usage file are read while the policy is checked (at 100,000
     // users each takes about as long); a remote org or API only once the policy is valid.
+    let settings = &super::settings(super::PARALLELISM, super::ScimDeprovision::Delete, None);
     let read_live = || -> Result<crate::live::LiveState, String> {
-        let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
+        let provider =
+            crate::provider::from_uri_with(&args.live, settings).map_err(|e| e.to_string())?;
         provider.read().map_err(|e| e.to_string())
     };
     let usage_file = args.usage.as_deref().filter(|u| u.starts_with("file:"));
@@ -119,8 +127,9 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
             .live
             .starts_with("file:")
             .then(|| scope.spawn(read_live));
-        let usage = usage_file
-            .map(|source| scope.spawn(move || read_usage(source, args.as_of, args.inactive_days)));
+        let usage = usage_file.map(|source| {
+            scope.spawn(move || read_usage(source, settings, args.as_of, args.inactive_days))
+        });
         let checked = super::check_folder(&args.policies);
         (checked, live.map(join), usage.map(join))
     });
@@ -148,7 +157,12 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
     };
     let usage = match (usage, args.usage.as_deref()) {
         (Some(read), _) => Some(read?),
-        (None, Some(source)) => Some(read_usage(source, args.as_of, args.inactive_days)?),
+        (None, Some(source)) => Some(read_usage(
+            source,
+            settings,
+            args.as_of,
+            args.inactive_days,
+        )?),
         (None, None) => None,
     };
     if let (Some(path), Some(usage)) = (&args.save_usage, &usage) {

@@ -36,20 +36,18 @@
 //! or saved.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::http::{Client, HttpError, Method, Network, Policy as HttpPolicy, Secret};
+use super::http::{Client, HttpError, Method, Network, Policy as HttpPolicy, Secret, encode};
 use super::{Applied, Capabilities, Provider, ProviderError};
 use crate::diff::{Change, Execution, OpKind, Operation};
 use crate::live::{LiveGroup, LiveOrg, LiveRole, LiveState, LiveStatus, LiveUser};
 use crate::model::{Amount, Capability, Metric, OrgRole, Period, Plan as OrgPlan, email_key};
-use crate::provider::contract::{ApplyError, AuditRecord, Batch, by_provider};
+use crate::provider::contract::{ApplyError, AuditLog, AuditRecord, Batch, by_provider};
 
 /// The API, unless `ORGPLAN_ANTHROPIC_URL` says otherwise.
 pub const DEFAULT_URL: &str = "https://api.anthropic.com";
@@ -206,36 +204,33 @@ pub struct AnthropicProvider {
 }
 
 impl AnthropicProvider {
-    /// The provider for `uri` (`anthropic:`), configured from the environment: key in
-    /// `ANTHROPIC_ADMIN_KEY`, base URL `ORGPLAN_ANTHROPIC_URL`, audit file
-    /// `ORGPLAN_ANTHROPIC_AUDIT`, spend-limit pacing `ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS`,
-    /// retries `ORGPLAN_HTTP_*`, TLS and proxy `SSL_CERT_FILE`, `HTTPS_PROXY`, `NO_PROXY`.
-    /// Makes no request.
-    pub fn from_env(uri: &str) -> Result<Self, AnthropicError> {
+    /// The provider for `uri` (`anthropic:`), configured from `settings` (which the CLI
+    /// reads from the environment): key `ANTHROPIC_ADMIN_KEY`, base URL
+    /// `ORGPLAN_ANTHROPIC_URL`, audit file `apply --audit` (else the deprecated
+    /// `ORGPLAN_ANTHROPIC_AUDIT`, else `.orgplan/audit.jsonl`), spend-limit pacing
+    /// `ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS`, retries `ORGPLAN_HTTP_*`, TLS and proxy
+    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `NO_PROXY`. Makes no request.
+    pub fn from_settings(uri: &str, settings: &super::Settings) -> Result<Self, AnthropicError> {
         if uri != "anthropic:" {
             return Err(AnthropicError::Uri(super::redact(uri)));
         }
-        let key = std::env::var(KEY_ENV)
-            .ok()
-            .filter(|k| !k.trim().is_empty())
+        let key = settings
+            .credentials
+            .admin_key
+            .as_ref()
             .ok_or(AnthropicError::NoKey)?;
-        let base = std::env::var(URL_ENV)
-            .ok()
-            .filter(|u| !u.is_empty())
-            .unwrap_or_else(|| DEFAULT_URL.to_owned());
-        let interval = std::env::var(SPEND_INTERVAL_ENV)
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-            .map_or(SPEND_INTERVAL, Duration::from_millis);
-        let audit = std::env::var_os(AUDIT_ENV)
-            .filter(|p| !p.is_empty())
-            .map_or_else(|| PathBuf::from(DEFAULT_AUDIT), PathBuf::from);
+        let base = settings.anthropic_url.as_deref().unwrap_or(DEFAULT_URL);
+        let audit = settings
+            .audit
+            .clone()
+            .or_else(|| settings.anthropic_audit.clone())
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_AUDIT));
         Self::new(
-            &base,
-            &key,
-            HttpPolicy::from_env(),
-            &Network::from_env(),
-            interval,
+            base,
+            key.expose(),
+            settings.http.clone(),
+            &settings.network,
+            settings.spend_interval,
             audit,
         )
     }
@@ -347,14 +342,6 @@ impl AnthropicProvider {
                 list_by_page(&mut |url| get(url), path)
             })
         })
-    }
-
-    /// Append one audit line and flush it to disk.
-    fn record(&self, file: &mut std::fs::File, record: &AuditRecord) -> std::io::Result<()> {
-        let mut line = serde_json::to_vec(record).map_err(std::io::Error::from)?;
-        line.push(b'\n');
-        file.write_all(&line)?;
-        file.sync_data()
     }
 
     /// `path` read again before a destructive write; gone (404) is stale.
@@ -1044,14 +1031,7 @@ impl Provider for AnthropicProvider {
             count: 0,
             source,
         };
-        if let Some(folder) = self.audit.parent().filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(folder).map_err(audit_error)?;
-        }
-        let mut audit = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.audit)
-            .map_err(audit_error)?;
+        let mut audit = AuditLog::open(&self.audit).map_err(audit_error)?;
 
         let mut groups: BTreeMap<String, String> = state
             .groups
@@ -1073,7 +1053,7 @@ impl Provider for AnthropicProvider {
             }
             let record = AuditRecord::landed(op, batch);
             applied.push((*op).clone());
-            if let Err(error) = self.record(&mut audit, &record) {
+            if let Err(error) = audit.append(std::slice::from_ref(&record)) {
                 // It landed: report it as applied, and why the trail is short.
                 let reason = format!(
                     "landed, but the audit log `{}` could not be written: {error}",
@@ -1811,19 +1791,6 @@ fn strings(item: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-/// Percent-encode a cursor for a query string (opaque tokens may hold `+`, `/`, `=`).
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]

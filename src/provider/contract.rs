@@ -3,6 +3,10 @@
 //! apply did not happen or did not finish ([`ApplyError`]). Providers depend on this, never
 //! on [`crate::apply`], which drives them.
 
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
 use serde::{Deserialize, Serialize};
 
 use crate::diff::{Change, Execution, OpKind, Operation};
@@ -90,7 +94,7 @@ fn changed_list(changed: &[String]) -> String {
     out
 }
 
-/// One line of the audit trail (`PATH.audit.jsonl` for the file provider).
+/// One line of the audit trail (see [`AuditLog`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AuditRecord {
     /// When the operation landed, RFC 3339 UTC.
@@ -126,6 +130,50 @@ impl AuditRecord {
             plan_digest: batch.plan_digest.to_owned(),
             actor: batch.actor.to_owned(),
         }
+    }
+}
+
+/// The JSONL audit trail every provider appends to (`apply --audit FILE`): one
+/// [`AuditRecord`] per line, each batch written in one `write` and flushed to disk before
+/// the provider goes on, so a line is never half there and never names an operation that
+/// did not land. Providers call it only after the operations landed (the file provider:
+/// after the new state is on disk).
+#[derive(Debug)]
+pub struct AuditLog {
+    path: PathBuf,
+    file: File,
+}
+
+impl AuditLog {
+    /// Open `path` for appending, creating it and its folder when missing.
+    pub fn open(path: &Path) -> std::io::Result<Self> {
+        if let Some(folder) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(folder)?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(AuditLog {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Append one line per record, in one write, and flush it to disk.
+    pub fn append(&mut self, records: &[AuditRecord]) -> std::io::Result<()> {
+        let mut lines = Vec::new();
+        for record in records {
+            serde_json::to_writer(&mut lines, record)?;
+            lines.push(b'\n');
+        }
+        self.file.write_all(&lines)?;
+        self.file.sync_all()
+    }
+
+    /// The file.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 }
 
@@ -176,5 +224,37 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
         assert_eq!(rfc3339(1_735_689_599), "2024-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn the_audit_log_appends_one_line_per_record_and_makes_its_folder() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("nested/audit.jsonl");
+        let op = Operation {
+            op: OpKind::UserRemove,
+            target: "a@x.com".into(),
+            member: None,
+            changes: Vec::new(),
+            source: None,
+            execution: Execution::Provider,
+        };
+        let batch = Batch {
+            operations: std::slice::from_ref(&op),
+            plan_digest: "sha256:0",
+            actor: "ci",
+        };
+        let record = AuditRecord::landed(&op, &batch);
+        for _ in 0..2 {
+            let mut log = AuditLog::open(&path).unwrap_or_else(|e| panic!("{e}"));
+            log.append(&[record.clone(), record.clone()])
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(log.path(), path);
+        }
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(text.lines().count(), 4, "{text}");
+        for line in text.lines() {
+            let read: AuditRecord = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(read, record);
+        }
     }
 }

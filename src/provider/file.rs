@@ -4,7 +4,7 @@
 //! time for a concurrent apply), re-read the state, apply every operation in memory,
 //! write the new state ONCE to a temporary file in the same folder, fsync it, rename it
 //! over `PATH` and fsync the folder; only then append one JSON line per applied operation
-//! to `PATH.audit.jsonl`. A crash at any point leaves `PATH` either the old or the new
+//! to `PATH.audit.jsonl` (or the file `apply --audit` names). A crash at any point leaves `PATH` either the old or the new
 //! state, and the audit trail never names an operation that did not land (a crash between
 //! the rename and the append can leave the last apply unrecorded, never the reverse).
 
@@ -18,7 +18,7 @@ use serde_json::error::Category;
 
 use super::{Applied, Capabilities, Provider, ProviderError};
 use crate::live::{FORMAT_VERSION, LiveState};
-use crate::provider::contract::{ApplyError, AuditRecord, Batch};
+use crate::provider::contract::{ApplyError, AuditLog, AuditRecord, Batch};
 use crate::provider::memory;
 
 /// How long an apply waits for a concurrent one by default.
@@ -29,6 +29,8 @@ pub const LOCK_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct FileProvider {
     path: PathBuf,
     lock_timeout: Duration,
+    /// The audit trail; `PATH.audit.jsonl` when not set.
+    audit: Option<PathBuf>,
 }
 
 impl FileProvider {
@@ -37,7 +39,14 @@ impl FileProvider {
         FileProvider {
             path: path.into(),
             lock_timeout: LOCK_TIMEOUT,
+            audit: None,
         }
+    }
+
+    /// Append the audit trail to `path` instead of `PATH.audit.jsonl` (`apply --audit`).
+    pub fn with_audit(mut self, path: impl Into<PathBuf>) -> Self {
+        self.audit = Some(path.into());
+        self
     }
 
     /// Wait at most `timeout` for a concurrent apply to release the lock.
@@ -133,26 +142,16 @@ impl FileProvider {
     }
 
     /// Append one line per applied operation, in one write, and fsync.
-    fn audit(&self, records: &[AuditRecord]) -> Result<PathBuf, ProviderError> {
-        let path = self.sibling(".audit.jsonl");
+    fn audit(&self, path: &Path, records: &[AuditRecord]) -> Result<PathBuf, ProviderError> {
         let audit_error = |source| ProviderError::Audit {
-            path: path.clone(),
+            path: path.to_owned(),
             count: records.len(),
             source,
         };
-        let mut lines = Vec::new();
-        for record in records {
-            serde_json::to_writer(&mut lines, record).map_err(|e| audit_error(e.into()))?;
-            lines.push(b'\n');
-        }
-        let mut file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&path)
+        AuditLog::open(path)
+            .and_then(|mut log| log.append(records))
             .map_err(audit_error)?;
-        file.write_all(&lines).map_err(audit_error)?;
-        file.sync_all().map_err(audit_error)?;
-        Ok(path)
+        Ok(path.to_owned())
     }
 }
 
@@ -199,7 +198,11 @@ impl Provider for FileProvider {
             .iter()
             .map(|op| AuditRecord::landed(op, batch))
             .collect();
-        let log = self.audit(&records)?;
+        let path = self
+            .audit
+            .clone()
+            .unwrap_or_else(|| self.sibling(".audit.jsonl"));
+        let log = self.audit(&path, &records)?;
         Ok(Applied {
             operations: applied.into_iter().cloned().collect(),
             audit_log: Some(log.display().to_string()),

@@ -26,8 +26,9 @@ impl Secret {
         Secret(value.into())
     }
 
-    /// The value, for the one place that sends it.
-    fn expose(&self) -> &str {
+    /// The value, for the places that send it (headers, built by the providers from the
+    /// settings) and for scrubbing echoes of it from a server's answers.
+    pub(crate) fn expose(&self) -> &str {
         &self.0
     }
 }
@@ -183,10 +184,11 @@ impl Default for Policy {
 
 impl Policy {
     /// The defaults, adjusted by `ORGPLAN_HTTP_TIMEOUT` (seconds), `ORGPLAN_HTTP_ATTEMPTS`
-    /// and `ORGPLAN_HTTP_BACKOFF_MS` — for slow links, and for tests that inject faults.
-    pub fn from_env() -> Self {
+    /// and `ORGPLAN_HTTP_BACKOFF_MS` as `get` finds them (the CLI looks them up in the
+    /// environment) — for slow links, and for tests that inject faults.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let mut policy = Policy::default();
-        let number = |name: &str| std::env::var(name).ok().and_then(|v| v.parse::<u64>().ok());
+        let number = |name: &str| get(name).and_then(|v| v.parse::<u64>().ok());
         if let Some(seconds) = number("ORGPLAN_HTTP_TIMEOUT") {
             policy.timeout = Duration::from_secs(seconds.max(1));
         }
@@ -212,8 +214,8 @@ const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/ca-bundle.pem",
 ];
 
-/// How connections are made: extra trusted CAs and a proxy. [`Network::from_env`] reads the
-/// standard variables; tests build one directly.
+/// How connections are made: extra trusted CAs and a proxy. [`Network::from_lookup`] reads
+/// the standard variables; tests build one directly.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Network {
     /// A PEM bundle of CAs trusted besides the system's (`SSL_CERT_FILE`).
@@ -228,13 +230,8 @@ pub struct Network {
 }
 
 impl Network {
-    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` (each also in
-    /// lowercase, the curl convention; the uppercase one wins).
-    pub fn from_env() -> Self {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// [`Network::from_env`] over any lookup, for tests.
+    /// `SSL_CERT_FILE`, `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY` as `get` finds
+    /// them (each also in lowercase, the curl convention; the uppercase one wins).
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
         let var = |name: &str| {
             get(name)
@@ -639,9 +636,33 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}{without_query}")
 }
 
+/// Percent-encode a query value (RFC 3986): every byte but the unreserved characters
+/// `A-Z a-z 0-9 - _ . ~` as `%XX`. SCIM filters and opaque page cursors (which may hold
+/// `+`, `/`, `=`) both go through it.
+pub fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn query_values_are_percent_encoded() {
+        assert_eq!(
+            encode("userName eq \"a@x.com\""),
+            "userName%20eq%20%22a%40x.com%22"
+        );
+        assert_eq!(encode("pg+/=2"), "pg%2B%2F%3D2");
+        assert_eq!(encode("A-z_0.9~é"), "A-z_0.9~%C3%A9");
+    }
     use std::io::{BufRead, BufReader, Read, Write};
     use std::net::TcpListener;
     use std::sync::{Arc, Mutex};

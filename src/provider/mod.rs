@@ -16,12 +16,14 @@ pub mod file;
 pub mod http;
 pub mod memory;
 pub mod scim;
+pub mod settings;
 
 use std::path::PathBuf;
 
 use crate::diff::Operation;
 use crate::live::LiveState;
-pub use contract::{ApplyError, AuditRecord, Batch};
+pub use contract::{ApplyError, AuditLog, AuditRecord, Batch};
+pub use settings::Settings;
 
 /// The live URI used when `--live` is not given.
 pub const DEFAULT_LIVE: &str = "file:.orgplan/live.json";
@@ -158,43 +160,34 @@ pub enum ProviderError {
     },
 }
 
-/// Settings of remote providers that come from `apply` flags.
-#[derive(Debug, Clone, Default)]
-pub struct Options {
-    /// SCIM: parallelism, how users are deprovisioned, the audit file.
-    pub scim: scim::Options,
-}
-
-/// Build the provider a `--live` URI names.
+/// Build the provider a `--live` URI names, with the default [`Settings`]: no credentials,
+/// nothing read from the environment (a `file:` URI needs neither).
 pub fn from_uri(uri: &str) -> Result<Box<dyn Provider>, ProviderError> {
-    from_uri_with(uri, &Options::default())
+    from_uri_with(uri, &Settings::default())
 }
 
-/// [`from_uri`] with the settings of `apply`.
-pub fn from_uri_with(uri: &str, options: &Options) -> Result<Box<dyn Provider>, ProviderError> {
+/// [`from_uri`] with the settings the CLI gathered from the environment and the flags.
+pub fn from_uri_with(uri: &str, settings: &Settings) -> Result<Box<dyn Provider>, ProviderError> {
     if let Some(path) = uri.strip_prefix("file:") {
         if path.is_empty() {
             return Err(ProviderError::UnknownUri(uri.to_owned()));
         }
         // `ORGPLAN_LOCK_TIMEOUT` (seconds) shortens or lengthens the wait for a concurrent
         // apply; scripts and tests use it, people rarely need to.
-        let mut provider = file::FileProvider::new(path);
-        if let Some(seconds) = std::env::var("ORGPLAN_LOCK_TIMEOUT")
-            .ok()
-            .and_then(|v| v.parse::<u64>().ok())
-        {
-            provider = provider.with_lock_timeout(std::time::Duration::from_secs(seconds));
+        let mut provider = file::FileProvider::new(path).with_lock_timeout(settings.lock_timeout);
+        if let Some(audit) = &settings.audit {
+            provider = provider.with_audit(audit);
         }
         return Ok(Box::new(provider));
     }
     if uri.starts_with("scim+https://") || uri.starts_with("scim+http://") {
-        let provider = scim::ScimProvider::connect(uri, options.scim.clone())?;
+        let provider = scim::ScimProvider::connect(uri, settings)?;
         return Ok(Box::new(provider));
     }
     if uri.starts_with("anthropic:") {
         // The Admin API reads its lists as many at once as SCIM does (`--parallelism`).
-        let provider =
-            anthropic::AnthropicProvider::from_env(uri)?.with_parallelism(options.scim.parallelism);
+        let provider = anthropic::AnthropicProvider::from_settings(uri, settings)?
+            .with_parallelism(settings.parallelism);
         return Ok(Box::new(provider));
     }
     Err(ProviderError::UnknownUri(redact(uri)))

@@ -25,12 +25,14 @@ use serde_json::Value;
 
 use super::date::Date;
 use super::usage::{FORMAT_VERSION, Record, Usage};
-use crate::provider::http::{Client, HttpError, Method, Policy as HttpPolicy, Secret};
+use crate::provider::http::{
+    Client, HttpError, Method, Network, Policy as HttpPolicy, Secret, encode,
+};
 
 /// The path of the user-activity list.
 pub const PATH: &str = "/v1/organizations/analytics/users";
 /// Environment variable holding the Analytics API key (`read:analytics`).
-pub const KEY_ENV: &str = "ANTHROPIC_ANALYTICS_KEY";
+pub const KEY_ENV: &str = crate::provider::settings::ANALYTICS_KEY_ENV;
 /// Rows asked for per page: the documented maximum.
 pub const PAGE_SIZE: u32 = 1000;
 
@@ -76,22 +78,36 @@ pub enum AnalyticsError {
 }
 
 /// Read per-user usage over the `days` days up to `end` (inclusive) from the API named by
-/// `uri` (`anthropic:`), configured from the environment: key in
-/// `ANTHROPIC_ANALYTICS_KEY`, else `ANTHROPIC_ADMIN_KEY`; base URL
-/// `ORGPLAN_ANTHROPIC_URL`; retries `ORGPLAN_HTTP_*`.
-pub fn read(uri: &str, end: Date, days: u32) -> Result<Usage, AnalyticsError> {
+/// `uri` (`anthropic:`), configured from `settings` (which the CLI reads from the
+/// environment): key `ANTHROPIC_ANALYTICS_KEY`, else `ANTHROPIC_ADMIN_KEY`; base URL
+/// `ORGPLAN_ANTHROPIC_URL`; retries `ORGPLAN_HTTP_*`; TLS and proxies.
+pub fn read(
+    uri: &str,
+    settings: &crate::provider::Settings,
+    end: Date,
+    days: u32,
+) -> Result<Usage, AnalyticsError> {
     if uri != "anthropic:" {
         return Err(AnalyticsError::Uri(crate::provider::redact(uri)));
     }
-    let key = [KEY_ENV, crate::provider::anthropic::KEY_ENV]
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|k| !k.trim().is_empty()))
+    let credentials = &settings.credentials;
+    let key = credentials
+        .analytics_key
+        .as_ref()
+        .or(credentials.admin_key.as_ref())
         .ok_or(AnalyticsError::NoKey)?;
-    let base = std::env::var(crate::provider::anthropic::URL_ENV)
-        .ok()
-        .filter(|u| !u.is_empty())
-        .unwrap_or_else(|| crate::provider::anthropic::DEFAULT_URL.to_owned());
-    read_from(&base, &key, HttpPolicy::from_env(), end, days)
+    let base = settings
+        .anthropic_url
+        .as_deref()
+        .unwrap_or(crate::provider::anthropic::DEFAULT_URL);
+    read_from(
+        base,
+        key.expose(),
+        settings.http.clone(),
+        &settings.network,
+        end,
+        days,
+    )
 }
 
 /// [`read`] against the API at `base` with `key`.
@@ -99,6 +115,7 @@ pub fn read_from(
     base: &str,
     key: &str,
     policy: HttpPolicy,
+    network: &Network,
     end: Date,
     days: u32,
 ) -> Result<Usage, AnalyticsError> {
@@ -117,8 +134,7 @@ pub fn read_from(
         ),
     ];
     // Private CAs and proxies as for every provider (`SSL_CERT_FILE`, `HTTPS_PROXY` …).
-    let network = crate::provider::http::Network::from_env();
-    let client = Client::with_network(base, headers, policy, &network)?;
+    let client = Client::with_network(base, headers, policy, network)?;
     let start = end.plus(1 - i64::from(days.max(1)));
     // `ending_date` is exclusive: the day after the last day reviewed.
     let ending = end.plus(1);
@@ -257,16 +273,4 @@ fn merge(users: &mut BTreeMap<String, Record>, email: String, record: Record) {
             users.insert(email, record);
         }
     }
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
 }

@@ -655,3 +655,35 @@ fn parallel_reads_give_the_sequential_export_within_the_bound_and_read_nothing_t
     assert_eq!(unique, sorted_eight, "a request was sent twice");
     assert!(eight_log.iter().filter(|p| p.contains("/members?")).count() >= 12);
 }
+
+#[test]
+fn apply_audit_wins_over_the_deprecated_audit_variable() {
+    let server = StandIn::start();
+    let dir = temp();
+    let policies = fixture("anthropic");
+    let trail = dir.path().join("trails").join("admin.jsonl");
+    let trail_arg = trail.to_string_lossy().into_owned();
+    // `run` also sets `ORGPLAN_ANTHROPIC_AUDIT=DIR/audit.jsonl`: the flag comes first.
+    let (stdout, stderr, code) = run(
+        &server,
+        dir.path(),
+        &[
+            "apply",
+            "-p",
+            &policies,
+            "--live",
+            "anthropic:",
+            "--auto-approve",
+            "--audit",
+            &trail_arg,
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("Audit trail: {trail_arg}")),
+        "{stdout}"
+    );
+    let lines = std::fs::read_to_string(&trail).expect("read the trail");
+    assert_eq!(lines.lines().count(), 8, "{lines}");
+    assert!(!dir.path().join("audit.jsonl").exists());
+}

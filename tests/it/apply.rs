@@ -358,3 +358,33 @@ fn a_saved_plan_never_decides_alone_where_credentials_go() {
         "{stderr}"
     );
 }
+
+#[test]
+fn apply_audit_puts_the_file_providers_trail_where_it_says() {
+    let (dir, path, uri) = temp_live();
+    let trail = dir.path().join("trails").join("apply.jsonl");
+    let trail_arg = trail.to_string_lossy().into_owned();
+    let (stdout, stderr, code) = run(&[
+        "apply",
+        "--live",
+        &uri,
+        "--auto-approve",
+        "--audit",
+        &trail_arg,
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(&format!("Audit trail: {trail_arg}")),
+        "{stdout}"
+    );
+    // The folder was made; every line is a record; the default trail is not written.
+    let lines = read(&trail);
+    assert_eq!(lines.lines().count(), 50, "{lines}");
+    for line in lines.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(record.get("plan_digest").is_some(), "{line}");
+    }
+    assert!(!path.with_file_name("live.json.audit.jsonl").exists());
+    assert!(path.exists(), "the state is written where it always is");
+}

@@ -104,3 +104,39 @@ fn no_module_imports_one_above_it() {
         broken.join("\n")
     );
 }
+
+/// The environment is read once, at the edge: the CLI gathers it into
+/// `provider::Settings` (and the binary decides colour), so no library module calls
+/// `std::env::var` and a provider is configured only by what it is handed.
+#[test]
+fn only_the_cli_reads_the_environment() {
+    let src = root().join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    files.sort();
+    let mut readers = Vec::new();
+    for file in &files {
+        if ["cli", "main", "bin"].contains(&module_of(file, &src).as_str()) {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).expect("source");
+        // Tests may set up what they like; the rule is for the product.
+        let product = text.split("#[cfg(test)]").next().unwrap_or_default();
+        for (number, line) in product.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or_default();
+            if code.contains("env::var") {
+                readers.push(format!(
+                    "{}:{}: {}",
+                    file.display(),
+                    number + 1,
+                    line.trim()
+                ));
+            }
+        }
+    }
+    assert!(
+        readers.is_empty(),
+        "the environment is read outside the CLI (read it into `provider::Settings`):\n{}",
+        readers.join("\n")
+    );
+}

@@ -555,3 +555,36 @@ fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
     assert_eq!(code, 0, "{out}{err}");
     no_doubles(&store);
 }
+
+#[test]
+fn apply_audit_puts_the_scim_trail_where_it_says() {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let trail = dir.path().join("trails").join("scim.jsonl");
+    let trail_arg = trail.to_string_lossy().into_owned();
+    let (out, err, code) = run(&[
+        "apply",
+        "--auto-approve",
+        "--live",
+        &url,
+        "--audit",
+        &trail_arg,
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Audit trail: {trail_arg}")), "{out}");
+    // One line per operation the report lists as applied, each a record.
+    let applied = out
+        .lines()
+        .find_map(|l| l.strip_prefix("Apply complete: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse::<usize>().ok())
+        .unwrap_or_else(|| panic!("no count: {out}"));
+    let lines = std::fs::read_to_string(&trail).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(lines.lines().count(), applied, "{lines}");
+    for line in lines.lines() {
+        let record: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(record.get("plan_digest").is_some(), "{line}");
+    }
+}
