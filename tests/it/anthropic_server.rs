@@ -5,14 +5,16 @@
 //! scope), both pagination schemes at two items a page (or `page`), the documented error
 //! bodies, header checks (the beta header each endpoint documents), 429s on demand, and an
 //! optional latency per answer (connections are served at once, so parallel reads overlap).
+//! The HTTP itself is `http_standin.rs`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::http_standin::{Request, decode, listen, read_request, respond};
 
 /// The key the stand-in accepts.
 pub const KEY: &str = "sk-ant-admin01-STANDIN-5ecret-key-value";
@@ -286,19 +288,10 @@ impl StandIn {
             custom: true,
             permissions: vec!["chat".into(), "api".into(), "permission_view_usage".into()],
         });
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let url = format!(
-            "http://{}",
-            listener.local_addr().expect("the listener's address")
-        );
         let org = Arc::new(Mutex::new(org));
         let shared = Arc::clone(&org);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &shared));
-            }
-        });
+        let address = listen(move |stream| serve(&stream, &shared));
+        let url = format!("http://{address}");
         StandIn { url, org }
     }
 
@@ -308,38 +301,16 @@ impl StandIn {
     }
 }
 
-fn serve(stream: TcpStream, org: &Mutex<Org>) {
-    let Ok(clone) = stream.try_clone() else {
+fn serve(stream: &TcpStream, org: &Mutex<Org>) {
+    let Some(request) = read_request(stream) else {
         return;
     };
-    let mut reader = BufReader::new(clone);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = Vec::new();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.trim_end().split_once(':') {
-            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            if name == "content-length" {
-                length = value.parse().unwrap_or(0);
-            }
-            headers.push((name, value));
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Request {
+        method,
+        target,
+        headers,
+        body,
+    } = request;
     let ((status, extra, answer), latency) = {
         let mut org = org.lock().unwrap_or_else(|e| e.into_inner());
         org.in_flight += 1;
@@ -370,12 +341,12 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
     };
     std::thread::sleep(latency);
     org.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
-    let text = answer.to_string();
-    let mut stream = stream;
-    let _ = write!(
+    respond(
         stream,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
+        status,
+        &extra,
+        "application/json",
+        &answer.to_string(),
     );
 }
 
@@ -389,24 +360,6 @@ fn error(status: u16, kind: &str, message: &str) -> (u16, String, Value) {
 
 fn ok(value: Value) -> (u16, String, Value) {
     (200, String::new(), value)
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `data`/`has_more`/`first_id`/`last_id` after `after_id`.

@@ -2,18 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, orgplan, run};
+use crate::common::{Run, copy_policies, edit_plan_to_remove, fixture, orgplan, read, run, temp};
 
 /// A temporary folder and the `file:` URI of a live file in it.
 fn temp_live() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = temp();
     let path = dir.path().join("state").join("live.json");
     let uri = format!("file:{}", path.display());
     (dir, path, uri)
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -151,15 +147,9 @@ fn safety_is_checked_again_at_apply_time() {
     assert_eq!(code, 0);
     // The small Team org, now removing the users it does not declare: the 21 users
     // applied above, the primary owner among them.
-    let policy = dir.path().join("policy");
-    std::fs::create_dir_all(&policy).expect("create a folder");
-    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
-    for name in ["org.yaml", "users.yaml"] {
-        let text =
-            read(&team.join(name)).replace("unmanaged_users: keep", "unmanaged_users: remove");
-        std::fs::write(policy.join(name), text).expect("write a file");
-    }
-    let policy = policy.display().to_string();
+    let policy = team_policy(dir.path(), "policy", &|text| {
+        text.replace("unmanaged_users: keep", "unmanaged_users: remove")
+    });
     let (_, stderr, code) = run(&["apply", "-p", &policy, "--live", &uri, "--auto-approve"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("plan refused"), "{stderr}");
@@ -173,13 +163,11 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_lock_file() {
     std::fs::create_dir_all(path.parent().unwrap_or(&path)).expect("create a folder");
     let lock = std::fs::File::create(&lock_path).expect("create a file");
     lock.lock().expect("lock the file");
-    let output = orgplan()
+    let (_, stderr, code) = orgplan()
         .args(["apply", "--live", &uri, "--auto-approve"])
         .env("ORGPLAN_LOCK_TIMEOUT", "1")
-        .output()
-        .expect("run orgplan");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1));
+        .run();
+    assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!("`{}`", lock_path.display())),
         "{stderr}"
@@ -236,18 +224,11 @@ fn export_of_an_org_never_set_up_is_refused() {
 
 /// A policy folder in `dir` from the `team-plan` fixture, each text passed through `edit`.
 fn team_policy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> String {
-    let policy = dir.join(name);
-    std::fs::create_dir_all(&policy).expect("create a folder");
-    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
-    for file in ["org.yaml", "users.yaml"] {
-        let text = edit(read(&team.join(file)));
-        std::fs::write(policy.join(file), text).expect("write a file");
-    }
-    policy.display().to_string()
+    copy_policies(&fixture("team-plan"), &dir.join(name), edit)
 }
 
-/// A live org: the team-plan users plus one undeclared user, `extra@bluebird.studio`.
-fn team_live_with_an_extra_user(uri: &str, path: &Path) {
+/// The live org at `uri` set up as the `team-plan` fixture asks.
+fn apply_team(uri: &str) {
     let (_, stderr, code) = run(&[
         "apply",
         "-p",
@@ -257,6 +238,11 @@ fn team_live_with_an_extra_user(uri: &str, path: &Path) {
         "--auto-approve",
     ]);
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// A live org: the team-plan users plus one undeclared user, `extra@bluebird.studio`.
+fn team_live_with_an_extra_user(uri: &str, path: &Path) {
+    apply_team(uri);
     let mut state: serde_json::Value = serde_json::from_str(&read(path)).expect("valid JSON");
     state["users"]["extra@bluebird.studio"] = serde_json::json!({"id": "usr_99", "name": "X"});
     std::fs::write(path, state.to_string()).expect("write a file");
@@ -293,15 +279,7 @@ fn a_plan_made_with_unmanaged_remove_is_refused_when_applied_with_keep() {
 #[test]
 fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
     let (dir, path, uri) = temp_live();
-    let (_, stderr, code) = run(&[
-        "apply",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "--auto-approve",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    apply_team(&uri);
     let plan = dir.path().join("plan.json");
     let (_, stderr, code) = run(&[
         "plan",
@@ -313,14 +291,7 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
         &plan.display().to_string(),
     ]);
     assert_eq!(code, 0, "{stderr}");
-    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan)).expect("valid JSON");
-    saved["operations"] = serde_json::json!([{
-        "op": "user.remove",
-        "target": "maria@bluebird.studio",
-        "changes": [],
-        "execution": "provider"
-    }]);
-    std::fs::write(&plan, saved.to_string()).expect("write a file");
+    edit_plan_to_remove(&plan, "maria@bluebird.studio");
     let plan = plan.display().to_string();
     let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
     assert_eq!(code, 1, "{stdout}{stderr}");

@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::common::{orgplan, run};
+use crate::common::{Run, edit_plan_to_remove, orgplan, run};
 
 const ORG: &str = "org:
   name: Safe Corp
@@ -380,12 +380,10 @@ fn a_hand_edited_plan_is_refused_for_its_operations_not_the_policy() {
         .expect("policies")
         .display()
         .to_string();
-    let output = orgplan()
+    let (_, stderr, _) = orgplan()
         .current_dir(parent)
         .args(["apply", &saved_abs, "-p", &policies_abs, "--live", &dotted])
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        .run();
     assert!(!stderr.contains("the plan was made against"), "{stderr}");
 }
 
@@ -506,15 +504,11 @@ fn carets_line_up_after_tabs_and_wide_characters_and_utf16_is_named() {
         .collect();
     let dir = tempfile::tempdir().expect("temp");
     std::fs::write(dir.path().join("org.yaml"), utf16).expect("write");
-    let output = orgplan()
-        .args(["validate", "-p", &dir.path().display().to_string()])
-        .output()
-        .expect("run");
-    let printed = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
-    let text = String::from_utf8_lossy(&printed);
-    assert_eq!(output.status.code(), Some(3), "{text}");
+    let (stdout, stderr, code) = run(&["validate", "-p", &dir.path().display().to_string()]);
+    let text = format!("{stdout}{stderr}");
+    assert_eq!(code, 3, "{text}");
     assert!(text.contains("looks like UTF-16"), "{text}");
-    assert!(!printed.contains(&0), "a NUL byte was printed");
+    assert!(!text.contains('\0'), "a NUL byte was printed");
 }
 
 #[test]
@@ -533,15 +527,7 @@ fn an_edited_plan_cannot_remove_the_primary_owner_under_another_spelling() {
     let saved_arg = saved.display().to_string();
     let (_, stderr, code) = run(&["plan", "-p", &policies, "--live", &uri, "-o", &saved_arg]);
     assert_eq!(code, 0, "{stderr}");
-    let mut plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&saved).expect("plan")).expect("json");
-    plan["operations"] = serde_json::json!([{
-        "op": "user.remove",
-        "target": "CEO@Safe.io",
-        "changes": [],
-        "execution": "provider"
-    }]);
-    std::fs::write(&saved, plan.to_string()).expect("edit");
+    edit_plan_to_remove(&saved, "CEO@Safe.io");
     let (stdout, stderr, code) = run(&["apply", &saved_arg, "-p", &policies, "--live", &uri]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
