@@ -25,6 +25,14 @@ fn policies(dir: &Path, edits: &[(&str, &str)]) -> String {
     })
 }
 
+/// The operations of a JSON plan.
+fn operations(plan: &Value) -> &[Value] {
+    plan["operations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plan}"))
+}
+
+/// The entries of a JSON plan's `unverifiable` list.
 fn unverifiable(plan: &Value) -> Vec<String> {
     plan["unverifiable"]
         .as_array()
@@ -75,11 +83,7 @@ fn blanket_permission_modes_grant_every_capability_and_an_unknown_action_is_unve
     // absent, so no change of them is proposed.
     server.org().role("analyst").permissions = vec!["chat".into(), "holodeck".into()];
     let plan = plan_json(&server, dir.path(), &fixture);
-    assert_eq!(
-        plan["operations"].as_array().map(Vec::len),
-        Some(0),
-        "{plan}"
-    );
+    assert!(operations(&plan).is_empty(), "{plan}");
     assert!(
         unverifiable(&plan)
             .contains(&"roles.analyst.capabilities (unknown permission `holodeck`)".to_owned()),
@@ -92,11 +96,7 @@ fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
     let (server, dir, fixture) = org_in_sync();
     // `ops` has the $100 monthly limit the policy asks for: verified, nothing to do.
     let plan = plan_json(&server, dir.path(), &fixture);
-    assert_eq!(
-        plan["operations"].as_array().map(Vec::len),
-        Some(0),
-        "{plan}"
-    );
+    assert!(operations(&plan).is_empty(), "{plan}");
     let open = unverifiable(&plan);
     assert!(
         !open.iter().any(|u| u == "groups.limits" || u == "org.caps"),
@@ -118,9 +118,7 @@ fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
         }
     }
     let plan = plan_json(&server, dir.path(), &fixture);
-    let ops = plan["operations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plan}"));
+    let ops = operations(&plan);
     assert_eq!(ops.len(), 1, "{plan}");
     assert_eq!(ops[0]["op"], "group.update");
     assert_eq!(ops[0]["execution"], "manual");
@@ -157,9 +155,7 @@ fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
         "500000",
     ));
     let plan = plan_json(&server, dir.path(), &fixture);
-    let ops = plan["operations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plan}"));
+    let ops = operations(&plan);
     assert_eq!(ops.len(), 1, "{plan}");
     assert_eq!(ops[0]["op"], "org.update");
     assert_eq!(ops[0]["changes"][0]["field"], "caps.spend_usd.monthly");
@@ -196,11 +192,7 @@ fn every_role_value_is_mapped_and_an_unknown_one_is_reported_not_read_as_member(
     }
     let plan = plan_json(&server, dir.path(), &fixture);
     // Lee's role is not compared (no `role` change proposed), and is reported.
-    assert_eq!(
-        plan["operations"].as_array().map(Vec::len),
-        Some(0),
-        "{plan}"
-    );
+    assert!(operations(&plan).is_empty(), "{plan}");
     let open = unverifiable(&plan);
     for entry in [
         "users.lee@acme.com.role (unknown API role `chief_wizard`)",
@@ -244,9 +236,7 @@ fn a_member_whose_api_role_disagrees_with_their_groups_is_fixed_through_the_api(
     // Lee's only group, `ops`, grants no custom role: `managed` is drift.
     server.org().user("lee@acme.com").role = "managed".into();
     let plan = plan_json(&server, dir.path(), &fixture);
-    let ops = plan["operations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plan}"));
+    let ops = operations(&plan);
     assert_eq!(ops.len(), 1, "{plan}");
     assert_eq!(ops[0]["op"], "user.update");
     assert_eq!(ops[0]["target"], "lee@acme.com");

@@ -153,19 +153,15 @@ impl Org {
 
     /// The id of the user with `email`.
     pub fn user_id(&self, email: &str) -> String {
-        self.users
-            .iter()
-            .find(|u| u.email == email)
-            .map(|u| u.id.clone())
-            .unwrap_or_else(|| panic!("no user {email}"))
+        self.users[index(&self.users, "user", email, |u| &u.email)]
+            .id
+            .clone()
     }
 
     /// The group named `name`.
     pub fn group(&mut self, name: &str) -> &mut Group {
-        self.groups
-            .iter_mut()
-            .find(|g| g.name == name)
-            .unwrap_or_else(|| panic!("no group {name}"))
+        let i = index(&self.groups, "group", name, |g| &g.name);
+        &mut self.groups[i]
     }
 
     /// The invitee accepts: a user with the invite's role and groups.
@@ -177,13 +173,7 @@ impl Org {
             .unwrap_or_else(|| panic!("no pending invite for {email}"));
         invite.status = "accepted".into();
         let (role, groups) = (invite.role.clone(), invite.groups.clone());
-        let id = self.id("user");
-        self.users.push(User {
-            id: id.clone(),
-            email: email.into(),
-            name: email.split('@').next().unwrap_or_default().into(),
-            role,
-        });
+        let id = self.add_user(email, &role);
         for group in &mut self.groups {
             if groups.contains(&group.id) {
                 group.members.push(id.clone());
@@ -227,30 +217,30 @@ impl Org {
 
     /// The user with `email`.
     pub fn user(&mut self, email: &str) -> &mut User {
-        self.users
-            .iter_mut()
-            .find(|u| u.email == email)
-            .unwrap_or_else(|| panic!("no user {email}"))
+        let i = index(&self.users, "user", email, |u| &u.email);
+        &mut self.users[i]
     }
 
     /// The custom or built-in role named `name`.
     pub fn role(&mut self, name: &str) -> &mut Role {
-        self.roles
-            .iter_mut()
-            .find(|r| r.name == name)
-            .unwrap_or_else(|| panic!("no role {name}"))
+        let i = index(&self.roles, "role", name, |r| &r.name);
+        &mut self.roles[i]
     }
 
     /// Grant the custom role `role` to the group `group` (a console-only change).
     pub fn grant(&mut self, group: &str, role: &str) {
-        let role_id = self
-            .roles
-            .iter()
-            .find(|r| r.name == role)
-            .map(|r| r.id.clone())
-            .unwrap_or_else(|| panic!("no role {role}"));
+        let role_id = self.role(role).id.clone();
         self.group(group).role_ids.push(role_id);
     }
+}
+
+/// Where in `items` the one whose `key` is `wanted` is; the test fails naming the `what`
+/// that is missing.
+fn index<T>(items: &[T], what: &str, wanted: &str, key: impl Fn(&T) -> &String) -> usize {
+    items
+        .iter()
+        .position(|item| key(item) == wanted)
+        .unwrap_or_else(|| panic!("no {what} {wanted}"))
 }
 
 /// A running stand-in.

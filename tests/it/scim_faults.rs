@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::{Run, orgplan, root, temp};
+use crate::common::{Printed, Run, orgplan, root, temp};
 use crate::http_standin::{listen, read_head, respond};
 use crate::scim_standin::{Fault, FaultKind, Shared, TOKEN, lock, start};
 
@@ -23,6 +23,24 @@ fn scim() -> assert_cmd::Command {
         .env("ORGPLAN_HTTP_ATTEMPTS", "4")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "10");
     command
+}
+
+/// `apply --auto-approve` against the stand-in at `url`, auditing to `audit`.
+fn apply(url: &str, audit: &str) -> Printed {
+    scim()
+        .args(["apply", "--auto-approve", "--live", url, "--audit", audit])
+        .run()
+}
+
+/// `plan ARGS… --detailed-exitcode`, which must find the org in step with the policy.
+fn in_step(args: &[&str]) -> Printed {
+    let (out, err, code) = scim()
+        .arg("plan")
+        .args(args)
+        .arg("--detailed-exitcode")
+        .run();
+    assert_eq!(code, 0, "{out}{err}");
+    (out, err, code)
 }
 
 /// A stand-in SCIM server holding an empty org: its store (to set faults and look
@@ -110,9 +128,7 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
     assert!(out.contains("Unverifiable"), "{out}");
 
     // One user is refused: the apply stops with what landed and what did not.
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("apply stopped at `user.invite` on `sofia.rossi@acme.com`"),
@@ -148,10 +164,7 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
         ])
         .run();
     assert_eq!(code, 0, "{out}{err}");
-    let (out, err, code) = scim()
-        .args(["plan", "--live", &url, "--detailed-exitcode"])
-        .run();
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, err, _) = in_step(&["--live", &url]);
     assert!(out.contains("No changes"), "{out}");
     no_doubles(&store);
     assert!(lock(&store).faults.is_empty(), "every fault was met");
@@ -189,9 +202,7 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
             kind: FaultKind::Changed,
         }];
     }
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("user.reactivate")
@@ -199,9 +210,7 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
             && err.contains("nothing overwritten"),
         "{err}"
     );
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("user.reactivate kate.sullivan@acme.com"),
@@ -321,9 +330,7 @@ fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
     let audit = blocker.join("audit.jsonl").to_string_lossy().into_owned();
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     // Groups are created first: they landed before the audit file was first written.
     let groups = lock(&store).groups.len();
@@ -344,9 +351,7 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
     let (_dir, audit) = audit_file();
     lock(&store).refuse_member = Some("liam.obrien@acme.com".into());
 
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("apply stopped at `group.add_member` on `sales`")
@@ -395,9 +400,7 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
         s.refuse_member = None;
         s.requests.clear();
     }
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("liam.obrien@acme.com"), "{out}");
     assert_eq!(
@@ -405,10 +408,7 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
         Some(&1),
         "one PATCH"
     );
-    let (out, err, code) = scim()
-        .args(["plan", "--live", &url, "--detailed-exitcode"])
-        .run();
-    assert_eq!(code, 0, "{out}{err}");
+    in_step(&["--live", &url]);
     assert_eq!(sales_members(&store).len(), landed.len() + 1);
     no_doubles(&store);
 }
@@ -417,9 +417,7 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
 fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
     let (store, url) = stand_in();
     let (dir, audit) = audit_file();
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 0, "{out}{err}");
     let (groups, users, memberships) = {
         let s = lock(&store);
@@ -524,10 +522,7 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
             .map_or(0, Vec::len);
         assert_eq!(members, 2);
     }
-    let (out, err, code) = scim()
-        .args(["plan", "-p", &p, "--live", &url, "--detailed-exitcode"])
-        .run();
-    assert_eq!(code, 0, "{out}{err}");
+    in_step(&["-p", &p, "--live", &url]);
     no_doubles(&store);
 }
 
@@ -536,9 +531,7 @@ fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
     let (store, url) = stand_in();
     lock(&store).versions = true;
     let (_dir, audit) = audit_file();
-    let (out, err, code) = scim()
-        .args(["apply", "--auto-approve", "--live", &url, "--audit", &audit])
-        .run();
+    let (out, err, code) = apply(&url, &audit);
     // The server wants `If-Match` on every write (428 without, 412 when stale): success
     // means every PATCH named the version the POST answered.
     assert_eq!(code, 0, "{out}{err}");
@@ -553,9 +546,6 @@ fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
     // Two lists (the plan's read and the apply's), no read of any one group.
     assert_eq!(s.requests.get("GET /Groups"), Some(&2), "{:?}", s.requests);
     drop(s);
-    let (out, err, code) = scim()
-        .args(["plan", "--live", &url, "--detailed-exitcode"])
-        .run();
-    assert_eq!(code, 0, "{out}{err}");
+    in_step(&["--live", &url]);
     no_doubles(&store);
 }

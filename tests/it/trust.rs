@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::common::{Run, edit_plan_to_remove, orgplan, run};
+use crate::common::{Printed, Run, edit_plan_to_remove, orgplan, run};
 
 const ORG: &str = "org:
   name: Safe Corp
@@ -39,8 +39,49 @@ fn org(files: &[(&str, &str)], live: Option<&str>) -> (tempfile::TempDir, String
     (dir, policies.display().to_string(), uri)
 }
 
-fn plan(policies: &str, uri: &str) -> (String, String, i32) {
+fn plan(policies: &str, uri: &str) -> Printed {
     run(&["plan", "-p", policies, "--live", uri, "--detailed-exitcode"])
+}
+
+/// [`plan`] of a policy of `org.yaml` and `users.yaml` against a live state whose users
+/// are `live`.
+fn plan_of(org_text: &str, users: &str, live: &str) -> Printed {
+    let (_dir, policies, uri) = org(&[("org.yaml", org_text), ("users.yaml", users)], Some(live));
+    plan(&policies, &uri)
+}
+
+/// `explain ceo@safe.io -p policies` with `more` arguments.
+fn explain_ceo(policies: &str, more: &[&str]) -> Printed {
+    orgplan()
+        .args(["explain", "ceo@safe.io", "-p", policies])
+        .args(more)
+        .run()
+}
+
+/// `explain ceo@safe.io -p policies --format json` as JSON, and its exit code.
+fn explain_ceo_json(policies: &str) -> (serde_json::Value, i32) {
+    let (stdout, _, code) = explain_ceo(policies, &["--format", "json"]);
+    let value = serde_json::from_str(&stdout).expect("explain json");
+    (value, code)
+}
+
+/// `validate -p policies --format json`: (code, message) of each diagnostic, the output
+/// and the exit code.
+fn diagnostics(policies: &str) -> (Vec<(String, String)>, String, i32) {
+    let (stdout, _, code) = run(&["validate", "-p", policies, "--format", "json"]);
+    let found: serde_json::Value = serde_json::from_str(&stdout).expect("json diagnostics");
+    let codes = found["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            Some((
+                d["code"].as_str()?.to_owned(),
+                d["message"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    (codes, stdout, code)
 }
 
 const LIVE_CEO: &str = r#"{
@@ -58,8 +99,7 @@ fn primary_ownership_never_changes_hands_through_an_invite() {
   lee@safe.io: {name: Lee}
   new@safe.io: {name: New, role: primary_owner}
 ";
-    let (_dir, policies, uri) = org(&[("org.yaml", ORG), ("users.yaml", users)], Some(LIVE_CEO));
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(ORG, users, LIVE_CEO);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stderr.contains("safety.protected"), "{stderr}");
     assert!(
@@ -75,8 +115,7 @@ fn primary_ownership_never_changes_hands_through_a_promotion() {
   kim@safe.io: {name: Kim, role: admin}
   lee@safe.io: {name: Lee, role: primary_owner}
 ";
-    let (_dir, policies, uri) = org(&[("org.yaml", ORG), ("users.yaml", users)], Some(LIVE_CEO));
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(ORG, users, LIVE_CEO);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stderr.contains("make `lee@safe.io` primary owner while `ceo@safe.io` is"),
@@ -88,8 +127,7 @@ fn primary_ownership_never_changes_hands_through_a_promotion() {
   kim@safe.io: {name: Kim, role: admin}
   lee@safe.io: {name: Lee}
 ";
-    let (_dir, policies, uri) = org(&[("org.yaml", ORG), ("users.yaml", users)], Some(LIVE_CEO));
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(ORG, users, LIVE_CEO);
     // Only the org settings (absent from this live file) change.
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(!stdout.contains("user."), "{stdout}");
@@ -111,21 +149,13 @@ fn one_person_with_two_spellings_is_one_user() {
   ceo@safe.io: {name: Cee, role: primary_owner}
   \"Ren\\u00E9@safe.io\": {name: René, role: admin}
 ";
-    let (_dir, policies, uri) = org(
-        &[("org.yaml", &org_text), ("users.yaml", users)],
-        Some(live),
-    );
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(&org_text, users, live);
     // Only the org settings (absent from this live file) change: no invite, no removal.
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(!stdout.contains("user."), "{stdout}");
     // Demoting them is refused: the protection sees one person.
     let demoted = users.replace("role: admin", "role: member");
-    let (_dir, policies, uri) = org(
-        &[("org.yaml", &org_text), ("users.yaml", &demoted)],
-        Some(live),
-    );
-    let (_, stderr, code) = plan(&policies, &uri);
+    let (_, stderr, code) = plan_of(&org_text, &demoted, live);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("(a protected user)"), "{stderr}");
 }
@@ -143,16 +173,12 @@ fn invisible_and_control_characters_make_an_email_invalid() {
             "users:\n  ceo@safe.io: {{name: Cee, role: primary_owner}}\n  \"{escaped}\": {{name: X}}\n"
         );
         let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", &users)], None);
-        let (stdout, stderr, code) = run(&["validate", "-p", &policies, "--format", "json"]);
-        assert_eq!(code, 3, "{what}: {stdout}{stderr}");
-        let found: serde_json::Value = serde_json::from_str(&stdout).expect("json diagnostics");
-        let codes: Vec<&str> = found["diagnostics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["code"].as_str())
-            .collect();
-        assert!(codes.contains(&"invalid-email"), "{what}: {stdout}");
+        let (codes, stdout, code) = diagnostics(&policies);
+        assert_eq!(code, 3, "{what}: {stdout}");
+        assert!(
+            codes.iter().any(|(code, _)| code == "invalid-email"),
+            "{what}: {stdout}"
+        );
         // No raw control character reaches a terminal.
         let (_, human, _) = run(&["validate", "-p", &policies]);
         assert!(
@@ -167,26 +193,11 @@ fn an_empty_org_models_allow_allows_no_model() {
     let org_text = ORG.replace("  defaults:", "  models: {allow: []}\n  defaults:");
     let users = "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
     let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
-    let (stdout, stderr, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--model",
-        "claude-sonnet-4",
-    ]);
+    let (stdout, stderr, code) = explain_ceo(&policies, &["--model", "claude-sonnet-4"]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stdout.contains("org.models.allow is empty"), "{stdout}");
     // The JSON shows the org filter, so it agrees with --model.
-    let (stdout, _, _) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--format",
-        "json",
-    ]);
-    let value: serde_json::Value = serde_json::from_str(&stdout).expect("explain json");
+    let (value, _) = explain_ceo_json(&policies);
     assert_eq!(value["models"]["org_allow"], serde_json::json!([]));
     // Without `allow`, the org filter lets every model through.
     let org_text = ORG.replace(
@@ -194,14 +205,7 @@ fn an_empty_org_models_allow_allows_no_model() {
         "  models: {deny: [\"claude-*-preview\"]}\n  defaults:",
     );
     let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
-    let (_, _, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--model",
-        "claude-sonnet-4",
-    ]);
+    let (_, _, code) = explain_ceo(&policies, &["--model", "claude-sonnet-4"]);
     assert_eq!(code, 0);
 }
 
@@ -213,16 +217,8 @@ fn explain_json_shows_every_model_pattern_in_force_with_its_source() {
     );
     let users = "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
     let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
-    let (stdout, _, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--format",
-        "json",
-    ]);
+    let (value, code) = explain_ceo_json(&policies);
     assert_eq!(code, 0);
-    let value: serde_json::Value = serde_json::from_str(&stdout).expect("explain json");
     let models = &value["models"];
     assert_eq!(models["org_allow"], serde_json::json!(["claude-*"]));
     let rules = models["rules"].as_array().expect("rules");
@@ -249,16 +245,8 @@ users:
   ceo@safe.io: {name: Cee, role: primary_owner}
 ";
     let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", groups)], None);
-    let (stdout, stderr, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let value: serde_json::Value = serde_json::from_str(&stdout).expect("explain json");
+    let (value, code) = explain_ceo_json(&policies);
+    assert_eq!(code, 0, "{value}");
     assert_eq!(value["groups"], serde_json::json!(["007", "1.10"]));
 }
 
@@ -290,21 +278,15 @@ fn two_org_blocks_and_a_protected_non_email_have_the_documented_codes() {
     );
     let users = "org: {name: Second, plan: team}\nusers:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
     let (_dir, policies, _) = org(&[("org.yaml", &protected), ("users.yaml", users)], None);
-    let (stdout, _, code) = run(&["validate", "-p", &policies, "--format", "json"]);
+    let (codes, _, code) = diagnostics(&policies);
     assert_eq!(code, 3);
-    let found: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let codes: Vec<(&str, &str)> = found["diagnostics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| Some((d["code"].as_str()?, d["message"].as_str()?)))
-        .collect();
+    let has = |code: &str, message: &str| codes.iter().any(|c| c.0 == code && c.1 == message);
     assert!(
-        codes.contains(&("duplicate-definition", "`org` is defined twice")),
+        has("duplicate-definition", "`org` is defined twice"),
         "{codes:?}"
     );
     assert!(
-        codes.contains(&("invalid-email", "`not-an-email` is not an email address")),
+        has("invalid-email", "`not-an-email` is not an email address"),
         "{codes:?}"
     );
 }
@@ -414,11 +396,7 @@ fn a_drift_job_passes_when_the_org_already_has_too_few_admins_and_nothing_change
     assert!(stdout.contains("No changes."), "{stdout}");
     // A plan that takes one more admin away is still refused.
     let demoted = users.replace("role: admin", "role: member");
-    let (_dir, policies, uri) = org(
-        &[("org.yaml", &org_text), ("users.yaml", &demoted)],
-        Some(LIVE_CEO),
-    );
-    let (_, stderr, code) = plan(&policies, &uri);
+    let (_, stderr, code) = plan_of(&org_text, &demoted, LIVE_CEO);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("safety.min_admins"), "{stderr}");
 }
@@ -466,14 +444,7 @@ fn small_traps_in_policy_files() {
         "models: {allow: [\"claude-*\"], deny: [\"Claude-Opus-*\"]}",
     );
     let (_dir, policies, _) = org(&[("org.yaml", &upper), ("users.yaml", users)], None);
-    let (_, _, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--model",
-        "claude-opus-4",
-    ]);
+    let (_, _, code) = explain_ceo(&policies, &["--model", "claude-opus-4"]);
     assert_eq!(code, 2);
 }
 
