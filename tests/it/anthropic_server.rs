@@ -352,13 +352,19 @@ fn ok(value: Value) -> (u16, String, Value) {
     (200, String::new(), value)
 }
 
-/// `data`/`has_more`/`first_id`/`last_id` after `after_id`.
-fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>, page: usize) -> Value {
-    let limit = query
+/// Items a page: the `limit` asked (20 when not), at most `page` (at most [`PAGE`] when
+/// zero).
+fn limit(query: &BTreeMap<String, String>, page: usize) -> usize {
+    query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())
         .unwrap_or(20)
-        .min(if page == 0 { PAGE } else { page });
+        .min(if page == 0 { PAGE } else { page })
+}
+
+/// `data`/`has_more`/`first_id`/`last_id` after `after_id`.
+fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>, page: usize) -> Value {
+    let limit = limit(query, page);
     let start = query
         .get("after_id")
         .and_then(|after| items.iter().position(|i| i["id"] == after.as_str()))
@@ -379,11 +385,7 @@ fn by_page(
     looping: bool,
     page: usize,
 ) -> Value {
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(20)
-        .min(if page == 0 { PAGE } else { page });
+    let limit = limit(query, page);
     // Opaque to the client, with characters that need encoding in a query string.
     let start = query
         .get("page")

@@ -248,6 +248,14 @@ fn team_live_with_an_extra_user(uri: &str, path: &Path) {
     std::fs::write(path, state.to_string()).expect("write a file");
 }
 
+/// `orgplan args…` fails saying `expected`, and the live file at `path` still holds `user`.
+fn refused_and_kept(args: &[&str], expected: &str, path: &Path, user: &str) {
+    let (stdout, stderr, code) = run(args);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(read(path).contains(user));
+}
+
 #[test]
 fn a_plan_made_with_unmanaged_remove_is_refused_when_applied_with_keep() {
     let (dir, path, uri) = temp_live();
@@ -265,15 +273,12 @@ fn a_plan_made_with_unmanaged_remove_is_refused_when_applied_with_keep() {
         "{stdout}"
     );
     // The policy that keeps unmanaged users plans nothing; its apply must not remove.
-    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &keep]);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(
-        stderr.contains(
-            "operation 2 is `user.remove extra@bluebird.studio` in the file, nothing now"
-        ),
-        "{stderr}"
+    refused_and_kept(
+        &["apply", &plan, "-p", &keep],
+        "operation 2 is `user.remove extra@bluebird.studio` in the file, nothing now",
+        &path,
+        "extra@bluebird.studio",
     );
-    assert!(read(&path).contains("extra@bluebird.studio"));
 }
 
 #[test]
@@ -293,17 +298,14 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
     assert_eq!(code, 0, "{stderr}");
     edit_plan_to_remove(&plan, "maria@bluebird.studio");
     let plan = plan.display().to_string();
-    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
-    assert_eq!(code, 1, "{stdout}{stderr}");
     // Refused by the primary-owner rule, judged on the file's own operations before they
     // are compared with a fresh plan: with that rule gone, this fails.
-    assert!(
-        stderr.contains(
-            "safety.protected: the plan would remove `maria@bluebird.studio` (the primary owner)"
-        ),
-        "{stderr}"
+    refused_and_kept(
+        &["apply", &plan, "-p", &fixture("team-plan")],
+        "safety.protected: the plan would remove `maria@bluebird.studio` (the primary owner)",
+        &path,
+        "maria@bluebird.studio",
     );
-    assert!(read(&path).contains("maria@bluebird.studio"));
 }
 
 #[test]
