@@ -80,6 +80,20 @@ fn without_a_terminal_apply_needs_auto_approve() {
 }
 
 #[test]
+fn a_yes_piped_into_apply_is_not_an_approval() {
+    // Only a person at a terminal approves; a script that pipes `yes` must say
+    // `--auto-approve`.
+    let (_dir, path, uri) = temp_live();
+    let (stdout, stderr, code) = orgplan()
+        .args(["apply", "--live", &uri])
+        .write_stdin("yes\n")
+        .run();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("--auto-approve"), "{stderr}");
+    assert!(!path.exists());
+}
+
+#[test]
 fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
     let (dir, path, uri) = temp_live();
     let plan = dir.path().join("plan.json");
