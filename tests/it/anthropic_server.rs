@@ -348,6 +348,15 @@ fn error(status: u16, kind: &str, message: &str) -> (u16, String, Value) {
     )
 }
 
+/// The refusal of a change to a group that SCIM provisions.
+fn read_only() -> (u16, String, Value) {
+    error(
+        403,
+        "permission_error",
+        "SCIM-provisioned groups are read-only",
+    )
+}
+
 fn ok(value: Value) -> (u16, String, Value) {
     (200, String::new(), value)
 }
@@ -634,11 +643,7 @@ fn handle(
             )
         }
         ("DELETE", ["", "rbac_groups", id]) => match org.groups.iter().position(|g| g.id == *id) {
-            Some(i) if org.groups[i].scim => error(
-                403,
-                "permission_error",
-                "SCIM-provisioned groups are read-only",
-            ),
+            Some(i) if org.groups[i].scim => read_only(),
             Some(i) => {
                 org.groups.remove(i);
                 ok(json!({"type": "rbac_group_deleted", "id": id}))

@@ -98,16 +98,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
     let (dir, path, uri) = temp_live();
     let plan = dir.path().join("plan.json");
     let plan = plan.display().to_string();
-    let (_, stderr, code) = run(&[
-        "plan",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "-o",
-        &plan,
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    save_team_plan(&uri, &plan);
     let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("Apply complete: 6 applied"), "{stdout}");
@@ -123,16 +114,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
     ");
 
     // A fresh plan, then someone edits the live org: only that user is named.
-    let (_, _, code) = run(&[
-        "plan",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "-o",
-        &plan,
-    ]);
-    assert_eq!(code, 0);
+    save_team_plan(&uri, &plan);
     let edited = read(&path).replace("\"Ben Carter\"", "\"Benjamin Carter\"");
     std::fs::write(&path, edited).expect("write a file");
     let (_, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
@@ -241,6 +223,20 @@ fn team_policy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> Strin
     copy_policies(&fixture("team-plan"), &dir.join(name), edit)
 }
 
+/// Plan the `team-plan` fixture against `uri` and save the plan at `plan`.
+fn save_team_plan(uri: &str, plan: &str) {
+    let (_, stderr, code) = run(&[
+        "plan",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        uri,
+        "-o",
+        plan,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
 /// The live org at `uri` set up as the `team-plan` fixture asks.
 fn apply_team(uri: &str) {
     let (_, stderr, code) = run(&[
@@ -300,16 +296,7 @@ fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
     let (dir, path, uri) = temp_live();
     apply_team(&uri);
     let plan = dir.path().join("plan.json");
-    let (_, stderr, code) = run(&[
-        "plan",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "-o",
-        &plan.display().to_string(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    save_team_plan(&uri, &plan.display().to_string());
     edit_plan_to_remove(&plan, "maria@bluebird.studio");
     let plan = plan.display().to_string();
     // Refused by the primary-owner rule, judged on the file's own operations before they

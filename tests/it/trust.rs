@@ -43,6 +43,12 @@ fn plan(policies: &str, uri: &str) -> Printed {
     run(&["plan", "-p", policies, "--live", uri, "--detailed-exitcode"])
 }
 
+/// A policy folder of `org.yaml` and `users.yaml`, and no live state.
+fn policy(org_text: &str, users: &str) -> (tempfile::TempDir, String) {
+    let (dir, policies, _) = org(&[("org.yaml", org_text), ("users.yaml", users)], None);
+    (dir, policies)
+}
+
 /// [`plan`] of a policy of `org.yaml` and `users.yaml` against a live state whose users
 /// are `live`.
 fn plan_of(org_text: &str, users: &str, live: &str) -> Printed {
@@ -172,7 +178,7 @@ fn invisible_and_control_characters_make_an_email_invalid() {
         let users = format!(
             "users:\n  ceo@safe.io: {{name: Cee, role: primary_owner}}\n  \"{escaped}\": {{name: X}}\n"
         );
-        let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", &users)], None);
+        let (_dir, policies) = policy(ORG, &users);
         let (codes, stdout, code) = diagnostics(&policies);
         assert_eq!(code, 3, "{what}: {stdout}");
         assert!(
@@ -192,7 +198,7 @@ fn invisible_and_control_characters_make_an_email_invalid() {
 fn an_empty_org_models_allow_allows_no_model() {
     let org_text = ORG.replace("  defaults:", "  models: {allow: []}\n  defaults:");
     let users = "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&org_text, users);
     let (stdout, stderr, code) = explain_ceo(&policies, &["--model", "claude-sonnet-4"]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stdout.contains("org.models.allow is empty"), "{stdout}");
@@ -204,7 +210,7 @@ fn an_empty_org_models_allow_allows_no_model() {
         "  defaults:",
         "  models: {deny: [\"claude-*-preview\"]}\n  defaults:",
     );
-    let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&org_text, users);
     let (_, _, code) = explain_ceo(&policies, &["--model", "claude-sonnet-4"]);
     assert_eq!(code, 0);
 }
@@ -216,7 +222,7 @@ fn explain_json_shows_every_model_pattern_in_force_with_its_source() {
         "  models: {allow: [\"claude-*\"], deny: [\"claude-*-preview\"]}\n  defaults:",
     );
     let users = "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&org_text, users);
     let (value, code) = explain_ceo_json(&policies);
     assert_eq!(code, 0);
     let models = &value["models"];
@@ -244,7 +250,7 @@ fn numeric_looking_keys_are_names_exactly_as_written() {
 users:
   ceo@safe.io: {name: Cee, role: primary_owner}
 ";
-    let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", groups)], None);
+    let (_dir, policies) = policy(ORG, groups);
     let (value, code) = explain_ceo_json(&policies);
     assert_eq!(code, 0, "{value}");
     assert_eq!(value["groups"], serde_json::json!(["007", "1.10"]));
@@ -257,7 +263,7 @@ fn a_duplicate_points_at_the_first_definition_in_file_order_and_hides_no_error()
   kim@safe.io: {name: Kim, role: admin}
   CEO@safe.io: {name: Cee, role: primary_owner, groups: [nope]}
 ";
-    let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(ORG, users);
     let (stdout, stderr, code) = run(&["validate", "-p", &policies]);
     assert_eq!(code, 3, "{stdout}{stderr}");
     let all = format!("{stdout}{stderr}");
@@ -277,7 +283,7 @@ fn two_org_blocks_and_a_protected_non_email_have_the_documented_codes() {
         "unmanaged_users: keep\n  safety: {protected: [not-an-email]}",
     );
     let users = "org: {name: Second, plan: team}\nusers:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", &protected), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&protected, users);
     let (codes, _, code) = diagnostics(&policies);
     assert_eq!(code, 3);
     let has = |code: &str, message: &str| codes.iter().any(|c| c.0 == code && c.1 == message);
@@ -409,7 +415,7 @@ fn small_traps_in_policy_files() {
         "  unmanaged_users: keep",
         "  caps: {spend_usd: {monthly: 9007199254740993}}\n  unmanaged_users: keep",
     );
-    let (_dir, policies, _) = org(&[("org.yaml", &big), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&big, users);
     let (stdout, stderr, code) = run(&["validate", "-p", &policies]);
     let stderr = format!("{stdout}{stderr}");
     assert_eq!(code, 3, "{stderr}");
@@ -433,7 +439,7 @@ fn small_traps_in_policy_files() {
     );
     // Empty names are refused.
     let empty = format!("{ORG}groups:\n  \"\": {{members: [ceo@safe.io]}}\n");
-    let (_dir, policies, _) = org(&[("org.yaml", &empty), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&empty, users);
     let (stdout, stderr, code) = run(&["validate", "-p", &policies]);
     let stderr = format!("{stdout}{stderr}");
     assert_eq!(code, 3, "{stderr}");
@@ -443,7 +449,7 @@ fn small_traps_in_policy_files() {
         "models: {allow: [\"claude-*\"]}",
         "models: {allow: [\"claude-*\"], deny: [\"Claude-Opus-*\"]}",
     );
-    let (_dir, policies, _) = org(&[("org.yaml", &upper), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&upper, users);
     let (_, _, code) = explain_ceo(&policies, &["--model", "claude-opus-4"]);
     assert_eq!(code, 2);
 }
@@ -451,7 +457,7 @@ fn small_traps_in_policy_files() {
 #[test]
 fn carets_line_up_after_tabs_and_wide_characters_and_utf16_is_named() {
     let users = "users:\n  ceo@safe.io: {name: 日本語, role: bogus}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(ORG, users);
     let (stderr, _, _) = run(&["validate", "-p", &policies]);
     let lines: Vec<&str> = stderr.lines().collect();
     let source = lines
