@@ -34,6 +34,9 @@
     reason = "a benchmark that cannot run stops with the reason"
 )]
 
+#[path = "../tests/it/http_standin.rs"]
+mod http_standin;
+
 #[path = "../tests/it/scim_standin.rs"]
 mod scim_standin;
 

@@ -7,51 +7,40 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::anthropic_server::{KEY, StandIn};
-use crate::common::{fixture, orgplan};
+use crate::common::{Printed, Run, fixture, op_line, orgplan, temp};
 
-/// A run of orgplan against `server`, with fast retries; (stdout, stderr, exit code).
-pub fn run_with(
-    server: &StandIn,
-    dir: &Path,
-    key: &str,
-    extra: &[(&str, &str)],
-    args: &[&str],
-) -> (String, String, i32) {
+/// orgplan against `server` with its key, the audit file in `dir`, fast retries and no
+/// pacing of spend-limit requests.
+pub fn against(server: &StandIn, dir: &Path) -> assert_cmd::Command {
     let mut command = orgplan();
     command
-        .args(args)
-        .env("ANTHROPIC_ADMIN_KEY", key)
+        .env("ANTHROPIC_ADMIN_KEY", KEY)
         .env("ORGPLAN_ANTHROPIC_URL", &server.url)
         .env("ORGPLAN_ANTHROPIC_AUDIT", dir.join("audit.jsonl"))
         .env("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "0")
         .env("ORGPLAN_HTTP_ATTEMPTS", "3")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "1")
         .env("ORGPLAN_HTTP_TIMEOUT", "10");
-    for (name, value) in extra {
-        command.env(name, value);
-    }
-    let output = command.output().expect("run orgplan");
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        output.status.code().unwrap_or(-1),
-    )
+    command
 }
 
-pub fn run(server: &StandIn, dir: &Path, args: &[&str]) -> (String, String, i32) {
-    run_with(server, dir, KEY, &[], args)
+/// A stand-in org with only its primary owner, a temporary folder, and the path of the
+/// `anthropic` fixture.
+pub fn new_org() -> (StandIn, tempfile::TempDir, String) {
+    (StandIn::start(), temp(), fixture("anthropic"))
 }
 
-pub fn temp() -> tempfile::TempDir {
-    tempfile::tempdir().expect("a temporary folder")
+/// The same, the stand-in in the state the fixture asks for ([`in_sync`]).
+pub fn org_in_sync() -> (StandIn, tempfile::TempDir, String) {
+    let (server, dir, policies) = new_org();
+    in_sync(&server, dir.path(), &policies);
+    (server, dir, policies)
 }
 
-/// The plan's operations as `op target [member] (provider|manual)` lines.
-pub fn plan_ops(server: &StandIn, dir: &Path, policies: &str) -> Vec<String> {
-    let (stdout, stderr, code) = run(
-        server,
-        dir,
-        &[
+/// `plan --format json` of `policies` against `server`, as JSON.
+pub fn plan_json(server: &StandIn, dir: &Path, policies: &str) -> Value {
+    let (stdout, stderr, code) = against(server, dir)
+        .args([
             "plan",
             "-p",
             policies,
@@ -59,51 +48,53 @@ pub fn plan_ops(server: &StandIn, dir: &Path, policies: &str) -> Vec<String> {
             "anthropic:",
             "--format",
             "json",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{stderr}");
-    let plan: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+}
+
+/// The plan's operations as `op target [member] (provider|manual)` lines.
+pub fn plan_ops(server: &StandIn, dir: &Path, policies: &str) -> Vec<String> {
+    let plan = plan_json(server, dir, policies);
     plan["operations"]
         .as_array()
-        .unwrap_or_else(|| panic!("{stdout}"))
+        .unwrap_or_else(|| panic!("{plan}"))
         .iter()
         .map(|op| {
-            let member = op["member"]
-                .as_str()
-                .map(|m| format!(" {m}"))
-                .unwrap_or_default();
             format!(
-                "{} {}{member} ({})",
-                op["op"].as_str().unwrap_or_default(),
-                op["target"].as_str().unwrap_or_default(),
+                "{} ({})",
+                op_line(op),
                 op["execution"].as_str().unwrap_or_default()
             )
         })
         .collect()
 }
 
-pub fn apply(server: &StandIn, dir: &Path, policies: &str) -> String {
-    let (stdout, stderr, code) = run(
-        server,
-        dir,
-        &[
+/// `apply --auto-approve` of `policies` against `server`.
+pub fn try_apply(server: &StandIn, dir: &Path, policies: &str) -> Printed {
+    against(server, dir)
+        .args([
             "apply",
             "-p",
             policies,
             "--live",
             "anthropic:",
             "--auto-approve",
-        ],
-    );
+        ])
+        .run()
+}
+
+/// The same, which must succeed; what it printed.
+pub fn apply(server: &StandIn, dir: &Path, policies: &str) -> String {
+    let (stdout, stderr, code) = try_apply(server, dir, policies);
     assert_eq!(code, 0, "{stdout}{stderr}");
     stdout
 }
 
 #[test]
 fn plan_apply_accept_and_plan_again_reports_no_changes() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
+    let (server, dir, policies) = new_org();
     assert_eq!(
         plan_ops(&server, dir.path(), &policies),
         [
@@ -120,11 +111,9 @@ fn plan_apply_accept_and_plan_again_reports_no_changes() {
             "group.add_member sales kate@acme.com (provider)",
         ]
     );
-    let (stdout, _, _) = run(
-        &server,
-        dir.path(),
-        &["plan", "-p", &policies, "--live", "anthropic:"],
-    );
+    let (stdout, _, _) = against(&server, dir.path())
+        .args(["plan", "-p", &policies, "--live", "anthropic:"])
+        .run();
     // What cannot be read is listed, not diffed; manual steps name the console page.
     assert!(stdout.contains("org.seats"), "{stdout}");
     assert!(stdout.contains("users.limits.tokens"), "{stdout}");
@@ -168,11 +157,9 @@ fn plan_apply_accept_and_plan_again_reports_no_changes() {
         ]
     );
     // A group spend limit is set in claude.ai: the step names the page.
-    let (stdout, _, _) = run(
-        &server,
-        dir.path(),
-        &["plan", "-p", &policies, "--live", "anthropic:"],
-    );
+    let (stdout, _, _) = against(&server, dir.path())
+        .args(["plan", "-p", &policies, "--live", "anthropic:"])
+        .run();
     assert!(
         stdout.contains(
             "In claude.ai › Admin settings › Usage limits, for the group `ops` set `limits.spend_usd.monthly` to 100"
@@ -208,18 +195,16 @@ fn plan_apply_accept_and_plan_again_reports_no_changes() {
         let kate = org.users.iter().find(|u| u.email == "kate@acme.com");
         assert_eq!(kate.map(|u| u.role.as_str()), Some("managed"));
     }
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &[
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .args([
             "plan",
             "-p",
             &policies,
             "--live",
             "anthropic:",
             "--detailed-exitcode",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("No changes."), "{stdout}");
 
@@ -246,10 +231,7 @@ pub fn in_sync(server: &StandIn, dir: &Path, policies: &str) {
 
 #[test]
 fn drift_made_in_the_org_is_planned_exactly() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
-    in_sync(&server, dir.path(), &policies);
+    let (server, dir, policies) = org_in_sync();
     {
         let mut org = server.org();
         let lee = org.user_id("lee@acme.com");
@@ -274,20 +256,17 @@ fn drift_made_in_the_org_is_planned_exactly() {
     );
     // Applied with the spend-limit requests paced.
     let before = server.org().log.len();
-    let (stdout, stderr, code) = run_with(
-        &server,
-        dir.path(),
-        KEY,
-        &[("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "300")],
-        &[
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .env("ORGPLAN_ANTHROPIC_SPEND_INTERVAL_MS", "300")
+        .args([
             "apply",
             "-p",
             &policies,
             "--live",
             "anthropic:",
             "--auto-approve",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{stdout}{stderr}");
     {
         let org = server.org();
@@ -316,55 +295,35 @@ fn drift_made_in_the_org_is_planned_exactly() {
 
 #[test]
 fn export_then_plan_reports_no_changes() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
-    in_sync(&server, dir.path(), &policies);
+    let (server, dir, _) = org_in_sync();
     let out = dir.path().join("exported");
     let out_arg = out.display().to_string();
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &["export", "--live", "anthropic:", "-o", &out_arg],
-    );
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .args(["export", "--live", "anthropic:", "-o", &out_arg])
+        .run();
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("Exported 4 users, 2 groups, 1 role from anthropic:"),
         "{stdout}"
     );
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &[
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .args([
             "plan",
             "-p",
             &out_arg,
             "--live",
             "anthropic:",
             "--detailed-exitcode",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
 #[test]
 fn a_failure_midway_reports_what_landed_and_audits_only_that() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
+    let (server, dir, policies) = new_org();
     server.org().refuse_invite = Some("lee@acme.com".into());
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &[
-            "apply",
-            "-p",
-            &policies,
-            "--live",
-            "anthropic:",
-            "--auto-approve",
-        ],
-    );
+    let (stdout, stderr, code) = try_apply(&server, dir.path(), &policies);
     assert_eq!(code, 1, "{stdout}");
     assert!(
         stderr.contains("apply stopped at `user.invite` on `lee@acme.com`"),
@@ -386,22 +345,17 @@ fn a_failure_midway_reports_what_landed_and_audits_only_that() {
 
 #[test]
 fn rate_limits_are_retried_and_a_wrong_key_is_refused_with_the_documented_error() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
+    let (server, dir, policies) = new_org();
     server.org().throttle = 2;
     let ops = plan_ops(&server, dir.path(), &policies);
     assert_eq!(ops.len(), 11);
     assert_eq!(server.org().throttle, 0);
 
     let wrong = "sk-ant-admin01-WRONG-key";
-    let (stdout, stderr, code) = run_with(
-        &server,
-        dir.path(),
-        wrong,
-        &[],
-        &["plan", "-p", &policies, "--live", "anthropic:"],
-    );
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .env("ANTHROPIC_ADMIN_KEY", wrong)
+        .args(["plan", "-p", &policies, "--live", "anthropic:"])
+        .run();
     assert_eq!(code, 1);
     assert!(
         stderr.contains(
@@ -413,13 +367,10 @@ fn rate_limits_are_retried_and_a_wrong_key_is_refused_with_the_documented_error(
 
     // Without a key, nothing is sent.
     let before = server.org().log.len();
-    let (_, stderr, code) = run_with(
-        &server,
-        dir.path(),
-        "",
-        &[],
-        &["plan", "-p", &policies, "--live", "anthropic:"],
-    );
+    let (_, stderr, code) = against(&server, dir.path())
+        .env("ANTHROPIC_ADMIN_KEY", "")
+        .args(["plan", "-p", &policies, "--live", "anthropic:"])
+        .run();
     assert_eq!(code, 1);
     assert!(
         stderr.contains("`ANTHROPIC_ADMIN_KEY` is not set"),
@@ -459,31 +410,23 @@ fn rate_limits_are_retried_and_a_wrong_key_is_refused_with_the_documented_error(
 
 #[test]
 fn the_key_never_appears_in_output_plans_or_the_audit() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
+    let (server, dir, policies) = new_org();
     let plan = dir.path().join("plan.json").display().to_string();
     let mut outputs = Vec::new();
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &["plan", "-p", &policies, "--live", "anthropic:", "-o", &plan],
-    );
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .args(["plan", "-p", &policies, "--live", "anthropic:", "-o", &plan])
+        .run();
     assert_eq!(code, 0, "{stderr}");
     outputs.push(stdout + &stderr);
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &["apply", &plan, "-p", &policies, "--live", "anthropic:"],
-    );
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .args(["apply", &plan, "-p", &policies, "--live", "anthropic:"])
+        .run();
     assert_eq!(code, 0, "{stdout}{stderr}");
     outputs.push(stdout + &stderr);
     // A stale plan and an error answer, for their messages too.
-    let (stdout, stderr, _) = run(
-        &server,
-        dir.path(),
-        &["apply", &plan, "-p", &policies, "--live", "anthropic:"],
-    );
+    let (stdout, stderr, _) = against(&server, dir.path())
+        .args(["apply", &plan, "-p", &policies, "--live", "anthropic:"])
+        .run();
     outputs.push(stdout + &stderr);
     for name in ["plan.json", "audit.jsonl"] {
         outputs.push(std::fs::read_to_string(dir.path().join(name)).expect("read a file"));
@@ -498,22 +441,9 @@ fn the_key_never_appears_in_output_plans_or_the_audit() {
 
 #[test]
 fn a_create_whose_answer_is_lost_is_not_sent_twice() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
+    let (server, dir, policies) = new_org();
     server.org().drop_after = Some("/v1/organizations/rbac_groups".into());
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &[
-            "apply",
-            "-p",
-            &policies,
-            "--live",
-            "anthropic:",
-            "--auto-approve",
-        ],
-    );
+    let (stdout, stderr, code) = try_apply(&server, dir.path(), &policies);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stderr.contains("apply stopped at `group.create` on `ops`"),
@@ -527,9 +457,7 @@ fn a_create_whose_answer_is_lost_is_not_sent_twice() {
 
 #[test]
 fn a_next_page_cycle_is_refused_instead_of_paging_forever() {
-    let server = StandIn::start();
-    let dir = temp();
-    let policies = fixture("anthropic");
+    let (server, dir, policies) = new_org();
     {
         // Three custom roles: more than one page, so the cycle is longer than one step.
         let mut org = server.org();
@@ -541,16 +469,14 @@ fn a_next_page_cycle_is_refused_instead_of_paging_forever() {
         });
         org.loop_pages = true;
     }
-    let output = crate::common::orgplan()
+    let (_, stderr, code) = orgplan()
         .args(["plan", "-p", &policies, "--live", "anthropic:"])
         .env("ANTHROPIC_ADMIN_KEY", KEY)
         .env("ORGPLAN_ANTHROPIC_URL", &server.url)
         .env("ORGPLAN_ANTHROPIC_AUDIT", dir.path().join("audit.jsonl"))
         .timeout(Duration::from_secs(30))
-        .output()
-        .expect("run orgplan");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+        .run();
+    assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("next_page"), "{stderr}");
 }
 
@@ -584,10 +510,8 @@ fn export_with(
     }
     let out = dir.join(format!("out-{n}"));
     let out_arg = out.display().to_string();
-    let (stdout, stderr, code) = run(
-        server,
-        dir,
-        &[
+    let (stdout, stderr, code) = against(server, dir)
+        .args([
             "export",
             "--live",
             "anthropic:",
@@ -595,8 +519,8 @@ fn export_with(
             &out_arg,
             "--parallelism",
             n,
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{stdout}{stderr}");
     let files = tree(&out)
         .into_iter()

@@ -3,52 +3,36 @@
 //! drift, a second apply at work (targets re-read before destructive writes), and the
 //! connection through a proxy.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use serde_json::Value;
 
-use crate::anthropic::{apply, in_sync, plan_ops, run, run_with, temp};
-use crate::anthropic_server::{KEY, Spend, StandIn};
-use crate::common::{fixture, root};
+use crate::anthropic::{against, apply, new_org, org_in_sync, plan_json, plan_ops, try_apply};
+use crate::anthropic_server::{Spend, StandIn};
+use crate::common::{Run, copy_policies};
+use crate::http_standin::{listen, read_head};
 
 /// The `anthropic` fixture copied into `dir/policies`, each (from, to) replaced in it.
 fn policies(dir: &Path, edits: &[(&str, &str)]) -> String {
-    let out = dir.join("policies");
-    std::fs::create_dir_all(&out).unwrap_or_else(|e| panic!("{e}"));
-    for file in ["org.yaml", "users.yaml"] {
-        let source = root().join("tests/fixtures/anthropic").join(file);
-        let mut text = std::fs::read_to_string(source).unwrap_or_else(|e| panic!("{e}"));
-        for (from, to) in edits {
-            text = text.replace(from, to);
-        }
-        std::fs::write(out.join(file), text).unwrap_or_else(|e| panic!("{e}"));
-    }
-    out.display().to_string()
+    copy_policies("tests/fixtures/anthropic", &dir.join("policies"), &|text| {
+        edits
+            .iter()
+            .fold(text, |text, (from, to)| text.replace(from, to))
+    })
 }
 
-/// `plan --format json` as JSON.
-fn plan_json(server: &StandIn, dir: &Path, policies: &str) -> Value {
-    let (stdout, stderr, code) = run(
-        server,
-        dir,
-        &[
-            "plan",
-            "-p",
-            policies,
-            "--live",
-            "anthropic:",
-            "--format",
-            "json",
-        ],
-    );
-    assert_eq!(code, 0, "{stderr}");
-    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stdout}"))
+/// The operations of a JSON plan.
+fn operations(plan: &Value) -> &[Value] {
+    plan["operations"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{plan}"))
 }
 
+/// The entries of a JSON plan's `unverifiable` list.
 fn unverifiable(plan: &Value) -> Vec<String> {
     plan["unverifiable"]
         .as_array()
@@ -62,10 +46,7 @@ const ALL_SIX: &str = "[chat, claude_code, api, web_search, connectors, file_upl
 
 #[test]
 fn blanket_permission_modes_grant_every_capability_and_an_unknown_action_is_unverifiable() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
-    in_sync(&server, dir.path(), &fixture);
+    let (server, dir, fixture) = org_in_sync();
     let everything = policies(
         dir.path(),
         &[
@@ -102,11 +83,7 @@ fn blanket_permission_modes_grant_every_capability_and_an_unknown_action_is_unve
     // absent, so no change of them is proposed.
     server.org().role("analyst").permissions = vec!["chat".into(), "holodeck".into()];
     let plan = plan_json(&server, dir.path(), &fixture);
-    assert_eq!(
-        plan["operations"].as_array().map(Vec::len),
-        Some(0),
-        "{plan}"
-    );
+    assert!(operations(&plan).is_empty(), "{plan}");
     assert!(
         unverifiable(&plan)
             .contains(&"roles.analyst.capabilities (unknown permission `holodeck`)".to_owned()),
@@ -116,17 +93,10 @@ fn blanket_permission_modes_grant_every_capability_and_an_unknown_action_is_unve
 
 #[test]
 fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
-    in_sync(&server, dir.path(), &fixture);
+    let (server, dir, fixture) = org_in_sync();
     // `ops` has the $100 monthly limit the policy asks for: verified, nothing to do.
     let plan = plan_json(&server, dir.path(), &fixture);
-    assert_eq!(
-        plan["operations"].as_array().map(Vec::len),
-        Some(0),
-        "{plan}"
-    );
+    assert!(operations(&plan).is_empty(), "{plan}");
     let open = unverifiable(&plan);
     assert!(
         !open.iter().any(|u| u == "groups.limits" || u == "org.caps"),
@@ -148,9 +118,7 @@ fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
         }
     }
     let plan = plan_json(&server, dir.path(), &fixture);
-    let ops = plan["operations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plan}"));
+    let ops = operations(&plan);
     assert_eq!(ops.len(), 1, "{plan}");
     assert_eq!(ops[0]["op"], "group.update");
     assert_eq!(ops[0]["execution"], "manual");
@@ -187,9 +155,7 @@ fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
         "500000",
     ));
     let plan = plan_json(&server, dir.path(), &fixture);
-    let ops = plan["operations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plan}"));
+    let ops = operations(&plan);
     assert_eq!(ops.len(), 1, "{plan}");
     assert_eq!(ops[0]["op"], "org.update");
     assert_eq!(ops[0]["changes"][0]["field"], "caps.spend_usd.monthly");
@@ -215,10 +181,7 @@ fn group_and_org_spend_limits_are_verified_and_a_difference_is_a_manual_step() {
 
 #[test]
 fn every_role_value_is_mapped_and_an_unknown_one_is_reported_not_read_as_member() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
-    in_sync(&server, dir.path(), &fixture);
+    let (server, dir, fixture) = org_in_sync();
     {
         let mut org = server.org();
         org.add_user("ma@acme.com", "membership_admin");
@@ -229,11 +192,7 @@ fn every_role_value_is_mapped_and_an_unknown_one_is_reported_not_read_as_member(
     }
     let plan = plan_json(&server, dir.path(), &fixture);
     // Lee's role is not compared (no `role` change proposed), and is reported.
-    assert_eq!(
-        plan["operations"].as_array().map(Vec::len),
-        Some(0),
-        "{plan}"
-    );
+    assert!(operations(&plan).is_empty(), "{plan}");
     let open = unverifiable(&plan);
     for entry in [
         "users.lee@acme.com.role (unknown API role `chief_wizard`)",
@@ -250,11 +209,9 @@ fn every_role_value_is_mapped_and_an_unknown_one_is_reported_not_read_as_member(
     // The known values are read as what they mean: a membership admin is an admin.
     let out = dir.path().join("exported");
     let out_arg = out.display().to_string();
-    let (_, stderr, code) = run(
-        &server,
-        dir.path(),
-        &["export", "--live", "anthropic:", "-o", &out_arg],
-    );
+    let (_, stderr, code) = against(&server, dir.path())
+        .args(["export", "--live", "anthropic:", "-o", &out_arg])
+        .run();
     assert_eq!(code, 0, "{stderr}");
     let users = std::fs::read_to_string(out.join("users.yaml")).unwrap_or_else(|e| panic!("{e}"));
     let line = |email: &str| {
@@ -275,16 +232,11 @@ fn every_role_value_is_mapped_and_an_unknown_one_is_reported_not_read_as_member(
 
 #[test]
 fn a_member_whose_api_role_disagrees_with_their_groups_is_fixed_through_the_api() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
-    in_sync(&server, dir.path(), &fixture);
+    let (server, dir, fixture) = org_in_sync();
     // Lee's only group, `ops`, grants no custom role: `managed` is drift.
     server.org().user("lee@acme.com").role = "managed".into();
     let plan = plan_json(&server, dir.path(), &fixture);
-    let ops = plan["operations"]
-        .as_array()
-        .unwrap_or_else(|| panic!("{plan}"));
+    let ops = operations(&plan);
     assert_eq!(ops.len(), 1, "{plan}");
     assert_eq!(ops[0]["op"], "user.update");
     assert_eq!(ops[0]["target"], "lee@acme.com");
@@ -298,27 +250,13 @@ fn a_member_whose_api_role_disagrees_with_their_groups_is_fixed_through_the_api(
 
 /// `apply` that is expected to stop; (stdout + stderr, exit code).
 fn apply_stopped(server: &StandIn, dir: &Path, policies: &str) -> (String, i32) {
-    let (stdout, stderr, code) = run(
-        server,
-        dir,
-        &[
-            "apply",
-            "-p",
-            policies,
-            "--live",
-            "anthropic:",
-            "--auto-approve",
-        ],
-    );
+    let (stdout, stderr, code) = try_apply(server, dir, policies);
     (format!("{stdout}{stderr}"), code)
 }
 
 #[test]
 fn a_user_changed_or_removed_by_someone_else_since_the_apply_began_is_not_removed() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
-    in_sync(&server, dir.path(), &fixture);
+    let (server, dir, _) = org_in_sync();
     let removing = policies(
         dir.path(),
         &[("unmanaged_users: keep", "unmanaged_users: remove")],
@@ -361,10 +299,7 @@ fn a_user_changed_or_removed_by_someone_else_since_the_apply_began_is_not_remove
 
 #[test]
 fn a_group_or_membership_changed_since_the_apply_began_is_not_deleted() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
-    in_sync(&server, dir.path(), &fixture);
+    let (server, dir, fixture) = org_in_sync();
     // A membership the policy does not ask for.
     let sales = {
         let mut org = server.org();
@@ -434,21 +369,11 @@ fn a_group_or_membership_changed_since_the_apply_began_is_not_deleted() {
 /// A CONNECT proxy on 127.0.0.1 that tunnels to wherever it is asked; counts tunnels and
 /// keeps the CONNECT lines.
 fn connect_proxy() -> (String, Arc<AtomicUsize>, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "http://{}",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
     let count = Arc::new(AtomicUsize::new(0));
     let lines = Arc::new(Mutex::new(Vec::new()));
     let (counted, seen) = (Arc::clone(&count), Arc::clone(&lines));
-    std::thread::spawn(move || {
-        for client in listener.incoming().flatten() {
-            let (counted, seen) = (Arc::clone(&counted), Arc::clone(&seen));
-            std::thread::spawn(move || tunnel(client, &counted, &seen));
-        }
-    });
-    (url, count, lines)
+    let address = listen(move |client| tunnel(client, &counted, &seen));
+    (format!("http://{address}"), count, lines)
 }
 
 fn tunnel(client: TcpStream, count: &AtomicUsize, lines: &Mutex<Vec<String>>) {
@@ -456,16 +381,9 @@ fn tunnel(client: TcpStream, count: &AtomicUsize, lines: &Mutex<Vec<String>>) {
         return;
     };
     let mut reader = BufReader::new(read_half);
-    let mut first = String::new();
-    if reader.read_line(&mut first).is_err() {
+    let Some((first, _)) = read_head(&mut reader) else {
         return;
-    }
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-    }
+    };
     let target = first
         .split_whitespace()
         .nth(1)
@@ -521,19 +439,14 @@ fn tunnel(client: TcpStream, count: &AtomicUsize, lines: &Mutex<Vec<String>>) {
 
 #[test]
 fn requests_go_through_the_proxy_the_environment_names_unless_no_proxy_names_the_host() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
+    let (server, dir, fixture) = new_org();
     let (proxy, tunnels, lines) = connect_proxy();
     let port = server.url.rsplit(':').next().unwrap_or_default().to_owned();
     let plan = |extra: &[(&str, &str)]| {
-        let (stdout, stderr, code) = run_with(
-            &server,
-            dir.path(),
-            KEY,
-            extra,
-            &["plan", "-p", &fixture, "--live", "anthropic:"],
-        );
+        let (stdout, stderr, code) = against(&server, dir.path())
+            .envs(extra.iter().copied())
+            .args(["plan", "-p", &fixture, "--live", "anthropic:"])
+            .run();
         assert_eq!(code, 0, "{stdout}{stderr}");
     };
     let before = server.org().log.len();
@@ -561,19 +474,14 @@ fn requests_go_through_the_proxy_the_environment_names_unless_no_proxy_names_the
 
 #[test]
 fn an_unreadable_ca_bundle_is_refused_before_any_request() {
-    let server = StandIn::start();
-    let dir = temp();
-    let fixture = fixture("anthropic");
+    let (server, dir, fixture) = new_org();
     let bundle = dir.path().join("corp-ca.pem");
     std::fs::write(&bundle, "-----BEGIN NOTHING-----\n").unwrap_or_else(|e| panic!("{e}"));
     let bundle_arg = bundle.display().to_string();
-    let (stdout, stderr, code) = run_with(
-        &server,
-        dir.path(),
-        KEY,
-        &[("SSL_CERT_FILE", &bundle_arg)],
-        &["plan", "-p", &fixture, "--live", "anthropic:"],
-    );
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .env("SSL_CERT_FILE", &bundle_arg)
+        .args(["plan", "-p", &fixture, "--live", "anthropic:"])
+        .run();
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stderr.contains("`SSL_CERT_FILE`") && stderr.contains("corp-ca.pem"),

@@ -5,14 +5,16 @@
 //! scope), both pagination schemes at two items a page (or `page`), the documented error
 //! bodies, header checks (the beta header each endpoint documents), 429s on demand, and an
 //! optional latency per answer (connections are served at once, so parallel reads overlap).
+//! The HTTP itself is `http_standin.rs`.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
+
+use crate::http_standin::{Request, decode, listen, read_request, respond};
 
 /// The key the stand-in accepts.
 pub const KEY: &str = "sk-ant-admin01-STANDIN-5ecret-key-value";
@@ -151,19 +153,15 @@ impl Org {
 
     /// The id of the user with `email`.
     pub fn user_id(&self, email: &str) -> String {
-        self.users
-            .iter()
-            .find(|u| u.email == email)
-            .map(|u| u.id.clone())
-            .unwrap_or_else(|| panic!("no user {email}"))
+        self.users[index(&self.users, "user", email, |u| &u.email)]
+            .id
+            .clone()
     }
 
     /// The group named `name`.
     pub fn group(&mut self, name: &str) -> &mut Group {
-        self.groups
-            .iter_mut()
-            .find(|g| g.name == name)
-            .unwrap_or_else(|| panic!("no group {name}"))
+        let i = index(&self.groups, "group", name, |g| &g.name);
+        &mut self.groups[i]
     }
 
     /// The invitee accepts: a user with the invite's role and groups.
@@ -175,13 +173,7 @@ impl Org {
             .unwrap_or_else(|| panic!("no pending invite for {email}"));
         invite.status = "accepted".into();
         let (role, groups) = (invite.role.clone(), invite.groups.clone());
-        let id = self.id("user");
-        self.users.push(User {
-            id: id.clone(),
-            email: email.into(),
-            name: email.split('@').next().unwrap_or_default().into(),
-            role,
-        });
+        let id = self.add_user(email, &role);
         for group in &mut self.groups {
             if groups.contains(&group.id) {
                 group.members.push(id.clone());
@@ -225,30 +217,30 @@ impl Org {
 
     /// The user with `email`.
     pub fn user(&mut self, email: &str) -> &mut User {
-        self.users
-            .iter_mut()
-            .find(|u| u.email == email)
-            .unwrap_or_else(|| panic!("no user {email}"))
+        let i = index(&self.users, "user", email, |u| &u.email);
+        &mut self.users[i]
     }
 
     /// The custom or built-in role named `name`.
     pub fn role(&mut self, name: &str) -> &mut Role {
-        self.roles
-            .iter_mut()
-            .find(|r| r.name == name)
-            .unwrap_or_else(|| panic!("no role {name}"))
+        let i = index(&self.roles, "role", name, |r| &r.name);
+        &mut self.roles[i]
     }
 
     /// Grant the custom role `role` to the group `group` (a console-only change).
     pub fn grant(&mut self, group: &str, role: &str) {
-        let role_id = self
-            .roles
-            .iter()
-            .find(|r| r.name == role)
-            .map(|r| r.id.clone())
-            .unwrap_or_else(|| panic!("no role {role}"));
+        let role_id = self.role(role).id.clone();
         self.group(group).role_ids.push(role_id);
     }
+}
+
+/// Where in `items` the one whose `key` is `wanted` is; the test fails naming the `what`
+/// that is missing.
+fn index<T>(items: &[T], what: &str, wanted: &str, key: impl Fn(&T) -> &String) -> usize {
+    items
+        .iter()
+        .position(|item| key(item) == wanted)
+        .unwrap_or_else(|| panic!("no {what} {wanted}"))
 }
 
 /// A running stand-in.
@@ -286,19 +278,10 @@ impl StandIn {
             custom: true,
             permissions: vec!["chat".into(), "api".into(), "permission_view_usage".into()],
         });
-        let listener = TcpListener::bind("127.0.0.1:0").expect("a loopback port");
-        let url = format!(
-            "http://{}",
-            listener.local_addr().expect("the listener's address")
-        );
         let org = Arc::new(Mutex::new(org));
         let shared = Arc::clone(&org);
-        std::thread::spawn(move || {
-            for stream in listener.incoming().flatten() {
-                let shared = Arc::clone(&shared);
-                std::thread::spawn(move || serve(stream, &shared));
-            }
-        });
+        let address = listen(move |stream| serve(&stream, &shared));
+        let url = format!("http://{address}");
         StandIn { url, org }
     }
 
@@ -308,38 +291,16 @@ impl StandIn {
     }
 }
 
-fn serve(stream: TcpStream, org: &Mutex<Org>) {
-    let Ok(clone) = stream.try_clone() else {
+fn serve(stream: &TcpStream, org: &Mutex<Org>) {
+    let Some(request) = read_request(stream) else {
         return;
     };
-    let mut reader = BufReader::new(clone);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut headers = Vec::new();
-    let mut length = 0;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = line.trim_end().split_once(':') {
-            let (name, value) = (name.trim().to_ascii_lowercase(), value.trim().to_owned());
-            if name == "content-length" {
-                length = value.parse().unwrap_or(0);
-            }
-            headers.push((name, value));
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let Request {
+        method,
+        target,
+        headers,
+        body,
+    } = request;
     let ((status, extra, answer), latency) = {
         let mut org = org.lock().unwrap_or_else(|e| e.into_inner());
         org.in_flight += 1;
@@ -370,12 +331,12 @@ fn serve(stream: TcpStream, org: &Mutex<Org>) {
     };
     std::thread::sleep(latency);
     org.lock().unwrap_or_else(|e| e.into_inner()).in_flight -= 1;
-    let text = answer.to_string();
-    let mut stream = stream;
-    let _ = write!(
+    respond(
         stream,
-        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\n{extra}content-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
+        status,
+        &extra,
+        "application/json",
+        &answer.to_string(),
     );
 }
 
@@ -387,35 +348,32 @@ fn error(status: u16, kind: &str, message: &str) -> (u16, String, Value) {
     )
 }
 
+/// The refusal of a change to a group that SCIM provisions.
+fn read_only() -> (u16, String, Value) {
+    error(
+        403,
+        "permission_error",
+        "SCIM-provisioned groups are read-only",
+    )
+}
+
 fn ok(value: Value) -> (u16, String, Value) {
     (200, String::new(), value)
 }
 
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(Ok(b)) = text.get(i + 1..i + 3).map(|h| u8::from_str_radix(h, 16))
-        {
-            out.push(b);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// Items a page: the `limit` asked (20 when not), at most `page` (at most [`PAGE`] when
+/// zero).
+fn limit(query: &BTreeMap<String, String>, page: usize) -> usize {
+    query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20)
+        .min(if page == 0 { PAGE } else { page })
 }
 
 /// `data`/`has_more`/`first_id`/`last_id` after `after_id`.
 fn by_id(items: Vec<Value>, query: &BTreeMap<String, String>, page: usize) -> Value {
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(20)
-        .min(if page == 0 { PAGE } else { page });
+    let limit = limit(query, page);
     let start = query
         .get("after_id")
         .and_then(|after| items.iter().position(|i| i["id"] == after.as_str()))
@@ -436,11 +394,7 @@ fn by_page(
     looping: bool,
     page: usize,
 ) -> Value {
-    let limit = query
-        .get("limit")
-        .and_then(|l| l.parse::<usize>().ok())
-        .unwrap_or(20)
-        .min(if page == 0 { PAGE } else { page });
+    let limit = limit(query, page);
     // Opaque to the client, with characters that need encoding in a query string.
     let start = query
         .get("page")
@@ -689,11 +643,7 @@ fn handle(
             )
         }
         ("DELETE", ["", "rbac_groups", id]) => match org.groups.iter().position(|g| g.id == *id) {
-            Some(i) if org.groups[i].scim => error(
-                403,
-                "permission_error",
-                "SCIM-provisioned groups are read-only",
-            ),
+            Some(i) if org.groups[i].scim => read_only(),
             Some(i) => {
                 org.groups.remove(i);
                 ok(json!({"type": "rbac_group_deleted", "id": id}))

@@ -2,18 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, orgplan, run};
+use crate::common::{Run, copy_policies, edit_plan_to_remove, fixture, orgplan, read, run, temp};
 
 /// A temporary folder and the `file:` URI of a live file in it.
 fn temp_live() -> (tempfile::TempDir, PathBuf, String) {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = temp();
     let path = dir.path().join("state").join("live.json");
     let uri = format!("file:{}", path.display());
     (dir, path, uri)
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -84,20 +80,25 @@ fn without_a_terminal_apply_needs_auto_approve() {
 }
 
 #[test]
+fn a_yes_piped_into_apply_is_not_an_approval() {
+    // Only a person at a terminal approves; a script that pipes `yes` must say
+    // `--auto-approve`.
+    let (_dir, path, uri) = temp_live();
+    let (stdout, stderr, code) = orgplan()
+        .args(["apply", "--live", &uri])
+        .write_stdin("yes\n")
+        .run();
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains("--auto-approve"), "{stderr}");
+    assert!(!path.exists());
+}
+
+#[test]
 fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
     let (dir, path, uri) = temp_live();
     let plan = dir.path().join("plan.json");
     let plan = plan.display().to_string();
-    let (_, stderr, code) = run(&[
-        "plan",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "-o",
-        &plan,
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    save_team_plan(&uri, &plan);
     let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(stdout.contains("Apply complete: 6 applied"), "{stdout}");
@@ -113,16 +114,7 @@ fn a_saved_plan_applies_and_a_stale_one_is_refused_naming_what_changed() {
     ");
 
     // A fresh plan, then someone edits the live org: only that user is named.
-    let (_, _, code) = run(&[
-        "plan",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "-o",
-        &plan,
-    ]);
-    assert_eq!(code, 0);
+    save_team_plan(&uri, &plan);
     let edited = read(&path).replace("\"Ben Carter\"", "\"Benjamin Carter\"");
     std::fs::write(&path, edited).expect("write a file");
     let (_, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
@@ -151,15 +143,9 @@ fn safety_is_checked_again_at_apply_time() {
     assert_eq!(code, 0);
     // The small Team org, now removing the users it does not declare: the 21 users
     // applied above, the primary owner among them.
-    let policy = dir.path().join("policy");
-    std::fs::create_dir_all(&policy).expect("create a folder");
-    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
-    for name in ["org.yaml", "users.yaml"] {
-        let text =
-            read(&team.join(name)).replace("unmanaged_users: keep", "unmanaged_users: remove");
-        std::fs::write(policy.join(name), text).expect("write a file");
-    }
-    let policy = policy.display().to_string();
+    let policy = team_policy(dir.path(), "policy", &|text| {
+        text.replace("unmanaged_users: keep", "unmanaged_users: remove")
+    });
     let (_, stderr, code) = run(&["apply", "-p", &policy, "--live", &uri, "--auto-approve"]);
     assert_eq!(code, 1);
     assert!(stderr.contains("plan refused"), "{stderr}");
@@ -173,13 +159,11 @@ fn a_held_lock_makes_apply_wait_then_fail_naming_the_lock_file() {
     std::fs::create_dir_all(path.parent().unwrap_or(&path)).expect("create a folder");
     let lock = std::fs::File::create(&lock_path).expect("create a file");
     lock.lock().expect("lock the file");
-    let output = orgplan()
+    let (_, stderr, code) = orgplan()
         .args(["apply", "--live", &uri, "--auto-approve"])
         .env("ORGPLAN_LOCK_TIMEOUT", "1")
-        .output()
-        .expect("run orgplan");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1));
+        .run();
+    assert_eq!(code, 1);
     assert!(
         stderr.contains(&format!("`{}`", lock_path.display())),
         "{stderr}"
@@ -236,18 +220,25 @@ fn export_of_an_org_never_set_up_is_refused() {
 
 /// A policy folder in `dir` from the `team-plan` fixture, each text passed through `edit`.
 fn team_policy(dir: &Path, name: &str, edit: &dyn Fn(String) -> String) -> String {
-    let policy = dir.join(name);
-    std::fs::create_dir_all(&policy).expect("create a folder");
-    let team = Path::new(env!("CARGO_MANIFEST_DIR")).join(fixture("team-plan"));
-    for file in ["org.yaml", "users.yaml"] {
-        let text = edit(read(&team.join(file)));
-        std::fs::write(policy.join(file), text).expect("write a file");
-    }
-    policy.display().to_string()
+    copy_policies(&fixture("team-plan"), &dir.join(name), edit)
 }
 
-/// A live org: the team-plan users plus one undeclared user, `extra@bluebird.studio`.
-fn team_live_with_an_extra_user(uri: &str, path: &Path) {
+/// Plan the `team-plan` fixture against `uri` and save the plan at `plan`.
+fn save_team_plan(uri: &str, plan: &str) {
+    let (_, stderr, code) = run(&[
+        "plan",
+        "-p",
+        &fixture("team-plan"),
+        "--live",
+        uri,
+        "-o",
+        plan,
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+}
+
+/// The live org at `uri` set up as the `team-plan` fixture asks.
+fn apply_team(uri: &str) {
     let (_, stderr, code) = run(&[
         "apply",
         "-p",
@@ -257,9 +248,22 @@ fn team_live_with_an_extra_user(uri: &str, path: &Path) {
         "--auto-approve",
     ]);
     assert_eq!(code, 0, "{stderr}");
+}
+
+/// A live org: the team-plan users plus one undeclared user, `extra@bluebird.studio`.
+fn team_live_with_an_extra_user(uri: &str, path: &Path) {
+    apply_team(uri);
     let mut state: serde_json::Value = serde_json::from_str(&read(path)).expect("valid JSON");
     state["users"]["extra@bluebird.studio"] = serde_json::json!({"id": "usr_99", "name": "X"});
     std::fs::write(path, state.to_string()).expect("write a file");
+}
+
+/// `orgplan args…` fails saying `expected`, and the live file at `path` still holds `user`.
+fn refused_and_kept(args: &[&str], expected: &str, path: &Path, user: &str) {
+    let (stdout, stderr, code) = run(args);
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stderr.contains(expected), "{stderr}");
+    assert!(read(path).contains(user));
 }
 
 #[test]
@@ -279,60 +283,30 @@ fn a_plan_made_with_unmanaged_remove_is_refused_when_applied_with_keep() {
         "{stdout}"
     );
     // The policy that keeps unmanaged users plans nothing; its apply must not remove.
-    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &keep]);
-    assert_eq!(code, 1, "{stdout}{stderr}");
-    assert!(
-        stderr.contains(
-            "operation 2 is `user.remove extra@bluebird.studio` in the file, nothing now"
-        ),
-        "{stderr}"
+    refused_and_kept(
+        &["apply", &plan, "-p", &keep],
+        "operation 2 is `user.remove extra@bluebird.studio` in the file, nothing now",
+        &path,
+        "extra@bluebird.studio",
     );
-    assert!(read(&path).contains("extra@bluebird.studio"));
 }
 
 #[test]
 fn a_hand_edited_plan_cannot_remove_the_primary_owner() {
     let (dir, path, uri) = temp_live();
-    let (_, stderr, code) = run(&[
-        "apply",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "--auto-approve",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
+    apply_team(&uri);
     let plan = dir.path().join("plan.json");
-    let (_, stderr, code) = run(&[
-        "plan",
-        "-p",
-        &fixture("team-plan"),
-        "--live",
-        &uri,
-        "-o",
-        &plan.display().to_string(),
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let mut saved: serde_json::Value = serde_json::from_str(&read(&plan)).expect("valid JSON");
-    saved["operations"] = serde_json::json!([{
-        "op": "user.remove",
-        "target": "maria@bluebird.studio",
-        "changes": [],
-        "execution": "provider"
-    }]);
-    std::fs::write(&plan, saved.to_string()).expect("write a file");
+    save_team_plan(&uri, &plan.display().to_string());
+    edit_plan_to_remove(&plan, "maria@bluebird.studio");
     let plan = plan.display().to_string();
-    let (stdout, stderr, code) = run(&["apply", &plan, "-p", &fixture("team-plan")]);
-    assert_eq!(code, 1, "{stdout}{stderr}");
     // Refused by the primary-owner rule, judged on the file's own operations before they
     // are compared with a fresh plan: with that rule gone, this fails.
-    assert!(
-        stderr.contains(
-            "safety.protected: the plan would remove `maria@bluebird.studio` (the primary owner)"
-        ),
-        "{stderr}"
+    refused_and_kept(
+        &["apply", &plan, "-p", &fixture("team-plan")],
+        "safety.protected: the plan would remove `maria@bluebird.studio` (the primary owner)",
+        &path,
+        "maria@bluebird.studio",
     );
-    assert!(read(&path).contains("maria@bluebird.studio"));
 }
 
 #[test]

@@ -56,7 +56,7 @@ fn sigkill_during_a_large_apply_leaves_old_or_new_state() {
     let log = dir.path().join("live.json.audit.jsonl");
     let uri = format!("file:{}", live.display());
     let apply = |policy: &Path| {
-        let mut command = std::process::Command::new(assert_cmd::cargo::cargo_bin("orgplan"));
+        let mut command = std::process::Command::new(crate::common::binary());
         command
             .args(["apply", "--auto-approve", "--live", &uri, "-p"])
             .arg(policy)

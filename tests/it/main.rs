@@ -15,6 +15,7 @@ mod docs;
 mod explain;
 mod fuzz_seeds;
 mod github;
+mod http_standin;
 mod layers;
 mod plan;
 mod policytest;

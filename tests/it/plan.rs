@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use crate::common::{fixture, run};
+use crate::common::{Run, fixture, run};
 
 fn drift(format: &str) -> (String, String, i32) {
     let policies = fixture("drift/policies");
@@ -143,14 +143,12 @@ fn a_missing_live_file_is_a_new_org_created_whole() {
 fn the_default_live_uri_is_dot_orgplan_live_json() {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let policies = crate::common::root().join("policies");
-    let output = crate::common::orgplan()
+    let (stdout, _, code) = crate::common::orgplan()
         .current_dir(dir.path())
         .args(["plan", "-p"])
         .arg(&policies)
-        .output()
-        .expect("run orgplan");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(0));
+        .run();
+    assert_eq!(code, 0);
     assert!(
         stdout.starts_with("Live: file:.orgplan/live.json\n"),
         "{stdout}"

@@ -39,6 +39,13 @@ fn test_json(dir: &Path) -> (Value, i32) {
     (report, code)
 }
 
+/// `orgplan validate -p DIR --format json`, which must exit 3: the report.
+fn invalid(dir: &Path) -> Value {
+    let (stdout, _, code) = run(&["validate", "-p", &path(dir), "--format", "json"]);
+    assert_eq!(code, 3, "{stdout}");
+    serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// The outcome of the test called `name`.
 fn outcome<'a>(report: &'a Value, name: &str) -> &'a Value {
     report["tests"]
@@ -276,9 +283,7 @@ fn an_unknown_user_or_group_is_reported_on_its_line() {
     expect: {groups: [engineering, saless]}
 ",
     );
-    let (stdout, _, code) = run(&["validate", "-p", &path(dir.path()), "--format", "json"]);
-    assert_eq!(code, 3, "{stdout}");
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}"));
+    let report = invalid(dir.path());
     let found: Vec<(String, u64, String, String)> = report["diagnostics"]
         .as_array()
         .into_iter()
@@ -347,9 +352,7 @@ fn schema_errors_in_a_test_file_are_located() {
     expct: {role: member}
 ",
     );
-    let (stdout, _, code) = run(&["validate", "-p", &path(dir.path()), "--format", "json"]);
-    assert_eq!(code, 3, "{stdout}");
-    let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}"));
+    let report = invalid(dir.path());
     let lines: Vec<(u64, String)> = report["diagnostics"]
         .as_array()
         .into_iter()

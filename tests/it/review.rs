@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{fixture, root, run};
+use crate::common::{self, Printed, fixture, read, root, run, temp};
 
 const AS_OF: &str = "2026-11-30";
 
@@ -12,23 +12,15 @@ fn usage() -> String {
     format!("file:{}", fixture("review/usage.json"))
 }
 
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// A copy of the folder `from` (relative to the root) in a temporary folder.
 fn copy_policies(from: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp();
     let to = dir.path().join("policies");
-    std::fs::create_dir_all(&to).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(root().join(from)).unwrap_or_else(|e| panic!("{e}")) {
-        let entry = entry.unwrap_or_else(|e| panic!("{e}"));
-        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap_or_else(|e| panic!("{e}"));
-    }
+    common::copy_policies(from, &to, &|text| text);
     (dir, to)
 }
 
-fn review(args: &[&str]) -> (String, String, i32) {
+fn review(args: &[&str]) -> Printed {
     let mut all = vec!["review", "--as-of", AS_OF];
     all.extend_from_slice(args);
     run(&all)
@@ -161,19 +153,26 @@ fn the_primary_owner_and_protected_users_get_no_suggestion_and_are_told_why() {
     );
 }
 
+/// The finding about `email` in a JSON report (`null` when there is none).
+fn finding_of(report: &serde_json::Value, email: &str) -> serde_json::Value {
+    report["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["email"] == email)
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[test]
 fn a_dormant_admin_is_demoted_unless_min_admins_forbids_it() {
     let (dir, policies) = copy_policies("tests/fixtures/review/styles");
     let usage = format!("file:{}", fixture("review/styles-usage.json"));
     let p = policies.display().to_string();
-    let report = json(&["-p", &p, "--usage", &usage]);
-    let admin = report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["email"] == "admin.gone@styles.test")
-        .cloned()
-        .unwrap_or_default();
+    let admin = finding_of(
+        &json(&["-p", &p, "--usage", &usage]),
+        "admin.gone@styles.test",
+    );
     assert_eq!(admin["code"], "inactive-admin");
     assert_eq!(admin["suggestion"]["field"], "role");
     assert_eq!(admin["suggestion"]["after"], "member");
@@ -182,14 +181,10 @@ fn a_dormant_admin_is_demoted_unless_min_admins_forbids_it() {
     let org = policies.join("org.yaml");
     std::fs::write(&org, read(&org).replace("min_admins: 1", "min_admins: 2"))
         .unwrap_or_else(|e| panic!("{e}"));
-    let report = json(&["-p", &p, "--usage", &usage]);
-    let admin = report["findings"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|f| f["email"] == "admin.gone@styles.test")
-        .cloned()
-        .unwrap_or_default();
+    let admin = finding_of(
+        &json(&["-p", &p, "--usage", &usage]),
+        "admin.gone@styles.test",
+    );
     assert!(admin["suggestion"].is_null(), "{admin}");
     assert!(
         admin["message"]
@@ -427,7 +422,7 @@ fn review_write_then_plan_lists_exactly_the_suggested_operations() {
 
 #[test]
 fn live_users_not_in_the_policy_and_pending_invites_are_reported() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp();
     let path = dir.path().join("live.json");
     let live = format!("file:{}", path.display());
     let (stdout, stderr, code) = run(&["apply", "--live", &live, "--auto-approve"]);
@@ -519,7 +514,7 @@ fn static_least_privilege_warnings_are_part_of_the_review() {
 
 #[test]
 fn a_bad_usage_file_is_a_located_runtime_error() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp();
     let path = dir.path().join("usage.json");
     std::fs::write(
         &path,
@@ -548,7 +543,7 @@ fn an_invalid_policy_exits_3() {
 
 #[test]
 fn save_usage_writes_what_was_read() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = temp();
     let saved = dir.path().join("saved.json");
     let usage = usage();
     let s = saved.display().to_string();
@@ -575,9 +570,9 @@ mod analytics {
 
     use serde_json::{Value, json};
 
-    use super::{AS_OF, read};
+    use super::AS_OF;
     use crate::anthropic_server::{KEY, StandIn};
-    use crate::common::orgplan;
+    use crate::common::{Printed, Run, orgplan, read, temp};
 
     fn row(email: &str, last: Option<&str>, messages: u64, sessions: Option<u64>) -> Value {
         json!({
@@ -591,21 +586,22 @@ mod analytics {
         })
     }
 
-    fn review(server: &StandIn, args: &[&str]) -> (String, String, i32) {
-        let output = orgplan()
+    /// orgplan reading usage from `server` with the Analytics key (not the Admin one).
+    fn analytics(server: &StandIn) -> assert_cmd::Command {
+        let mut command = orgplan();
+        command
             .env("ORGPLAN_ANTHROPIC_URL", &server.url)
             .env("ANTHROPIC_ANALYTICS_KEY", KEY)
             .env_remove("ANTHROPIC_ADMIN_KEY")
-            .env("ORGPLAN_HTTP_BACKOFF_MS", "1")
+            .env("ORGPLAN_HTTP_BACKOFF_MS", "1");
+        command
+    }
+
+    fn review(server: &StandIn, args: &[&str]) -> Printed {
+        analytics(server)
             .args(["review", "--usage", "anthropic:", "--as-of", AS_OF])
             .args(args)
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        (
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-            output.status.code().unwrap_or(-1),
-        )
+            .run()
     }
 
     #[test]
@@ -626,7 +622,7 @@ mod analytics {
             ];
             org.throttle = 1;
         }
-        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let dir = temp();
         let saved = dir.path().join("usage.json");
         let s = saved.display().to_string();
         let (stdout, stderr, code) = review(&server, &["--format", "json", "--save-usage", &s]);
@@ -703,39 +699,28 @@ mod analytics {
     fn the_documented_errors_are_reported_with_what_to_do() {
         let server = StandIn::start();
         // A date before the API's first day: 400.
-        let output = orgplan()
-            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
-            .env("ANTHROPIC_ANALYTICS_KEY", KEY)
+        let (_, stderr, code) = analytics(&server)
             .args(["review", "--usage", "anthropic:", "--as-of", "2025-12-01"])
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1));
+            .run();
+        assert_eq!(code, 1);
         assert!(
             stderr.contains("answered 400 `invalid_request_error`"),
             "{stderr}"
         );
         assert!(stderr.contains("try an earlier `--as-of`"), "{stderr}");
         // A wrong key: the server's refusal, the key never echoed.
-        let output = orgplan()
-            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+        let (_, stderr, code) = analytics(&server)
             .env("ANTHROPIC_ANALYTICS_KEY", "sk-ant-wrong-key-0000")
             .args(["review", "--usage", "anthropic:", "--as-of", AS_OF])
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(1));
+            .run();
+        assert_eq!(code, 1);
         assert!(stderr.contains("`read:analytics` scope"), "{stderr}");
         assert!(!stderr.contains("sk-ant-wrong-key-0000"), "{stderr}");
         // No key at all.
-        let output = orgplan()
-            .env("ORGPLAN_ANTHROPIC_URL", &server.url)
+        let (_, stderr, _) = analytics(&server)
             .env_remove("ANTHROPIC_ANALYTICS_KEY")
-            .env_remove("ANTHROPIC_ADMIN_KEY")
             .args(["review", "--usage", "anthropic:", "--as-of", AS_OF])
-            .output()
-            .unwrap_or_else(|e| panic!("{e}"));
-        let stderr = String::from_utf8_lossy(&output.stderr);
+            .run();
         assert!(stderr.contains("`ANTHROPIC_ANALYTICS_KEY`"), "{stderr}");
     }
 }

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use crate::common::orgplan;
+use crate::common::{Run, op_line, orgplan};
 
 const TOKEN_VAR: &str = "ORGPLAN_SCIM_TEST_TOKEN";
 
@@ -20,17 +20,20 @@ fn token() -> String {
         .unwrap_or_else(|_| panic!("`{TOKEN_VAR}` is not set: run `bash tests/scim/run.sh`"))
 }
 
-fn run(args: &[&str]) -> (String, String, i32) {
-    let output = orgplan()
-        .args(args)
-        .env("ORGPLAN_SCIM_TOKEN", token())
-        .output()
-        .expect("run orgplan");
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        output.status.code().unwrap_or(-1),
-    )
+/// orgplan with the server's token.
+fn scim() -> assert_cmd::Command {
+    let mut command = orgplan();
+    command.env("ORGPLAN_SCIM_TOKEN", token());
+    command
+}
+
+/// `plan --detailed-exitcode` against `base`, which must find nothing to do; its output.
+fn nothing_to_do(base: &str) -> String {
+    let (out, err, code) = scim()
+        .args(["plan", "--live", base, "--detailed-exitcode"])
+        .run();
+    assert_eq!(code, 0, "{out}{err}");
+    out
 }
 
 /// A plain HTTP request to the server, as an admin console or another IdP would make.
@@ -81,7 +84,9 @@ fn scenario(base: &str, full: bool) {
     let mut outputs = String::new();
 
     // The empty server: the whole org is to be created.
-    let (out, err, code) = run(&["plan", "--live", base, "-o", &plan_file]);
+    let (out, err, code) = scim()
+        .args(["plan", "--live", base, "-o", &plan_file])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("+ user.invite ceo@acme.com"), "{out}");
     assert!(out.contains("+ group.create engineering"), "{out}");
@@ -111,13 +116,14 @@ fn scenario(base: &str, full: bool) {
     outputs.push_str(&err);
 
     // Apply the saved plan, then nothing is left.
-    let (out, err, code) = run(&["apply", &plan_file, "--live", base, "--audit", &audit]);
+    let (out, err, code) = scim()
+        .args(["apply", &plan_file, "--live", base, "--audit", &audit])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Apply complete"), "{out}");
     outputs.push_str(&out);
     outputs.push_str(&err);
-    let (out, err, code) = run(&["plan", "--live", base, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let out = nothing_to_do(base);
     assert!(out.contains("No changes"), "{out}");
 
     // Drift made by someone else: a user deactivated, a member taken out of a group,
@@ -137,24 +143,16 @@ fn scenario(base: &str, full: bool) {
     let tom = find(base, "Users", "userName", "tom.baker@acme.com");
     http("DELETE", &format!("{http_base}/Users/{tom}"), None);
 
-    let (out, err, code) = run(&["plan", "--live", base, "--format", "json"]);
+    let (out, err, code) = scim()
+        .args(["plan", "--live", base, "--format", "json"])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     let plan: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
     let ops: Vec<String> = plan["operations"]
         .as_array()
         .unwrap_or_else(|| panic!("{plan}"))
         .iter()
-        .map(|op| {
-            let member = op["member"]
-                .as_str()
-                .map(|m| format!(" {m}"))
-                .unwrap_or_default();
-            format!(
-                "{} {}{member}",
-                op["op"].as_str().unwrap_or_default(),
-                op["target"].as_str().unwrap_or_default()
-            )
-        })
+        .map(op_line)
         .collect();
     assert_eq!(
         ops,
@@ -167,27 +165,32 @@ fn scenario(base: &str, full: bool) {
     );
 
     // Apply repairs it.
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", base, "--audit", &audit]);
+    let (out, err, code) = scim()
+        .args(["apply", "--auto-approve", "--live", base, "--audit", &audit])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     outputs.push_str(&out);
     outputs.push_str(&err);
-    let (out, err, code) = run(&["plan", "--live", base, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}{err}");
+    nothing_to_do(base);
 
     // Export, then plan the export: nothing to do. Without the extension the org
     // settings cannot be read, so export says so instead of writing a partial policy.
     let exported = path("exported");
-    let (out, err, code) = run(&["export", "--live", base, "-o", &exported]);
+    let (out, err, code) = scim()
+        .args(["export", "--live", base, "-o", &exported])
+        .run();
     if full {
         assert_eq!(code, 0, "{out}{err}");
-        let (out, err, code) = run(&[
-            "plan",
-            "-p",
-            &exported,
-            "--live",
-            base,
-            "--detailed-exitcode",
-        ]);
+        let (out, err, code) = scim()
+            .args([
+                "plan",
+                "-p",
+                &exported,
+                "--live",
+                base,
+                "--detailed-exitcode",
+            ])
+            .run();
         assert_eq!(code, 0, "{out}{err}");
         assert!(out.contains("No changes"), "{out}");
     } else {

@@ -3,31 +3,63 @@
 //! connection dropped after the request landed, a response slower than the timeout, and
 //! a user the server refuses (400) until the fault is removed.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::BufReader;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
 
-use crate::common::orgplan;
+use crate::common::{Printed, Run, orgplan, root, temp};
+use crate::http_standin::{listen, read_head, respond};
 use crate::scim_standin::{Fault, FaultKind, Shared, TOKEN, lock, start};
 
-/// Run orgplan against the stand-in with fast retry settings; (stdout, stderr, code).
-fn run(args: &[&str]) -> (String, String, i32) {
-    let output = orgplan()
-        .args(args)
+/// orgplan with the stand-in's token and fast retry settings.
+fn scim() -> assert_cmd::Command {
+    let mut command = orgplan();
+    command
         .env("ORGPLAN_SCIM_TOKEN", TOKEN)
         .env("ORGPLAN_HTTP_TIMEOUT", "1")
         .env("ORGPLAN_HTTP_ATTEMPTS", "4")
-        .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        output.status.code().unwrap_or(-1),
-    )
+        .env("ORGPLAN_HTTP_BACKOFF_MS", "10");
+    command
+}
+
+/// `apply --auto-approve` against the stand-in at `url`, auditing to `audit`.
+fn apply(url: &str, audit: &str) -> Printed {
+    scim()
+        .args(["apply", "--auto-approve", "--live", url, "--audit", audit])
+        .run()
+}
+
+/// `plan ARGS… --detailed-exitcode`, which must find the org in step with the policy.
+fn in_step(args: &[&str]) -> Printed {
+    let (out, err, code) = scim()
+        .arg("plan")
+        .args(args)
+        .arg("--detailed-exitcode")
+        .run();
+    assert_eq!(code, 0, "{out}{err}");
+    (out, err, code)
+}
+
+/// A stand-in SCIM server holding an empty org: its store (to set faults and look
+/// inside) and its URL.
+fn stand_in() -> (Shared, String) {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    (store, url)
+}
+
+/// A temporary folder and the path of an audit file in it.
+fn audit_file() -> (tempfile::TempDir, String) {
+    let dir = temp();
+    let audit = dir
+        .path()
+        .join("audit.jsonl")
+        .to_string_lossy()
+        .into_owned();
+    (dir, audit)
 }
 
 fn no_doubles(store: &Shared) {
@@ -47,11 +79,8 @@ fn no_doubles(store: &Shared) {
 
 #[test]
 fn apply_converges_through_faults_and_reports_a_partial_failure() {
-    let store: Shared = Arc::default();
-    let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let audit = dir.path().join("audit.jsonl");
-    let audit = audit.to_string_lossy().into_owned();
+    let (store, url) = stand_in();
+    let (dir, audit) = audit_file();
     let plan_file = dir.path().join("plan.json");
     let plan_file = plan_file.to_string_lossy().into_owned();
     {
@@ -92,12 +121,14 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
     }
 
     // A plan saved with the token set: neither the plan nor the output holds it.
-    let (out, err, code) = run(&["plan", "--live", &url, "-o", &plan_file]);
+    let (out, err, code) = scim()
+        .args(["plan", "--live", &url, "-o", &plan_file])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Unverifiable"), "{out}");
 
     // One user is refused: the apply stops with what landed and what did not.
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("apply stopped at `user.invite` on `sofia.rossi@acme.com`"),
@@ -120,19 +151,20 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
 
     // The fault is removed: a re-run finishes the job, and nothing is left to do.
     lock(&store).refuse = None;
-    let (out, err, code) = run(&[
-        "apply",
-        "--auto-approve",
-        "--live",
-        &url,
-        "--audit",
-        &audit,
-        "--parallelism",
-        "3",
-    ]);
+    let (out, err, code) = scim()
+        .args([
+            "apply",
+            "--auto-approve",
+            "--live",
+            &url,
+            "--audit",
+            &audit,
+            "--parallelism",
+            "3",
+        ])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
-    let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}{err}");
+    let (out, err, _) = in_step(&["--live", &url]);
     assert!(out.contains("No changes"), "{out}");
     no_doubles(&store);
     assert!(lock(&store).faults.is_empty(), "every fault was met");
@@ -170,7 +202,7 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
             kind: FaultKind::Changed,
         }];
     }
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("user.reactivate")
@@ -178,7 +210,7 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
             && err.contains("nothing overwritten"),
         "{err}"
     );
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("user.reactivate kate.sullivan@acme.com"),
@@ -188,15 +220,12 @@ fn apply_converges_through_faults_and_reports_a_partial_failure() {
 
 #[test]
 fn a_wrong_token_says_which_variable_to_set() {
-    let store: Shared = Arc::default();
-    let url = start(store);
-    let output = orgplan()
+    let (_, url) = stand_in();
+    let (_, err, code) = orgplan()
         .args(["plan", "--live", &url])
         .env("ORGPLAN_SCIM_TOKEN", "wrong-token-123")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1));
+        .run();
+    assert_eq!(code, 1);
     assert!(
         err.contains("401") && err.contains("ORGPLAN_SCIM_TOKEN"),
         "{err}"
@@ -212,15 +241,13 @@ fn an_unreachable_server_fails_without_printing_credentials() {
         .map(|a| a.port())
         .unwrap_or_else(|e| panic!("{e}"));
     let uri = format!("scim+http://user:secret@127.0.0.1:{port}/scim/v2?token=abc");
-    let output = orgplan()
+    let (_, err, code) = orgplan()
         .args(["plan", "--live", &uri])
         .env("ORGPLAN_SCIM_TOKEN", TOKEN)
         .env("ORGPLAN_HTTP_ATTEMPTS", "2")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "10")
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+        .run();
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("failed after 2 attempts"), "{err}");
     for secret in ["secret", "abc", TOKEN] {
         assert!(!err.contains(secret), "{err}");
@@ -229,14 +256,13 @@ fn an_unreachable_server_fails_without_printing_credentials() {
 
 #[test]
 fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
-    let store: Shared = Arc::default();
+    let (store, url) = stand_in();
     lock(&store).faults = vec![Fault {
         method: "GET",
         path: "/ServiceProviderConfig",
         kind: FaultKind::EchoAuth,
     }];
-    let url = start(Arc::clone(&store));
-    let (out, err, code) = run(&["plan", "--live", &url]);
+    let (out, err, code) = scim().args(["plan", "--live", &url]).run();
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("answered 400"), "{err}");
     assert!(!out.contains(TOKEN) && !err.contains(TOKEN), "{err}");
@@ -245,40 +271,20 @@ fn an_error_detail_echoing_the_authorization_header_does_not_print_the_token() {
 #[test]
 fn an_endpoint_on_another_host_is_never_sent_the_token() {
     // A second listener stands for a host the token must never reach.
-    let other = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let other_url = format!(
-        "http://{}/Users",
-        other.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
     let reached = Arc::new(Mutex::new(Vec::<String>::new()));
     let log = Arc::clone(&reached);
-    std::thread::spawn(move || {
-        for mut stream in other.incoming().flatten() {
-            let mut reader = BufReader::new(match stream.try_clone() {
-                Ok(s) => s,
-                Err(_) => continue,
-            });
-            let mut head = String::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-                    break;
-                }
-                head.push_str(&line);
-            }
-            lock_log(&log).push(head);
-            let body = r#"{"totalResults":0,"Resources":[]}"#;
-            let _ = write!(
-                stream,
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-        }
+    let other = listen(move |stream| {
+        let Some((request_line, _)) = read_head(&mut BufReader::new(&stream)) else {
+            return;
+        };
+        lock_log(&log).push(request_line);
+        let body = r#"{"totalResults":0,"Resources":[]}"#;
+        respond(&stream, 200, "", "application/scim+json", body);
     });
-    let store: Shared = Arc::default();
+    let other_url = format!("http://{other}/Users");
+    let (store, url) = stand_in();
     lock(&store).users_endpoint = Some(other_url.clone());
-    let url = start(Arc::clone(&store));
-    let (out, err, code) = run(&["plan", "--live", &url]);
+    let (out, err, code) = scim().args(["plan", "--live", &url]).run();
     assert_eq!(code, 1, "{out}{err}");
     // Refused for the endpoint, not failing earlier for some other reason.
     assert!(
@@ -298,7 +304,7 @@ fn lock_log(log: &Mutex<Vec<String>>) -> std::sync::MutexGuard<'_, Vec<String>> 
 
 #[test]
 fn a_server_that_ignores_start_index_does_not_page_forever() {
-    let store: Shared = Arc::default();
+    let (store, url) = stand_in();
     {
         let mut s = lock(&store);
         s.users.insert(
@@ -307,28 +313,24 @@ fn a_server_that_ignores_start_index_does_not_page_forever() {
         );
         s.ignore_paging = true;
     }
-    let url = start(Arc::clone(&store));
-    let output = orgplan()
+    let (_, err, code) = orgplan()
         .args(["plan", "--live", &url])
         .env("ORGPLAN_SCIM_TOKEN", TOKEN)
         .timeout(Duration::from_secs(30))
-        .output()
-        .unwrap_or_else(|e| panic!("{e}"));
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{err}");
+        .run();
+    assert_eq!(code, 1, "{err}");
     assert!(err.contains("startIndex"), "{err}");
 }
 
 #[test]
 fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
-    let store: Shared = Arc::default();
-    let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (store, url) = stand_in();
+    let dir = temp();
     // A regular file where the audit file's folder should be.
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, "").unwrap_or_else(|e| panic!("{e}"));
     let audit = blocker.join("audit.jsonl").to_string_lossy().into_owned();
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     // Groups are created first: they landed before the audit file was first written.
     let groups = lock(&store).groups.len();
@@ -345,14 +347,11 @@ fn an_audit_file_that_cannot_be_written_still_reports_what_landed() {
 
 #[test]
 fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands() {
-    let store: Shared = Arc::default();
-    let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let audit = dir.path().join("audit.jsonl");
-    let audit = audit.to_string_lossy().into_owned();
+    let (store, url) = stand_in();
+    let (_dir, audit) = audit_file();
     lock(&store).refuse_member = Some("liam.obrien@acme.com".into());
 
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("apply stopped at `group.add_member` on `sales`")
@@ -401,7 +400,7 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
         s.refuse_member = None;
         s.requests.clear();
     }
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("liam.obrien@acme.com"), "{out}");
     assert_eq!(
@@ -409,20 +408,16 @@ fn a_refused_member_inside_a_batch_is_reported_and_the_rest_of_the_group_lands()
         Some(&1),
         "one PATCH"
     );
-    let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}{err}");
+    in_step(&["--live", &url]);
     assert_eq!(sales_members(&store).len(), landed.len() + 1);
     no_doubles(&store);
 }
 
 #[test]
 fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
-    let store: Shared = Arc::default();
-    let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let audit = dir.path().join("audit.jsonl");
-    let audit = audit.to_string_lossy().into_owned();
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (store, url) = stand_in();
+    let (dir, audit) = audit_file();
+    let (out, err, code) = apply(&url, &audit);
     assert_eq!(code, 0, "{out}{err}");
     let (groups, users, memberships) = {
         let s = lock(&store);
@@ -460,7 +455,9 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
     // Plan of the populated org: users and groups (with their members) are listed page
     // by page (7 a page here), never one GET per group.
     lock(&store).requests.clear();
-    let (out, err, code) = run(&["plan", "--live", &url, "--parallelism", "3"]);
+    let (out, err, code) = scim()
+        .args(["plan", "--live", &url, "--parallelism", "3"])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("No changes"), "{out}");
     let gets: usize = lock(&store)
@@ -477,7 +474,7 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
     // group's POST carries them, so no PATCH at all.
     let policies = dir.path().join("policies");
     std::fs::create_dir_all(&policies).unwrap_or_else(|e| panic!("{e}"));
-    for entry in std::fs::read_dir(crate::common::root().join("policies"))
+    for entry in std::fs::read_dir(root().join("policies"))
         .unwrap_or_else(|e| panic!("{e}"))
         .flatten()
     {
@@ -497,20 +494,22 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
     text.push_str("\n  travel:\n    description: Travel desk\n");
     std::fs::write(&groups_yaml, text).unwrap_or_else(|e| panic!("{e}"));
     let p = policies.to_string_lossy().into_owned();
-    let (out, err, code) = run(&["plan", "-p", &p, "--live", &url]);
+    let (out, err, code) = scim().args(["plan", "-p", &p, "--live", &url]).run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("travel"), "{out}");
     lock(&store).requests.clear();
-    let (out, err, code) = run(&[
-        "apply",
-        "--auto-approve",
-        "-p",
-        &p,
-        "--live",
-        &url,
-        "--audit",
-        &audit,
-    ]);
+    let (out, err, code) = scim()
+        .args([
+            "apply",
+            "--auto-approve",
+            "-p",
+            &p,
+            "--live",
+            &url,
+            "--audit",
+            &audit,
+        ])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("group.add_member travel"), "{out}");
     {
@@ -523,20 +522,16 @@ fn memberships_are_one_patch_per_group_and_reads_need_no_request_per_group() {
             .map_or(0, Vec::len);
         assert_eq!(members, 2);
     }
-    let (out, err, code) = run(&["plan", "-p", &p, "--live", &url, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}{err}");
+    in_step(&["-p", &p, "--live", &url]);
     no_doubles(&store);
 }
 
 #[test]
 fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
-    let store: Shared = Arc::default();
+    let (store, url) = stand_in();
     lock(&store).versions = true;
-    let url = start(Arc::clone(&store));
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let audit = dir.path().join("audit.jsonl");
-    let audit = audit.to_string_lossy().into_owned();
-    let (out, err, code) = run(&["apply", "--auto-approve", "--live", &url, "--audit", &audit]);
+    let (_dir, audit) = audit_file();
+    let (out, err, code) = apply(&url, &audit);
     // The server wants `If-Match` on every write (428 without, 412 when stale): success
     // means every PATCH named the version the POST answered.
     assert_eq!(code, 0, "{out}{err}");
@@ -551,8 +546,7 @@ fn a_group_the_apply_created_is_not_read_again_before_its_membership_patch() {
     // Two lists (the plan's read and the apply's), no read of any one group.
     assert_eq!(s.requests.get("GET /Groups"), Some(&2), "{:?}", s.requests);
     drop(s);
-    let (out, err, code) = run(&["plan", "--live", &url, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "{out}{err}");
+    in_step(&["--live", &url]);
     no_doubles(&store);
 }
 

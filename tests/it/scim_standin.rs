@@ -4,17 +4,19 @@
 //! a connection dropped after the request landed, a response slower than the timeout, a
 //! user or a member the server refuses) and can add a fixed latency to every answer.
 //! Shared by the fault tests (`scim_faults.rs`) and the remote benchmark
-//! (`benches/remote.rs`, which includes this file by path).
+//! (`benches/remote.rs`, which includes this file by path); the HTTP itself is
+//! `http_standin.rs`.
 
 #![allow(dead_code, reason = "each includer uses a part")]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+
+use crate::http_standin::{decode, listen, read_request, respond};
 
 pub const TOKEN: &str = "tok-7f3a9c-never-print-me";
 
@@ -79,64 +81,26 @@ pub fn lock(store: &Shared) -> std::sync::MutexGuard<'_, Store> {
 }
 
 pub fn start(store: Shared) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("{e}"));
-    let url = format!(
-        "scim+http://{}/scim/v2",
-        listener.local_addr().unwrap_or_else(|e| panic!("{e}"))
-    );
-    std::thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            let store = Arc::clone(&store);
-            std::thread::spawn(move || serve(stream, &store));
-        }
-    });
-    url
+    let address = listen(move |stream| serve(&stream, &store));
+    format!("scim+http://{address}/scim/v2")
 }
 
-fn serve(mut stream: TcpStream, store: &Shared) {
-    let Ok(clone) = stream.try_clone() else {
+fn serve(stream: &TcpStream, store: &Shared) {
+    let Some(request) = read_request(stream) else {
         return;
     };
-    let mut reader = BufReader::new(clone);
-    let mut request_line = String::new();
-    if reader.read_line(&mut request_line).is_err() {
-        return;
-    }
-    let mut length = 0;
-    let mut authorized = false;
-    let mut auth_line = String::new();
-    let mut if_match = None;
-    loop {
-        let mut line = String::new();
-        if reader.read_line(&mut line).is_err() || line == "\r\n" || line.is_empty() {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse().unwrap_or(0);
-        }
-        if lower.starts_with("authorization:") {
-            auth_line = line.trim_end().to_owned();
-        }
-        if let Some(v) = lower.strip_prefix("if-match:") {
-            if_match = Some(v.trim().to_owned());
-        }
-        if lower.starts_with("authorization:")
-            && line.trim_end().ends_with(&format!("Bearer {TOKEN}"))
-        {
-            authorized = true;
-        }
-    }
-    let mut body = vec![0; length];
-    if reader.read_exact(&mut body).is_err() {
-        return;
-    }
-    let mut parts = request_line.split_whitespace();
-    let method = parts.next().unwrap_or_default().to_owned();
-    let target = parts.next().unwrap_or_default().to_owned();
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    let path = path.strip_prefix("/scim/v2").unwrap_or(path).to_owned();
-    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let authorized = request.headers.iter().any(|(name, value)| {
+        name == "authorization" && value.ends_with(&format!("Bearer {TOKEN}"))
+    });
+    let auth_line = request
+        .header("authorization")
+        .map(|value| format!("authorization: {value}"))
+        .unwrap_or_default();
+    let if_match = request.header("if-match");
+    let method = request.method.as_str();
+    let (path, query) = request.path_and_query();
+    let path = path.strip_prefix("/scim/v2").unwrap_or(path);
+    let body = &request.body;
 
     let latency = {
         let mut s = lock(store);
@@ -167,12 +131,12 @@ fn serve(mut stream: TcpStream, store: &Shared) {
             return;
         }
         Some(FaultKind::DropAfter) => {
-            let _ = handle(store, &method, &path, query, &body, if_match.as_deref());
+            let _ = handle(store, method, path, query, body, if_match);
             return;
         }
         None if !authorized => (401, "", json!({"detail": "no token"})),
         None => {
-            let (status, answer) = handle(store, &method, &path, query, &body, if_match.as_deref());
+            let (status, answer) = handle(store, method, path, query, body, if_match);
             (status, "", answer)
         }
     };
@@ -181,12 +145,7 @@ fn serve(mut stream: TcpStream, store: &Shared) {
     } else {
         answer.to_string()
     };
-    // One write: an answer in pieces would wait on the client's delayed ACK.
-    let answer = format!(
-        "HTTP/1.1 {status} X\r\n{headers}content-type: application/scim+json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{text}",
-        text.len()
-    );
-    let _ = stream.write_all(answer.as_bytes());
+    respond(stream, status, headers, "application/scim+json", &text);
 }
 
 fn list(items: Vec<Value>, query: &str, max: Option<usize>) -> Value {
@@ -452,21 +411,4 @@ fn handle(
         }
         _ => (404, json!({"detail": "no such endpoint"})),
     }
-}
-
-pub fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("00");
-            out.push(u8::from_str_radix(hex, 16).unwrap_or(b'?'));
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

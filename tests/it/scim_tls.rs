@@ -3,7 +3,7 @@
 //! loopback. `tests/scim/run.sh` sets it up and passes `ORGPLAN_SCIM_TEST_URL_TLS` and
 //! `ORGPLAN_SCIM_TEST_CA` (the CA's PEM). Ignored in a plain `cargo test`.
 
-use crate::common::orgplan;
+use crate::common::{Run, orgplan};
 
 fn var(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -11,12 +11,10 @@ fn var(name: &str) -> String {
     })
 }
 
-/// orgplan with the SCIM token, `SSL_CERT_FILE` set to `ca` (or unset); (stdout, stderr,
-/// exit code).
-fn run(ca: Option<&str>, args: &[&str]) -> (String, String, i32) {
+/// orgplan with the SCIM token, `SSL_CERT_FILE` set to `ca` (or unset).
+fn tls(ca: Option<&str>) -> assert_cmd::Command {
     let mut command = orgplan();
     command
-        .args(args)
         .env("ORGPLAN_SCIM_TOKEN", var("ORGPLAN_SCIM_TEST_TOKEN"))
         .env("ORGPLAN_HTTP_ATTEMPTS", "2")
         .env("ORGPLAN_HTTP_BACKOFF_MS", "1")
@@ -25,12 +23,7 @@ fn run(ca: Option<&str>, args: &[&str]) -> (String, String, i32) {
     if let Some(ca) = ca {
         command.env("SSL_CERT_FILE", ca);
     }
-    let output = command.output().unwrap_or_else(|e| panic!("{e}"));
-    (
-        String::from_utf8_lossy(&output.stdout).into_owned(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-        output.status.code().unwrap_or(-1),
-    )
+    command
 }
 
 #[test]
@@ -44,7 +37,7 @@ fn plan_apply_and_export_over_scim_https_trusting_a_private_ca() {
 
     // Without the CA: refused, with the host, the reason and the fix; nothing is sent in
     // the clear instead.
-    let (out, err, code) = run(None, &["plan", "--live", &base]);
+    let (out, err, code) = tls(None).args(["plan", "--live", &base]).run();
     assert_eq!(code, 1, "{out}{err}");
     assert!(
         err.contains("the TLS certificate of `127.0.0.1:")
@@ -60,33 +53,37 @@ fn plan_apply_and_export_over_scim_https_trusting_a_private_ca() {
 
     // With it: the whole cycle over TLS.
     let plan_file = path("plan.json");
-    let (out, err, code) = run(Some(&ca), &["plan", "--live", &base, "-o", &plan_file]);
+    let (out, err, code) = tls(Some(&ca))
+        .args(["plan", "--live", &base, "-o", &plan_file])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("+ user.invite ceo@acme.com"), "{out}");
     let audit = path("audit.jsonl");
-    let (out, err, code) = run(
-        Some(&ca),
-        &["apply", &plan_file, "--live", &base, "--audit", &audit],
-    );
+    let (out, err, code) = tls(Some(&ca))
+        .args(["apply", &plan_file, "--live", &base, "--audit", &audit])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("Apply complete"), "{out}");
-    let (out, err, code) = run(Some(&ca), &["plan", "--live", &base, "--detailed-exitcode"]);
+    let (out, err, code) = tls(Some(&ca))
+        .args(["plan", "--live", &base, "--detailed-exitcode"])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("No changes"), "{out}");
     let exported = path("exported");
-    let (out, err, code) = run(Some(&ca), &["export", "--live", &base, "-o", &exported]);
+    let (out, err, code) = tls(Some(&ca))
+        .args(["export", "--live", &base, "-o", &exported])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
-    let (out, err, code) = run(
-        Some(&ca),
-        &[
+    let (out, err, code) = tls(Some(&ca))
+        .args([
             "plan",
             "-p",
             &exported,
             "--live",
             &base,
             "--detailed-exitcode",
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
 
     // The saved plan names the https URL: it was never downgraded.

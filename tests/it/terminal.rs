@@ -4,13 +4,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use crate::common::orgplan;
-
-fn binary() -> String {
-    let program = orgplan().get_program().to_string_lossy().into_owned();
-    assert!(!program.is_empty());
-    program
-}
+use crate::common::{binary, run, temp};
 
 // Run `orgplan args…` on a pseudo-terminal in `dir`, typing `input`.
 fn on_terminal(dir: &std::path::Path, args: &str, input: &str) -> (String, i32) {
@@ -19,7 +13,7 @@ fn on_terminal(dir: &std::path::Path, args: &str, input: &str) -> (String, i32) 
 
 // The same, after shell variable assignments such as `NO_COLOR=1`.
 fn on_terminal_with(dir: &std::path::Path, env: &str, args: &str, input: &str) -> (String, i32) {
-    let command_line = format!("{env} {} {args}", binary());
+    let command_line = format!("{env} {} {args}", binary().display());
     let mut child = Command::new("script")
         .args(["-q", "-e", "-c", &command_line, "/dev/null"])
         .current_dir(dir)
@@ -42,13 +36,10 @@ fn on_terminal_with(dir: &std::path::Path, env: &str, args: &str, input: &str) -
 }
 
 fn synthetic_org(users: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("a temporary folder");
+    let dir = temp();
     let out = dir.path().display().to_string();
-    let status = orgplan()
-        .args(["synth", "--users", users, "-o", &out])
-        .output()
-        .expect("run orgplan");
-    assert!(status.status.success());
+    let (_, stderr, code) = run(&["synth", "--users", users, "-o", &out]);
+    assert_eq!(code, 0, "{stderr}");
     dir
 }
 

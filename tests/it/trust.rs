@@ -9,7 +9,7 @@
 
 use std::path::Path;
 
-use crate::common::{orgplan, run};
+use crate::common::{Printed, Run, edit_plan_to_remove, orgplan, run};
 
 const ORG: &str = "org:
   name: Safe Corp
@@ -39,8 +39,55 @@ fn org(files: &[(&str, &str)], live: Option<&str>) -> (tempfile::TempDir, String
     (dir, policies.display().to_string(), uri)
 }
 
-fn plan(policies: &str, uri: &str) -> (String, String, i32) {
+fn plan(policies: &str, uri: &str) -> Printed {
     run(&["plan", "-p", policies, "--live", uri, "--detailed-exitcode"])
+}
+
+/// A policy folder of `org.yaml` and `users.yaml`, and no live state.
+fn policy(org_text: &str, users: &str) -> (tempfile::TempDir, String) {
+    let (dir, policies, _) = org(&[("org.yaml", org_text), ("users.yaml", users)], None);
+    (dir, policies)
+}
+
+/// [`plan`] of a policy of `org.yaml` and `users.yaml` against a live state whose users
+/// are `live`.
+fn plan_of(org_text: &str, users: &str, live: &str) -> Printed {
+    let (_dir, policies, uri) = org(&[("org.yaml", org_text), ("users.yaml", users)], Some(live));
+    plan(&policies, &uri)
+}
+
+/// `explain ceo@safe.io -p policies` with `more` arguments.
+fn explain_ceo(policies: &str, more: &[&str]) -> Printed {
+    orgplan()
+        .args(["explain", "ceo@safe.io", "-p", policies])
+        .args(more)
+        .run()
+}
+
+/// `explain ceo@safe.io -p policies --format json` as JSON, and its exit code.
+fn explain_ceo_json(policies: &str) -> (serde_json::Value, i32) {
+    let (stdout, _, code) = explain_ceo(policies, &["--format", "json"]);
+    let value = serde_json::from_str(&stdout).expect("explain json");
+    (value, code)
+}
+
+/// `validate -p policies --format json`: (code, message) of each diagnostic, the output
+/// and the exit code.
+fn diagnostics(policies: &str) -> (Vec<(String, String)>, String, i32) {
+    let (stdout, _, code) = run(&["validate", "-p", policies, "--format", "json"]);
+    let found: serde_json::Value = serde_json::from_str(&stdout).expect("json diagnostics");
+    let codes = found["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|d| {
+            Some((
+                d["code"].as_str()?.to_owned(),
+                d["message"].as_str()?.to_owned(),
+            ))
+        })
+        .collect();
+    (codes, stdout, code)
 }
 
 const LIVE_CEO: &str = r#"{
@@ -58,8 +105,7 @@ fn primary_ownership_never_changes_hands_through_an_invite() {
   lee@safe.io: {name: Lee}
   new@safe.io: {name: New, role: primary_owner}
 ";
-    let (_dir, policies, uri) = org(&[("org.yaml", ORG), ("users.yaml", users)], Some(LIVE_CEO));
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(ORG, users, LIVE_CEO);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stderr.contains("safety.protected"), "{stderr}");
     assert!(
@@ -75,8 +121,7 @@ fn primary_ownership_never_changes_hands_through_a_promotion() {
   kim@safe.io: {name: Kim, role: admin}
   lee@safe.io: {name: Lee, role: primary_owner}
 ";
-    let (_dir, policies, uri) = org(&[("org.yaml", ORG), ("users.yaml", users)], Some(LIVE_CEO));
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(ORG, users, LIVE_CEO);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
         stderr.contains("make `lee@safe.io` primary owner while `ceo@safe.io` is"),
@@ -88,8 +133,7 @@ fn primary_ownership_never_changes_hands_through_a_promotion() {
   kim@safe.io: {name: Kim, role: admin}
   lee@safe.io: {name: Lee}
 ";
-    let (_dir, policies, uri) = org(&[("org.yaml", ORG), ("users.yaml", users)], Some(LIVE_CEO));
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(ORG, users, LIVE_CEO);
     // Only the org settings (absent from this live file) change.
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(!stdout.contains("user."), "{stdout}");
@@ -111,21 +155,13 @@ fn one_person_with_two_spellings_is_one_user() {
   ceo@safe.io: {name: Cee, role: primary_owner}
   \"Ren\\u00E9@safe.io\": {name: René, role: admin}
 ";
-    let (_dir, policies, uri) = org(
-        &[("org.yaml", &org_text), ("users.yaml", users)],
-        Some(live),
-    );
-    let (stdout, stderr, code) = plan(&policies, &uri);
+    let (stdout, stderr, code) = plan_of(&org_text, users, live);
     // Only the org settings (absent from this live file) change: no invite, no removal.
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(!stdout.contains("user."), "{stdout}");
     // Demoting them is refused: the protection sees one person.
     let demoted = users.replace("role: admin", "role: member");
-    let (_dir, policies, uri) = org(
-        &[("org.yaml", &org_text), ("users.yaml", &demoted)],
-        Some(live),
-    );
-    let (_, stderr, code) = plan(&policies, &uri);
+    let (_, stderr, code) = plan_of(&org_text, &demoted, live);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("(a protected user)"), "{stderr}");
 }
@@ -142,17 +178,13 @@ fn invisible_and_control_characters_make_an_email_invalid() {
         let users = format!(
             "users:\n  ceo@safe.io: {{name: Cee, role: primary_owner}}\n  \"{escaped}\": {{name: X}}\n"
         );
-        let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", &users)], None);
-        let (stdout, stderr, code) = run(&["validate", "-p", &policies, "--format", "json"]);
-        assert_eq!(code, 3, "{what}: {stdout}{stderr}");
-        let found: serde_json::Value = serde_json::from_str(&stdout).expect("json diagnostics");
-        let codes: Vec<&str> = found["diagnostics"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d["code"].as_str())
-            .collect();
-        assert!(codes.contains(&"invalid-email"), "{what}: {stdout}");
+        let (_dir, policies) = policy(ORG, &users);
+        let (codes, stdout, code) = diagnostics(&policies);
+        assert_eq!(code, 3, "{what}: {stdout}");
+        assert!(
+            codes.iter().any(|(code, _)| code == "invalid-email"),
+            "{what}: {stdout}"
+        );
         // No raw control character reaches a terminal.
         let (_, human, _) = run(&["validate", "-p", &policies]);
         assert!(
@@ -166,42 +198,20 @@ fn invisible_and_control_characters_make_an_email_invalid() {
 fn an_empty_org_models_allow_allows_no_model() {
     let org_text = ORG.replace("  defaults:", "  models: {allow: []}\n  defaults:");
     let users = "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
-    let (stdout, stderr, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--model",
-        "claude-sonnet-4",
-    ]);
+    let (_dir, policies) = policy(&org_text, users);
+    let (stdout, stderr, code) = explain_ceo(&policies, &["--model", "claude-sonnet-4"]);
     assert_eq!(code, 2, "{stdout}{stderr}");
     assert!(stdout.contains("org.models.allow is empty"), "{stdout}");
     // The JSON shows the org filter, so it agrees with --model.
-    let (stdout, _, _) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--format",
-        "json",
-    ]);
-    let value: serde_json::Value = serde_json::from_str(&stdout).expect("explain json");
+    let (value, _) = explain_ceo_json(&policies);
     assert_eq!(value["models"]["org_allow"], serde_json::json!([]));
     // Without `allow`, the org filter lets every model through.
     let org_text = ORG.replace(
         "  defaults:",
         "  models: {deny: [\"claude-*-preview\"]}\n  defaults:",
     );
-    let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
-    let (_, _, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--model",
-        "claude-sonnet-4",
-    ]);
+    let (_dir, policies) = policy(&org_text, users);
+    let (_, _, code) = explain_ceo(&policies, &["--model", "claude-sonnet-4"]);
     assert_eq!(code, 0);
 }
 
@@ -212,17 +222,9 @@ fn explain_json_shows_every_model_pattern_in_force_with_its_source() {
         "  models: {allow: [\"claude-*\"], deny: [\"claude-*-preview\"]}\n  defaults:",
     );
     let users = "users:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", &org_text), ("users.yaml", users)], None);
-    let (stdout, _, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--format",
-        "json",
-    ]);
+    let (_dir, policies) = policy(&org_text, users);
+    let (value, code) = explain_ceo_json(&policies);
     assert_eq!(code, 0);
-    let value: serde_json::Value = serde_json::from_str(&stdout).expect("explain json");
     let models = &value["models"];
     assert_eq!(models["org_allow"], serde_json::json!(["claude-*"]));
     let rules = models["rules"].as_array().expect("rules");
@@ -248,17 +250,9 @@ fn numeric_looking_keys_are_names_exactly_as_written() {
 users:
   ceo@safe.io: {name: Cee, role: primary_owner}
 ";
-    let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", groups)], None);
-    let (stdout, stderr, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--format",
-        "json",
-    ]);
-    assert_eq!(code, 0, "{stderr}");
-    let value: serde_json::Value = serde_json::from_str(&stdout).expect("explain json");
+    let (_dir, policies) = policy(ORG, groups);
+    let (value, code) = explain_ceo_json(&policies);
+    assert_eq!(code, 0, "{value}");
     assert_eq!(value["groups"], serde_json::json!(["007", "1.10"]));
 }
 
@@ -269,7 +263,7 @@ fn a_duplicate_points_at_the_first_definition_in_file_order_and_hides_no_error()
   kim@safe.io: {name: Kim, role: admin}
   CEO@safe.io: {name: Cee, role: primary_owner, groups: [nope]}
 ";
-    let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(ORG, users);
     let (stdout, stderr, code) = run(&["validate", "-p", &policies]);
     assert_eq!(code, 3, "{stdout}{stderr}");
     let all = format!("{stdout}{stderr}");
@@ -289,22 +283,16 @@ fn two_org_blocks_and_a_protected_non_email_have_the_documented_codes() {
         "unmanaged_users: keep\n  safety: {protected: [not-an-email]}",
     );
     let users = "org: {name: Second, plan: team}\nusers:\n  ceo@safe.io: {name: Cee, role: primary_owner}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", &protected), ("users.yaml", users)], None);
-    let (stdout, _, code) = run(&["validate", "-p", &policies, "--format", "json"]);
+    let (_dir, policies) = policy(&protected, users);
+    let (codes, _, code) = diagnostics(&policies);
     assert_eq!(code, 3);
-    let found: serde_json::Value = serde_json::from_str(&stdout).expect("json");
-    let codes: Vec<(&str, &str)> = found["diagnostics"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|d| Some((d["code"].as_str()?, d["message"].as_str()?)))
-        .collect();
+    let has = |code: &str, message: &str| codes.iter().any(|c| c.0 == code && c.1 == message);
     assert!(
-        codes.contains(&("duplicate-definition", "`org` is defined twice")),
+        has("duplicate-definition", "`org` is defined twice"),
         "{codes:?}"
     );
     assert!(
-        codes.contains(&("invalid-email", "`not-an-email` is not an email address")),
+        has("invalid-email", "`not-an-email` is not an email address"),
         "{codes:?}"
     );
 }
@@ -380,12 +368,10 @@ fn a_hand_edited_plan_is_refused_for_its_operations_not_the_policy() {
         .expect("policies")
         .display()
         .to_string();
-    let output = orgplan()
+    let (_, stderr, _) = orgplan()
         .current_dir(parent)
         .args(["apply", &saved_abs, "-p", &policies_abs, "--live", &dotted])
-        .output()
-        .expect("run");
-    let stderr = String::from_utf8_lossy(&output.stderr);
+        .run();
     assert!(!stderr.contains("the plan was made against"), "{stderr}");
 }
 
@@ -416,11 +402,7 @@ fn a_drift_job_passes_when_the_org_already_has_too_few_admins_and_nothing_change
     assert!(stdout.contains("No changes."), "{stdout}");
     // A plan that takes one more admin away is still refused.
     let demoted = users.replace("role: admin", "role: member");
-    let (_dir, policies, uri) = org(
-        &[("org.yaml", &org_text), ("users.yaml", &demoted)],
-        Some(LIVE_CEO),
-    );
-    let (_, stderr, code) = plan(&policies, &uri);
+    let (_, stderr, code) = plan_of(&org_text, &demoted, LIVE_CEO);
     assert_eq!(code, 1, "{stderr}");
     assert!(stderr.contains("safety.min_admins"), "{stderr}");
 }
@@ -433,7 +415,7 @@ fn small_traps_in_policy_files() {
         "  unmanaged_users: keep",
         "  caps: {spend_usd: {monthly: 9007199254740993}}\n  unmanaged_users: keep",
     );
-    let (_dir, policies, _) = org(&[("org.yaml", &big), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&big, users);
     let (stdout, stderr, code) = run(&["validate", "-p", &policies]);
     let stderr = format!("{stdout}{stderr}");
     assert_eq!(code, 3, "{stderr}");
@@ -457,7 +439,7 @@ fn small_traps_in_policy_files() {
     );
     // Empty names are refused.
     let empty = format!("{ORG}groups:\n  \"\": {{members: [ceo@safe.io]}}\n");
-    let (_dir, policies, _) = org(&[("org.yaml", &empty), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(&empty, users);
     let (stdout, stderr, code) = run(&["validate", "-p", &policies]);
     let stderr = format!("{stdout}{stderr}");
     assert_eq!(code, 3, "{stderr}");
@@ -467,22 +449,15 @@ fn small_traps_in_policy_files() {
         "models: {allow: [\"claude-*\"]}",
         "models: {allow: [\"claude-*\"], deny: [\"Claude-Opus-*\"]}",
     );
-    let (_dir, policies, _) = org(&[("org.yaml", &upper), ("users.yaml", users)], None);
-    let (_, _, code) = run(&[
-        "explain",
-        "ceo@safe.io",
-        "-p",
-        &policies,
-        "--model",
-        "claude-opus-4",
-    ]);
+    let (_dir, policies) = policy(&upper, users);
+    let (_, _, code) = explain_ceo(&policies, &["--model", "claude-opus-4"]);
     assert_eq!(code, 2);
 }
 
 #[test]
 fn carets_line_up_after_tabs_and_wide_characters_and_utf16_is_named() {
     let users = "users:\n  ceo@safe.io: {name: 日本語, role: bogus}\n";
-    let (_dir, policies, _) = org(&[("org.yaml", ORG), ("users.yaml", users)], None);
+    let (_dir, policies) = policy(ORG, users);
     let (stderr, _, _) = run(&["validate", "-p", &policies]);
     let lines: Vec<&str> = stderr.lines().collect();
     let source = lines
@@ -506,15 +481,11 @@ fn carets_line_up_after_tabs_and_wide_characters_and_utf16_is_named() {
         .collect();
     let dir = tempfile::tempdir().expect("temp");
     std::fs::write(dir.path().join("org.yaml"), utf16).expect("write");
-    let output = orgplan()
-        .args(["validate", "-p", &dir.path().display().to_string()])
-        .output()
-        .expect("run");
-    let printed = [output.stdout.as_slice(), output.stderr.as_slice()].concat();
-    let text = String::from_utf8_lossy(&printed);
-    assert_eq!(output.status.code(), Some(3), "{text}");
+    let (stdout, stderr, code) = run(&["validate", "-p", &dir.path().display().to_string()]);
+    let text = format!("{stdout}{stderr}");
+    assert_eq!(code, 3, "{text}");
     assert!(text.contains("looks like UTF-16"), "{text}");
-    assert!(!printed.contains(&0), "a NUL byte was printed");
+    assert!(!text.contains('\0'), "a NUL byte was printed");
 }
 
 #[test]
@@ -533,15 +504,7 @@ fn an_edited_plan_cannot_remove_the_primary_owner_under_another_spelling() {
     let saved_arg = saved.display().to_string();
     let (_, stderr, code) = run(&["plan", "-p", &policies, "--live", &uri, "-o", &saved_arg]);
     assert_eq!(code, 0, "{stderr}");
-    let mut plan: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&saved).expect("plan")).expect("json");
-    plan["operations"] = serde_json::json!([{
-        "op": "user.remove",
-        "target": "CEO@Safe.io",
-        "changes": [],
-        "execution": "provider"
-    }]);
-    std::fs::write(&saved, plan.to_string()).expect("edit");
+    edit_plan_to_remove(&saved, "CEO@Safe.io");
     let (stdout, stderr, code) = run(&["apply", &saved_arg, "-p", &policies, "--live", &uri]);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(
