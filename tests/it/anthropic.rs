@@ -587,11 +587,9 @@ fn apply_audit_wins_over_the_deprecated_audit_variable() {
     let policies = fixture("anthropic");
     let trail = dir.path().join("trails").join("admin.jsonl");
     let trail_arg = trail.to_string_lossy().into_owned();
-    // `run` also sets `ORGPLAN_ANTHROPIC_AUDIT=DIR/audit.jsonl`: the flag comes first.
-    let (stdout, stderr, code) = run(
-        &server,
-        dir.path(),
-        &[
+    // `against` also sets `ORGPLAN_ANTHROPIC_AUDIT=DIR/audit.jsonl`: the flag comes first.
+    let (stdout, stderr, code) = against(&server, dir.path())
+        .args([
             "apply",
             "-p",
             &policies,
@@ -600,8 +598,8 @@ fn apply_audit_wins_over_the_deprecated_audit_variable() {
             "--auto-approve",
             "--audit",
             &trail_arg,
-        ],
-    );
+        ])
+        .run();
     assert_eq!(code, 0, "{stdout}{stderr}");
     assert!(
         stdout.contains(&format!("Audit trail: {trail_arg}")),

@@ -557,14 +557,16 @@ fn apply_audit_puts_the_scim_trail_where_it_says() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let trail = dir.path().join("trails").join("scim.jsonl");
     let trail_arg = trail.to_string_lossy().into_owned();
-    let (out, err, code) = run(&[
-        "apply",
-        "--auto-approve",
-        "--live",
-        &url,
-        "--audit",
-        &trail_arg,
-    ]);
+    let (out, err, code) = scim()
+        .args([
+            "apply",
+            "--auto-approve",
+            "--live",
+            &url,
+            "--audit",
+            &trail_arg,
+        ])
+        .run();
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("Audit trail: {trail_arg}")), "{out}");
     // One line per operation the report lists as applied, each a record.
