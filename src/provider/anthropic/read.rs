@@ -1,0 +1,406 @@
+//! Reading the org: every list the read needs, page by page, and the answers decoded into
+//! the live state and what the plan and apply need besides ([`Meta`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+
+use super::map::granted;
+use super::{AnthropicError, AnthropicProvider, GROUPS_PAGE, Meta, ROLES_PAGE, encode};
+use crate::live::{LiveGroup, LiveOrg, LiveRole, LiveState, LiveStatus, LiveUser};
+use crate::model::{Amount, Capability, Metric, Period, Plan as OrgPlan};
+use crate::provider::http::Method;
+
+/// Items per page asked for (the API allows up to 1000; servers may return fewer).
+// CHOICE: 1,000 for every list: the users and invites references document `limit` from 1
+// to 1000; the RBAC and spend-limit lists are asked the same, a server that allows fewer
+// answers shorter pages and the cursors carry on.
+const PAGE_SIZE: u32 = 1000;
+
+impl AnthropicProvider {
+    /// Read the org through the Admin API.
+    pub(super) fn fetch(&self) -> Result<(LiveState, Meta), AnthropicError> {
+        let get = |url: &str| self.call(Method::Get, url, None);
+        fetch(&mut |url| get(url), &mut |paths| {
+            crate::provider::backoff::bounded_map(paths, self.parallelism, |path| {
+                list_by_page(&mut |url| get(url), path)
+            })
+        })
+    }
+}
+
+/// The live state an Admin API org answers with, each `GET` (path and query) answered by
+/// `get` with the JSON body of a 2xx answer: the decoding of every response body of a
+/// read, without the network (the fuzz target `anthropic_read` drives it).
+#[doc(hidden)]
+pub fn read_with(get: &mut Get<'_>) -> Result<LiveState, AnthropicError> {
+    // One reader: the lists go out one after the other, in the order a parallel read
+    // joins its answers.
+    let get = std::cell::RefCell::new(get);
+    let once = |url: &str| match get.try_borrow_mut() {
+        Ok(mut get) => get(url),
+        Err(_) => Err(shape(url, "a read asked twice at once")),
+    };
+    fetch(&mut |url| once(url), &mut |paths| {
+        paths
+            .iter()
+            .map(|path| list_by_page(&mut |url| once(url), path))
+            .collect()
+    })
+    .map(|(state, _)| state)
+}
+
+/// Every item of each list of `paths`, in the order of `paths` (however many are read at
+/// once).
+type Lists<'a> = dyn FnMut(&[String]) -> Vec<Result<Vec<Value>, AnthropicError>> + 'a;
+
+/// What answers a `GET`: the JSON body of a 2xx answer, or why there is none.
+pub type Get<'a> = dyn FnMut(&str) -> Result<Value, AnthropicError> + 'a;
+
+/// Every item of a list with id cursors (`after_id` → `has_more`, `last_id`).
+fn list_by_id(get: &mut Get<'_>, path: &str) -> Result<Vec<Value>, AnthropicError> {
+    let mut items = Vec::new();
+    let mut after: Option<String> = None;
+    // Every cursor seen: a server that cycles back would otherwise page forever.
+    let mut seen = BTreeSet::new();
+    loop {
+        let mut url = format!("{path}?limit={PAGE_SIZE}");
+        if let Some(id) = &after {
+            url.push_str(&format!("&after_id={}", encode(id)));
+        }
+        let page = get(&url)?;
+        items.extend(data(&page, path)?);
+        if page.get("has_more").and_then(Value::as_bool) != Some(true) {
+            return Ok(items);
+        }
+        let next = page
+            .get("last_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        if next.is_none() || !seen.insert(next.clone()) {
+            return Err(shape(path, "`has_more` without a new `last_id`"));
+        }
+        after = next;
+    }
+}
+
+/// Every item of a list with opaque cursors (`page` → `next_page`).
+pub(super) fn list_by_page(get: &mut Get<'_>, path: &str) -> Result<Vec<Value>, AnthropicError> {
+    let mut items = Vec::new();
+    let mut token: Option<String> = None;
+    // Every cursor seen: a server that cycles back would otherwise page forever.
+    let mut seen = BTreeSet::new();
+    loop {
+        let mut url = format!("{path}?limit={PAGE_SIZE}");
+        if let Some(t) = &token {
+            url.push_str(&format!("&page={}", encode(t)));
+        }
+        let page = get(&url)?;
+        items.extend(data(&page, path)?);
+        let next = page
+            .get("next_page")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(str::to_owned);
+        match next {
+            None => return Ok(items),
+            Some(t) if !seen.insert(t.clone()) => {
+                return Err(shape(path, "the same `next_page` twice"));
+            }
+            Some(t) => token = Some(t),
+        }
+    }
+}
+
+/// Read the org: the live state and what the plan and apply need besides.
+///
+/// The per-role permission lists and the per-group member lists are read `parallelism` at
+/// a time and joined in the order of the roles and groups, so what is read (and which
+/// error is reported first) is the same as one request after the other.
+fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), AnthropicError> {
+    let mut meta = Meta::default();
+    let mut state = LiveState::default();
+
+    let me = get("/v1/organizations/me")?;
+    // Only the name is readable. The rest are placeholders, never compared (they are
+    // unverifiable), chosen so that `orgplan export` writes a policy that validates:
+    // Enterprise (the only plan with the RBAC API), every capability switched on, and
+    // seats filled in below from the accounts.
+    state.org = Some(LiveOrg {
+        name: text(&me, "name", "/v1/organizations/me")?,
+        plan: OrgPlan::Enterprise,
+        domains: Vec::new(),
+        seats: Default::default(),
+        provisioning: Default::default(),
+        sso: None,
+        capabilities: Capability::ALL.to_vec(),
+        models: None,
+        defaults: Default::default(),
+        caps: Default::default(),
+    });
+
+    let mut emails_by_id = BTreeMap::new();
+    for user in list_by_id(get, "/v1/organizations/users")? {
+        let path = "/v1/organizations/users";
+        let email = crate::model::email_key(&text(&user, "email", path)?).into_owned();
+        let id = text(&user, "id", path)?;
+        let role = text(&user, "role", path)?;
+        emails_by_id.insert(id.clone(), email.clone());
+        let live = LiveUser {
+            id: Some(id),
+            name: user.get("name").and_then(Value::as_str).map(str::to_owned),
+            role: meta.org_role(&email, &role),
+            status: LiveStatus::Active,
+            ..LiveUser::default()
+        };
+        state.users.insert(email, live);
+    }
+
+    // A pending invite is a user with `status: invited`; its group ids are memberships.
+    // The invite object carries `rbac_group_ids`, the groups "recorded" for the user
+    // when the invite is accepted (reference, create-invite).
+    let mut pending_groups: Vec<(String, String)> = Vec::new();
+    for invite in list_by_id(get, "/v1/organizations/invites")? {
+        let path = "/v1/organizations/invites";
+        if invite.get("status").and_then(Value::as_str) != Some("pending") {
+            continue;
+        }
+        let email = crate::model::email_key(&text(&invite, "email", path)?).into_owned();
+        if state.users.contains_key(&email) {
+            continue;
+        }
+        let role = text(&invite, "role", path)?;
+        for group in strings(&invite, "rbac_group_ids") {
+            pending_groups.push((group, email.clone()));
+        }
+        let live = LiveUser {
+            id: Some(text(&invite, "id", path)?),
+            role: meta.org_role(&email, &role),
+            status: LiveStatus::Invited,
+            ..LiveUser::default()
+        };
+        state.users.insert(email, live);
+    }
+
+    // Custom roles only: built-in roles are Anthropic's, not the policy's.
+    let mut role_names = BTreeMap::new();
+    let path = "/v1/organizations/rbac_roles";
+    let mut custom = Vec::new();
+    let mut broken = None;
+    for role in list_by_page(get, path)? {
+        if role.pointer("/source/type").and_then(Value::as_str) != Some("custom") {
+            continue;
+        }
+        let named = text(&role, "id", path).and_then(|id| {
+            role.get("display_name")
+                .or_else(|| role.get("name"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| shape(path, "a role without `display_name`"))
+                .map(|name| (id, name.to_owned()))
+        });
+        match named {
+            Ok(named) => custom.push(named),
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    let paths: Vec<String> = custom
+        .iter()
+        .map(|(id, _)| format!("/v1/organizations/rbac_roles/{id}/permissions"))
+        .collect();
+    let permissions = lists(&paths);
+    for ((id, name), permissions) in custom.into_iter().zip(permissions) {
+        let (capabilities, unknown) = granted(&permissions?);
+        if !unknown.is_empty() {
+            meta.unknown_actions.insert(name.clone(), unknown);
+        }
+        let live = LiveRole {
+            id: Some(id.clone()),
+            capabilities,
+            ..LiveRole::default()
+        };
+        if state.roles.insert(name.clone(), live).is_some() {
+            return Err(AnthropicError::Unmappable(format!(
+                "two custom roles are named `{name}`; rename one in {ROLES_PAGE}"
+            )));
+        }
+        role_names.insert(id, name);
+    }
+    if let Some(e) = broken {
+        return Err(e);
+    }
+
+    let mut group_names = BTreeMap::new();
+    let path = "/v1/organizations/rbac_groups";
+    let mut groups = Vec::new();
+    let mut broken = None;
+    for group in list_by_page(get, path)? {
+        let parsed = text(&group, "id", path).and_then(|id| {
+            let name = text(&group, "name", path)?;
+            // `null` means role data was temporarily unavailable: comparing it as "no
+            // roles" would propose wrong changes.
+            let Some(role_ids) = group.get("role_ids").and_then(Value::as_array) else {
+                return Err(shape(
+                    path,
+                    &format!("role data of group `{name}` is unavailable for now; try again"),
+                ));
+            };
+            let roles: Vec<String> = role_ids
+                .iter()
+                .filter_map(Value::as_str)
+                .filter_map(|r| role_names.get(r).cloned())
+                .collect();
+            let scim = group.get("source_type").and_then(Value::as_str) == Some("scim");
+            Ok((id, name, roles, scim))
+        });
+        match parsed {
+            Ok(parsed) => groups.push(parsed),
+            Err(e) => {
+                broken = Some(e);
+                break;
+            }
+        }
+    }
+    let paths: Vec<String> = groups
+        .iter()
+        .map(|(id, ..)| format!("/v1/organizations/rbac_groups/{id}/members"))
+        .collect();
+    let listed = lists(&paths);
+    for (((id, name, roles, scim), listed), members_path) in
+        groups.into_iter().zip(listed).zip(&paths)
+    {
+        if scim {
+            meta.scim_groups.insert(name.clone());
+        }
+        let mut members = Vec::new();
+        for member in listed? {
+            members
+                .push(crate::model::email_key(&text(&member, "email", members_path)?).into_owned());
+        }
+        meta.members
+            .insert(name.clone(), members.iter().cloned().collect());
+        let live = LiveGroup {
+            id: Some(id.clone()),
+            roles,
+            members,
+            ..LiveGroup::default()
+        };
+        if state.groups.insert(name.clone(), live).is_some() {
+            return Err(AnthropicError::Unmappable(format!(
+                "two groups are named `{name}` (the API does not enforce unique names); rename one in {GROUPS_PAGE}"
+            )));
+        }
+        group_names.insert(id, name);
+    }
+    if let Some(e) = broken {
+        return Err(e);
+    }
+    for (group_id, email) in pending_groups {
+        if let Some(group) = group_names
+            .get(&group_id)
+            .and_then(|name| state.groups.get_mut(name))
+        {
+            group.members.push(email);
+        }
+    }
+
+    // Every scope the reference lists, in its order: `organization`, `seat_tier`,
+    // `rbac_group`, `organization_service`, `user`.
+    let path = "/v1/organizations/spend_limits";
+    for limit in list_by_page(get, path)? {
+        let period: Period =
+            serde_json::from_value(limit.get("period").cloned().unwrap_or_default())
+                .map_err(|_| shape(path, "a spend limit with an unknown `period`"))?;
+        // `amount: null` is "no numeric cap configured at this scope" (reference):
+        // no limit here.
+        let Some(amount) = limit.get("amount").and_then(Value::as_str) else {
+            continue;
+        };
+        let cents: u64 = amount
+            .parse()
+            .map_err(|_| shape(path, &format!("spend amount `{amount}` is not in cents")))?;
+        let dollars = Amount(cents as f64 / 100.0);
+        let scope = limit.pointer("/scope/type").and_then(Value::as_str);
+        let target = match scope {
+            Some("user") => {
+                let user_id = limit
+                    .pointer("/scope/user_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let Some(email) = emails_by_id.get(user_id) else {
+                    continue;
+                };
+                meta.spend_ids
+                    .insert((email.clone(), period), text(&limit, "id", path)?);
+                state.users.get_mut(email).map(|u| &mut u.limits)
+            }
+            // CHOICE: the group scope carries `rbac_group_id` (the reference says
+            // "each variant carries the identifier for its scope"; the field name
+            // follows `rbac_group_id` of the member objects).
+            Some("rbac_group") => limit
+                .pointer("/scope/rbac_group_id")
+                .and_then(Value::as_str)
+                .and_then(|id| group_names.get(id))
+                .and_then(|name| state.groups.get_mut(name))
+                .map(|g| &mut g.limits),
+            // The organization-wide limit is the org's ceiling: `org.caps`. CHOICE: one
+            // with `is_enabled: false` (extra usage switched off, the amount kept for
+            // later) is not in force, so it reads as no limit.
+            Some("organization")
+                if limit.get("is_enabled").and_then(Value::as_bool) != Some(false) =>
+            {
+                state.org.as_mut().map(|o| &mut o.caps)
+            }
+            // `seat_tier` limits have no policy counterpart (orgplan's limits are per
+            // org, group, role and user); `organization_service` and `workspace` are
+            // Console scopes. Read, not compared.
+            _ => None,
+        };
+        if let Some(limits) = target {
+            limits
+                .entry(Metric::SpendUsd)
+                .or_default()
+                .insert(period, dollars);
+        }
+    }
+    let accounts = u32::try_from(state.users.len()).unwrap_or(u32::MAX);
+    if let Some(org) = &mut state.org {
+        org.seats.standard = accounts;
+    }
+    Ok((state.normalized(), meta))
+}
+
+pub(super) fn shape(path: &str, detail: &str) -> AnthropicError {
+    AnthropicError::Shape {
+        path: path.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+pub(super) fn data(page: &Value, path: &str) -> Result<Vec<Value>, AnthropicError> {
+    page.get("data")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or_else(|| shape(path, "no `data` list"))
+}
+
+pub(super) fn text(item: &Value, key: &str, path: &str) -> Result<String, AnthropicError> {
+    item.get(key)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| shape(path, &format!("an item without `{key}`")))
+}
+
+pub(super) fn strings(item: &Value, key: &str) -> Vec<String> {
+    item.get(key)
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
