@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use super::read::list_by_page;
+use super::read::Paging;
 use super::{AnthropicError, AnthropicProvider, BETA_SPEND_READS, BETA_USER_MANAGEMENT};
 use crate::provider::http::Method;
 
@@ -71,9 +71,9 @@ impl AnthropicProvider {
         }
     }
 
-    /// Every item of a list with opaque cursors, through this provider's client.
-    pub(super) fn list_by_page(&self, path: &str) -> Result<Vec<Value>, AnthropicError> {
-        list_by_page(&mut |url| self.call(Method::Get, url, None), path)
+    /// Every item of a list, through this provider's client.
+    pub(super) fn list(&self, path: &str, paging: Paging) -> Result<Vec<Value>, AnthropicError> {
+        super::read::list(&mut |url| self.call(Method::Get, url, None), path, paging)
     }
 }
 

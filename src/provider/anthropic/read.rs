@@ -23,7 +23,7 @@ impl AnthropicProvider {
         let get = |url: &str| self.call(Method::Get, url, None);
         fetch(&mut |url| get(url), &mut |paths| {
             crate::provider::backoff::bounded_map(paths, self.parallelism, |path| {
-                list_by_page(&mut |url| get(url), path)
+                list(&mut |url| get(url), path, Paging::Page)
             })
         })
     }
@@ -44,7 +44,7 @@ pub fn read_with(get: &mut Get<'_>) -> Result<LiveState, AnthropicError> {
     fetch(&mut |url| once(url), &mut |paths| {
         paths
             .iter()
-            .map(|path| list_by_page(&mut |url| once(url), path))
+            .map(|path| list(&mut |url| once(url), path, Paging::Page))
             .collect()
     })
     .map(|(state, _)| state)
@@ -57,57 +57,75 @@ type Lists<'a> = dyn FnMut(&[String]) -> Vec<Result<Vec<Value>, AnthropicError>>
 /// What answers a `GET`: the JSON body of a 2xx answer, or why there is none.
 pub type Get<'a> = dyn FnMut(&str) -> Result<Value, AnthropicError> + 'a;
 
-/// Every item of a list with id cursors (`after_id` → `has_more`, `last_id`).
-fn list_by_id(get: &mut Get<'_>, path: &str) -> Result<Vec<Value>, AnthropicError> {
-    let mut items = Vec::new();
-    let mut after: Option<String> = None;
-    // Every cursor seen: a server that cycles back would otherwise page forever.
-    let mut seen = BTreeSet::new();
-    loop {
-        let mut url = format!("{path}?limit={PAGE_SIZE}");
-        if let Some(id) = &after {
-            url.push_str(&format!("&after_id={}", encode(id)));
+/// How a list names its next page. Every list is read by the one loop of [`list`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Paging {
+    /// Id cursors: `after_id` ← `last_id` while `has_more` (users, invites).
+    AfterId,
+    /// Opaque cursors: `page` ← `next_page` until there is none (RBAC, spend limits).
+    Page,
+}
+
+impl Paging {
+    /// The query parameter that names the next page.
+    fn param(self) -> &'static str {
+        match self {
+            Paging::AfterId => "after_id",
+            Paging::Page => "page",
         }
-        let page = get(&url)?;
-        items.extend(data(&page, path)?);
-        if page.get("has_more").and_then(Value::as_bool) != Some(true) {
-            return Ok(items);
+    }
+
+    /// The cursor of the page after `page`: `None` on the last page, `Some(None)` when the
+    /// page announces more without naming them.
+    fn next(self, page: &Value) -> Option<Option<String>> {
+        match self {
+            Paging::AfterId => {
+                (page.get("has_more").and_then(Value::as_bool) == Some(true)).then(|| {
+                    page.get("last_id")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                })
+            }
+            Paging::Page => page
+                .get("next_page")
+                .and_then(Value::as_str)
+                .filter(|t| !t.is_empty())
+                .map(|t| Some(t.to_owned())),
         }
-        let next = page
-            .get("last_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if next.is_none() || !seen.insert(next.clone()) {
-            return Err(shape(path, "`has_more` without a new `last_id`"));
+    }
+
+    /// What is wrong with a page that names no new cursor for the next one.
+    fn stuck(self) -> &'static str {
+        match self {
+            Paging::AfterId => "`has_more` without a new `last_id`",
+            Paging::Page => "the same `next_page` twice",
         }
-        after = next;
     }
 }
 
-/// Every item of a list with opaque cursors (`page` → `next_page`).
-pub(super) fn list_by_page(get: &mut Get<'_>, path: &str) -> Result<Vec<Value>, AnthropicError> {
+/// Every item of the list at `path`, page by page, `paging` naming the next page.
+pub(super) fn list(
+    get: &mut Get<'_>,
+    path: &str,
+    paging: Paging,
+) -> Result<Vec<Value>, AnthropicError> {
     let mut items = Vec::new();
-    let mut token: Option<String> = None;
+    let mut cursor: Option<String> = None;
     // Every cursor seen: a server that cycles back would otherwise page forever.
     let mut seen = BTreeSet::new();
     loop {
         let mut url = format!("{path}?limit={PAGE_SIZE}");
-        if let Some(t) = &token {
-            url.push_str(&format!("&page={}", encode(t)));
+        if let Some(c) = &cursor {
+            url.push_str(&format!("&{}={}", paging.param(), encode(c)));
         }
         let page = get(&url)?;
         items.extend(data(&page, path)?);
-        let next = page
-            .get("next_page")
-            .and_then(Value::as_str)
-            .filter(|t| !t.is_empty())
-            .map(str::to_owned);
+        let Some(next) = paging.next(&page) else {
+            return Ok(items);
+        };
         match next {
-            None => return Ok(items),
-            Some(t) if !seen.insert(t.clone()) => {
-                return Err(shape(path, "the same `next_page` twice"));
-            }
-            Some(t) => token = Some(t),
+            Some(c) if seen.insert(c.clone()) => cursor = Some(c),
+            _ => return Err(shape(path, paging.stuck())),
         }
     }
 }
@@ -140,7 +158,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     });
 
     let mut emails_by_id = BTreeMap::new();
-    for user in list_by_id(get, "/v1/organizations/users")? {
+    for user in list(get, "/v1/organizations/users", Paging::AfterId)? {
         let path = "/v1/organizations/users";
         let email = crate::model::email_key(&text(&user, "email", path)?).into_owned();
         let id = text(&user, "id", path)?;
@@ -160,7 +178,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     // The invite object carries `rbac_group_ids`, the groups "recorded" for the user
     // when the invite is accepted (reference, create-invite).
     let mut pending_groups: Vec<(String, String)> = Vec::new();
-    for invite in list_by_id(get, "/v1/organizations/invites")? {
+    for invite in list(get, "/v1/organizations/invites", Paging::AfterId)? {
         let path = "/v1/organizations/invites";
         if invite.get("status").and_then(Value::as_str) != Some("pending") {
             continue;
@@ -187,7 +205,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     let path = "/v1/organizations/rbac_roles";
     let mut custom = Vec::new();
     let mut broken = None;
-    for role in list_by_page(get, path)? {
+    for role in list(get, path, Paging::Page)? {
         if role.pointer("/source/type").and_then(Value::as_str) != Some("custom") {
             continue;
         }
@@ -236,7 +254,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     let path = "/v1/organizations/rbac_groups";
     let mut groups = Vec::new();
     let mut broken = None;
-    for group in list_by_page(get, path)? {
+    for group in list(get, path, Paging::Page)? {
         let parsed = text(&group, "id", path).and_then(|id| {
             let name = text(&group, "name", path)?;
             // `null` means role data was temporarily unavailable: comparing it as "no
@@ -309,7 +327,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     // Every scope the reference lists, in its order: `organization`, `seat_tier`,
     // `rbac_group`, `organization_service`, `user`.
     let path = "/v1/organizations/spend_limits";
-    for limit in list_by_page(get, path)? {
+    for limit in list(get, path, Paging::Page)? {
         let period: Period =
             serde_json::from_value(limit.get("period").cloned().unwrap_or_default())
                 .map_err(|_| shape(path, "a spend limit with an unknown `period`"))?;
@@ -403,4 +421,71 @@ pub(super) fn strings(item: &Value, key: &str) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The URLs `list` asks for when the pages are `pages` in turn.
+    fn asked(paging: Paging, pages: &[Value]) -> (Result<usize, String>, Vec<String>) {
+        let mut urls = Vec::new();
+        let mut pages = pages.iter();
+        let read = list(
+            &mut |url| {
+                urls.push(url.to_owned());
+                Ok(pages.next().cloned().unwrap_or(json!({"data": []})))
+            },
+            "/v1/x",
+            paging,
+        );
+        (
+            read.map(|items| items.len()).map_err(|e| e.to_string()),
+            urls,
+        )
+    }
+
+    #[test]
+    fn one_loop_pages_by_id_and_by_token_and_refuses_a_cursor_seen_before() {
+        let by_id = [
+            json!({"data": [1, 2], "has_more": true, "last_id": "u+2"}),
+            json!({"data": [3], "has_more": false, "last_id": "u3"}),
+        ];
+        assert_eq!(
+            asked(Paging::AfterId, &by_id),
+            (
+                Ok(3),
+                vec![
+                    "/v1/x?limit=1000".to_owned(),
+                    "/v1/x?limit=1000&after_id=u%2B2".to_owned()
+                ]
+            )
+        );
+        let by_page = [
+            json!({"data": [1], "next_page": "p/2"}),
+            json!({"data": [2], "next_page": ""}),
+        ];
+        assert_eq!(
+            asked(Paging::Page, &by_page),
+            (
+                Ok(2),
+                vec![
+                    "/v1/x?limit=1000".to_owned(),
+                    "/v1/x?limit=1000&page=p%2F2".to_owned()
+                ]
+            )
+        );
+        let cycle = [
+            json!({"data": [], "next_page": "a"}),
+            json!({"data": [], "next_page": "a"}),
+        ];
+        let (read, urls) = asked(Paging::Page, &cycle);
+        assert!(read.is_err_and(|e| e.contains("the same `next_page` twice")));
+        assert_eq!(urls.len(), 2);
+        let nameless = [json!({"data": [], "has_more": true})];
+        let (read, urls) = asked(Paging::AfterId, &nameless);
+        assert!(read.is_err_and(|e| e.contains("`has_more` without a new `last_id`")));
+        assert_eq!(urls.len(), 1);
+    }
 }

@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 
-use super::read::text;
+use super::read::{Paging, text};
 use super::steps::Step;
 use super::{AnthropicError, AnthropicProvider};
 use crate::model::email_key;
@@ -25,7 +25,7 @@ impl AnthropicProvider {
     /// User ids of the members of group `id`, read now.
     fn member_ids(&self, id: &str) -> Result<BTreeSet<String>, AnthropicError> {
         let path = format!("/v1/organizations/rbac_groups/{id}/members");
-        self.list_by_page(&path)?
+        self.list(&path, Paging::Page)?
             .iter()
             .map(|m| text(m, "user_id", &path))
             .collect()
@@ -47,7 +47,7 @@ impl AnthropicProvider {
         }
         let members_path = format!("{path}/members");
         let mut listed = BTreeSet::new();
-        for member in self.list_by_page(&members_path)? {
+        for member in self.list(&members_path, Paging::Page)? {
             listed.insert(email_key(&text(&member, "email", &members_path)?).into_owned());
         }
         if &listed != members {
