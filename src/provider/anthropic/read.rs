@@ -21,11 +21,15 @@ impl AnthropicProvider {
     /// Read the org through the Admin API.
     pub(super) fn fetch(&self) -> Result<(LiveState, Meta), AnthropicError> {
         let get = |url: &str| self.call(Method::Get, url, None);
-        fetch(&mut |url| get(url), &mut |paths| {
-            crate::provider::backoff::bounded_map(paths, self.parallelism, |path| {
-                list(&mut |url| get(url), path, Paging::Page)
-            })
-        })
+        fetch(
+            &mut |url| get(url),
+            &mut |wanted| {
+                crate::provider::backoff::bounded_map(wanted, self.parallelism, |(path, paging)| {
+                    list(&mut |url| get(url), path, *paging)
+                })
+            },
+            self.parallelism > 1,
+        )
     }
 }
 
@@ -41,18 +45,22 @@ pub fn read_with(get: &mut Get<'_>) -> Result<LiveState, AnthropicError> {
         Ok(mut get) => get(url),
         Err(_) => Err(shape(url, "a read asked twice at once")),
     };
-    fetch(&mut |url| once(url), &mut |paths| {
-        paths
-            .iter()
-            .map(|path| list(&mut |url| once(url), path, Paging::Page))
-            .collect()
-    })
+    fetch(
+        &mut |url| once(url),
+        &mut |wanted| {
+            wanted
+                .iter()
+                .map(|(path, paging)| list(&mut |url| once(url), path, *paging))
+                .collect()
+        },
+        false,
+    )
     .map(|(state, _)| state)
 }
 
-/// Every item of each list of `paths`, in the order of `paths` (however many are read at
-/// once).
-type Lists<'a> = dyn FnMut(&[String]) -> Vec<Result<Vec<Value>, AnthropicError>> + 'a;
+/// Every item of each list of `wanted` (path and paging), in the order of `wanted`
+/// (however many are read at once).
+type Lists<'a> = dyn FnMut(&[(String, Paging)]) -> Vec<Result<Vec<Value>, AnthropicError>> + 'a;
 
 /// What answers a `GET`: the JSON body of a 2xx answer, or why there is none.
 pub type Get<'a> = dyn FnMut(&str) -> Result<Value, AnthropicError> + 'a;
@@ -60,6 +68,8 @@ pub type Get<'a> = dyn FnMut(&str) -> Result<Value, AnthropicError> + 'a;
 /// How a list names its next page. Every list is read by the one loop of [`list`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Paging {
+    /// Not a list: one object (`/me`), asked once without `limit`, is the one item.
+    Single,
     /// Id cursors: `after_id` ← `last_id` while `has_more` (users, invites).
     AfterId,
     /// Opaque cursors: `page` ← `next_page` until there is none (RBAC, spend limits).
@@ -70,6 +80,7 @@ impl Paging {
     /// The query parameter that names the next page.
     fn param(self) -> &'static str {
         match self {
+            Paging::Single => "",
             Paging::AfterId => "after_id",
             Paging::Page => "page",
         }
@@ -79,6 +90,7 @@ impl Paging {
     /// page announces more without naming them.
     fn next(self, page: &Value) -> Option<Option<String>> {
         match self {
+            Paging::Single => None,
             Paging::AfterId => {
                 (page.get("has_more").and_then(Value::as_bool) == Some(true)).then(|| {
                     page.get("last_id")
@@ -97,6 +109,7 @@ impl Paging {
     /// What is wrong with a page that names no new cursor for the next one.
     fn stuck(self) -> &'static str {
         match self {
+            Paging::Single => "",
             Paging::AfterId => "`has_more` without a new `last_id`",
             Paging::Page => "the same `next_page` twice",
         }
@@ -109,6 +122,9 @@ pub(super) fn list(
     path: &str,
     paging: Paging,
 ) -> Result<Vec<Value>, AnthropicError> {
+    if paging == Paging::Single {
+        return Ok(vec![get(path)?]);
+    }
     let mut items = Vec::new();
     let mut cursor: Option<String> = None;
     // Every cursor seen: a server that cycles back would otherwise page forever.
@@ -130,16 +146,66 @@ pub(super) fn list(
     }
 }
 
+/// The first requests of a read, none of which needs another's answer: the organization
+/// and the top-level lists, in the order the read decodes them.
+const TOP: [(&str, Paging); 6] = [
+    ("/v1/organizations/me", Paging::Single),
+    ("/v1/organizations/users", Paging::AfterId),
+    ("/v1/organizations/invites", Paging::AfterId),
+    ("/v1/organizations/rbac_roles", Paging::Page),
+    ("/v1/organizations/rbac_groups", Paging::Page),
+    ("/v1/organizations/spend_limits", Paging::Page),
+];
+const ME: usize = 0;
+const USERS: usize = 1;
+const INVITES: usize = 2;
+const ROLES: usize = 3;
+const GROUPS: usize = 4;
+const SPEND: usize = 5;
+
+/// The answers to [`TOP`]: read all at once up front by a parallel reader; by a sequential
+/// one each when the read comes to it, so that its requests keep the order of one request
+/// after the other (the order the fuzz target's inputs answer).
+struct Top(Vec<Option<Result<Vec<Value>, AnthropicError>>>);
+
+impl Top {
+    fn read(lists: &mut Lists<'_>, ahead: bool) -> Top {
+        if !ahead {
+            return Top(Vec::new());
+        }
+        let wanted: Vec<(String, Paging)> = TOP
+            .iter()
+            .map(|(path, paging)| ((*path).to_owned(), *paging))
+            .collect();
+        Top(lists(&wanted).into_iter().map(Some).collect())
+    }
+
+    /// The answer to `TOP[index]`: the one read ahead, else read now. Each is taken once.
+    fn take(&mut self, get: &mut Get<'_>, index: usize) -> Result<Vec<Value>, AnthropicError> {
+        match self.0.get_mut(index).and_then(Option::take) {
+            Some(read) => read,
+            None => list(get, TOP[index].0, TOP[index].1),
+        }
+    }
+}
+
 /// Read the org: the live state and what the plan and apply need besides.
 ///
-/// The per-role permission lists and the per-group member lists are read `parallelism` at
-/// a time and joined in the order of the roles and groups, so what is read (and which
-/// error is reported first) is the same as one request after the other.
-fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), AnthropicError> {
+/// With `ahead` (a parallel reader), the organization and the top-level lists ([`TOP`])
+/// are read at once first; then the per-role permission lists, then the per-group member
+/// lists, each `parallelism` at a time. Answers are decoded in one fixed order, the order
+/// of one request after the other, so what is read (and which error is reported first) is
+/// the same however many are read at once.
+fn fetch(
+    get: &mut Get<'_>,
+    lists: &mut Lists<'_>,
+    ahead: bool,
+) -> Result<(LiveState, Meta), AnthropicError> {
     let mut meta = Meta::default();
     let mut state = LiveState::default();
+    let mut top = Top::read(lists, ahead);
 
-    let me = get("/v1/organizations/me")?;
+    let me = top.take(get, ME)?.pop().unwrap_or_default();
     // Only the name is readable. The rest are placeholders, never compared (they are
     // unverifiable), chosen so that `orgplan export` writes a policy that validates:
     // Enterprise (the only plan with the RBAC API), every capability switched on, and
@@ -158,7 +224,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     });
 
     let mut emails_by_id = BTreeMap::new();
-    for user in list(get, "/v1/organizations/users", Paging::AfterId)? {
+    for user in top.take(get, USERS)? {
         let path = "/v1/organizations/users";
         let email = crate::model::email_key(&text(&user, "email", path)?).into_owned();
         let id = text(&user, "id", path)?;
@@ -178,7 +244,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     // The invite object carries `rbac_group_ids`, the groups "recorded" for the user
     // when the invite is accepted (reference, create-invite).
     let mut pending_groups: Vec<(String, String)> = Vec::new();
-    for invite in list(get, "/v1/organizations/invites", Paging::AfterId)? {
+    for invite in top.take(get, INVITES)? {
         let path = "/v1/organizations/invites";
         if invite.get("status").and_then(Value::as_str) != Some("pending") {
             continue;
@@ -205,7 +271,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     let path = "/v1/organizations/rbac_roles";
     let mut custom = Vec::new();
     let mut broken = None;
-    for role in list(get, path, Paging::Page)? {
+    for role in top.take(get, ROLES)? {
         if role.pointer("/source/type").and_then(Value::as_str) != Some("custom") {
             continue;
         }
@@ -224,9 +290,12 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
             }
         }
     }
-    let paths: Vec<String> = custom
+    let paths: Vec<(String, Paging)> = custom
         .iter()
-        .map(|(id, _)| format!("/v1/organizations/rbac_roles/{id}/permissions"))
+        .map(|(id, _)| {
+            let path = format!("/v1/organizations/rbac_roles/{id}/permissions");
+            (path, Paging::Page)
+        })
         .collect();
     let permissions = lists(&paths);
     for ((id, name), permissions) in custom.into_iter().zip(permissions) {
@@ -254,7 +323,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     let path = "/v1/organizations/rbac_groups";
     let mut groups = Vec::new();
     let mut broken = None;
-    for group in list(get, path, Paging::Page)? {
+    for group in top.take(get, GROUPS)? {
         let parsed = text(&group, "id", path).and_then(|id| {
             let name = text(&group, "name", path)?;
             // `null` means role data was temporarily unavailable: comparing it as "no
@@ -281,12 +350,15 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
             }
         }
     }
-    let paths: Vec<String> = groups
+    let paths: Vec<(String, Paging)> = groups
         .iter()
-        .map(|(id, ..)| format!("/v1/organizations/rbac_groups/{id}/members"))
+        .map(|(id, ..)| {
+            let path = format!("/v1/organizations/rbac_groups/{id}/members");
+            (path, Paging::Page)
+        })
         .collect();
     let listed = lists(&paths);
-    for (((id, name, roles, scim), listed), members_path) in
+    for (((id, name, roles, scim), listed), (members_path, _)) in
         groups.into_iter().zip(listed).zip(&paths)
     {
         if scim {
@@ -327,7 +399,7 @@ fn fetch(get: &mut Get<'_>, lists: &mut Lists<'_>) -> Result<(LiveState, Meta), 
     // Every scope the reference lists, in its order: `organization`, `seat_tier`,
     // `rbac_group`, `organization_service`, `user`.
     let path = "/v1/organizations/spend_limits";
-    for limit in list(get, path, Paging::Page)? {
+    for limit in top.take(get, SPEND)? {
         let period: Period =
             serde_json::from_value(limit.get("period").cloned().unwrap_or_default())
                 .map_err(|_| shape(path, "a spend limit with an unknown `period`"))?;
