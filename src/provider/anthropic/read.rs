@@ -28,6 +28,7 @@ impl AnthropicProvider {
                     list(&mut |url| get(url), path, *paging)
                 })
             },
+            // One reader reads each top-level list when it comes to it, as `read_with`.
             self.parallelism > 1,
         )
     }
@@ -497,8 +498,147 @@ pub(super) fn strings(item: &Value, key: &str) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Mutex;
+
     use super::*;
+    use crate::provider::backoff::bounded_map;
     use serde_json::json;
+
+    /// A small org answering by URL: two pages of users, an invite into a group, a custom
+    /// role, a group granting it, a spend limit.
+    fn org() -> BTreeMap<String, Value> {
+        let o = "/v1/organizations";
+        [
+            ("me".to_owned(), json!({"name": "Acme"})),
+            (
+                "users?limit=1000".to_owned(),
+                json!({"data": [{"id": "u1", "email": "Ada@x.com", "role": "user"}],
+                       "has_more": true, "last_id": "u1"}),
+            ),
+            (
+                "users?limit=1000&after_id=u1".to_owned(),
+                json!({"data": [{"id": "u2", "email": "bob@x.com", "role": "managed"}],
+                       "has_more": false}),
+            ),
+            (
+                "invites?limit=1000".to_owned(),
+                json!({"data": [{"id": "i1", "email": "cy@x.com", "role": "user",
+                        "status": "pending", "rbac_group_ids": ["g1"]}], "has_more": false}),
+            ),
+            (
+                "rbac_roles?limit=1000".to_owned(),
+                json!({"data": [{"id": "r1", "display_name": "dev", "source": {"type": "custom"}}]}),
+            ),
+            (
+                "rbac_roles/r1/permissions?limit=1000".to_owned(),
+                json!({"data": [{"action": "chat", "resource": {"type": "organization"}}]}),
+            ),
+            (
+                "rbac_groups?limit=1000".to_owned(),
+                json!({"data": [{"id": "g1", "name": "eng", "role_ids": ["r1"]}]}),
+            ),
+            (
+                "rbac_groups/g1/members?limit=1000".to_owned(),
+                json!({"data": [{"user_id": "u2", "email": "bob@x.com"}]}),
+            ),
+            (
+                "spend_limits?limit=1000".to_owned(),
+                json!({"data": [{"id": "s1", "period": "monthly", "amount": "500",
+                        "scope": {"type": "user", "user_id": "u1"}}]}),
+            ),
+        ]
+        .into_iter()
+        .map(|(url, body)| (format!("{o}/{url}"), body))
+        .collect()
+    }
+
+    /// The read of `answers` by one reader (`read_with`) and by four reading ahead, each
+    /// with the URLs it asked, in the order asked.
+    #[allow(clippy::type_complexity)]
+    fn both(
+        answers: &BTreeMap<String, Value>,
+    ) -> (
+        (Result<LiveState, String>, Vec<String>),
+        (Result<LiveState, String>, Vec<String>),
+    ) {
+        let asked = Mutex::new(Vec::new());
+        let get = |url: &str| {
+            asked.lock().unwrap().push(url.to_owned());
+            answers
+                .get(url)
+                .cloned()
+                .ok_or_else(|| shape(url, "not in this org"))
+        };
+        let one = read_with(&mut |url| get(url)).map_err(|e| e.to_string());
+        let one_asked = std::mem::take(&mut *asked.lock().unwrap());
+        let ahead = fetch(
+            &mut |url| get(url),
+            &mut |wanted| {
+                bounded_map(wanted, 4, |(path, paging)| {
+                    list(&mut |url| get(url), path, *paging)
+                })
+            },
+            true,
+        )
+        .map(|(state, _)| state)
+        .map_err(|e| e.to_string());
+        let ahead_asked = std::mem::take(&mut *asked.lock().unwrap());
+        ((one, one_asked), (ahead, ahead_asked))
+    }
+
+    #[test]
+    fn reading_the_top_level_lists_ahead_gives_the_one_reader_state_and_reads_nothing_twice() {
+        let ((one, one_asked), (ahead, ahead_asked)) = both(&org());
+        let one = one.unwrap();
+        assert_eq!(one.users.len(), 3);
+        assert_eq!(one.groups["eng"].members, ["bob@x.com", "cy@x.com"]);
+        assert_eq!(ahead.unwrap(), one);
+        // One reader asks in the order it decodes (the fuzz target's inputs rely on it).
+        let tail = |url: &String| url.trim_start_matches("/v1/organizations/").to_owned();
+        assert_eq!(
+            one_asked.iter().map(tail).collect::<Vec<_>>(),
+            [
+                "me",
+                "users?limit=1000",
+                "users?limit=1000&after_id=u1",
+                "invites?limit=1000",
+                "rbac_roles?limit=1000",
+                "rbac_roles/r1/permissions?limit=1000",
+                "rbac_groups?limit=1000",
+                "rbac_groups/g1/members?limit=1000",
+                "spend_limits?limit=1000",
+            ]
+        );
+        // Reading ahead: the same requests, each once, every top-level one before the
+        // lists that depend on them.
+        let mut sorted = ahead_asked.clone();
+        sorted.sort();
+        sorted.dedup();
+        let mut expected = one_asked.clone();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        assert_eq!(ahead_asked.len(), one_asked.len());
+        let last_top = ahead_asked
+            .iter()
+            .rposition(|u| !u.contains("s/r1/") && !u.contains("s/g1/"));
+        let first_nested = ahead_asked
+            .iter()
+            .position(|u| u.contains("s/r1/") || u.contains("s/g1/"));
+        assert!(last_top < first_nested, "{ahead_asked:?}");
+    }
+
+    #[test]
+    fn reading_ahead_reports_the_error_one_reader_reports_first() {
+        // The permissions and the group list both fail: one reader meets the permissions
+        // first, and so must a read that asked for the group list before them.
+        let mut answers = org();
+        answers.remove("/v1/organizations/rbac_roles/r1/permissions?limit=1000");
+        answers.remove("/v1/organizations/rbac_groups?limit=1000");
+        let ((one, _), (ahead, _)) = both(&answers);
+        let one = one.err().unwrap();
+        assert!(one.contains("/permissions"), "{one}");
+        assert_eq!(ahead.err().unwrap(), one);
+    }
 
     /// The URLs `list` asks for when the pages are `pages` in turn.
     fn asked(paging: Paging, pages: &[Value]) -> (Result<usize, String>, Vec<String>) {
