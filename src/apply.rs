@@ -8,6 +8,7 @@
 //! they come back in [`ApplyReport::manual`].
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
@@ -82,6 +83,77 @@ pub fn changed_since(plan: &Plan, current: &LiveState) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Refuse `plan` when `current` (normalized) is not the live state it was made from.
+pub fn check_not_stale(plan: &Plan, current: &LiveState) -> Result<(), ApplyError> {
+    if crate::plan::live_digest(current, None) != plan.live_digest {
+        return Err(ApplyError::Stale(changed_since(plan, current)));
+    }
+    Ok(())
+}
+
+/// Why the bytes of a saved plan (`orgplan apply FILE`) are not one.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    /// Not JSON at all.
+    #[error("plan `{}` is not valid JSON: {source}", .path.display())]
+    Json {
+        /// The plan file.
+        path: PathBuf,
+        /// The decoder's complaint.
+        source: serde_json::Error,
+    },
+    /// JSON without this orgplan's `format_version`.
+    #[error(
+        "plan `{}` is not a saved plan this orgplan reads (`format_version: {}` expected); save one with `orgplan plan -o FILE`",
+        .path.display(),
+        crate::plan::FORMAT_VERSION
+    )]
+    Version {
+        /// The plan file.
+        path: PathBuf,
+    },
+    /// The right version, but not the shape of a plan.
+    #[error("plan `{}` is not a saved plan: {source}", .path.display())]
+    Shape {
+        /// The plan file.
+        path: PathBuf,
+        /// The decoder's complaint.
+        source: serde_json::Error,
+    },
+}
+
+/// Decode the bytes of the saved plan `path` (JSON of this orgplan's `format_version`).
+pub fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Plan, SavedPlanError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|source| SavedPlanError::Json {
+            path: path.to_owned(),
+            source,
+        })?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(crate::plan::FORMAT_VERSION)) {
+        return Err(SavedPlanError::Version {
+            path: path.to_owned(),
+        });
+    }
+    let mut plan: Plan = serde_json::from_value(value).map_err(|source| SavedPlanError::Shape {
+        path: path.to_owned(),
+        source,
+    })?;
+    // Emails enter here too: a target spelled `Maria@` or decomposed is the same person
+    // to every check that follows (the safety rules look users up by it).
+    for op in &mut plan.operations {
+        if op.op.as_str().starts_with("user.") {
+            op.target = crate::model::email_key(&op.target).into_owned();
+        }
+        if let Some(member) = &mut op.member {
+            *member = crate::model::email_key(member).into_owned();
+        }
+    }
+    Ok(plan)
 }
 
 /// Who is applying: the CI user when in CI, else the login name.

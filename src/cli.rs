@@ -7,10 +7,8 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod apply_cmd;
-mod test_cmd;
-#[doc(hidden)]
-pub use apply_cmd::parse_plan;
 mod review_cmd;
+mod test_cmd;
 
 use crate::diag;
 use crate::explain;

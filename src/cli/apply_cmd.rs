@@ -127,9 +127,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     // Judged under the provider's lock, on the state the operations will be applied to.
     let mut check = |current: &LiveState| -> Result<(), ApplyError> {
         let current = &*current.as_normalized();
-        if plan::live_digest(current, None) != plan.live_digest {
-            return Err(ApplyError::Stale(apply::changed_since(&plan, current)));
-        }
+        apply::check_not_stale(&plan, current)?;
         // The file's own operations are judged first: an edited plan that removes the
         // primary owner is refused for that, whatever else differs.
         plan::check_operations(&policy, current, &plan.operations, &options)?;
@@ -200,38 +198,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
 fn read_plan(path: &Path) -> Result<Plan, String> {
     let bytes =
         std::fs::read(path).map_err(|e| format!("cannot read plan `{}`: {e}", path.display()))?;
-    parse_plan(path, &bytes)
-}
-
-/// Decode the bytes of the saved plan `path` (JSON of this orgplan's `format_version`).
-/// Public for the fuzz target `saved_plan` only.
-#[doc(hidden)]
-pub fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Plan, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("plan `{}` is not valid JSON: {e}", path.display()))?;
-    let version = value
-        .get("format_version")
-        .and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(plan::FORMAT_VERSION)) {
-        return Err(format!(
-            "plan `{}` is not a saved plan this orgplan reads (`format_version: {}` expected); save one with `orgplan plan -o FILE`",
-            path.display(),
-            plan::FORMAT_VERSION
-        ));
-    }
-    let mut plan: Plan = serde_json::from_value(value)
-        .map_err(|e| format!("plan `{}` is not a saved plan: {e}", path.display()))?;
-    // Emails enter here too: a target spelled `Maria@` or decomposed is the same person
-    // to every check that follows (the safety rules look users up by it).
-    for op in &mut plan.operations {
-        if op.op.as_str().starts_with("user.") {
-            op.target = crate::model::email_key(&op.target).into_owned();
-        }
-        if let Some(member) = &mut op.member {
-            *member = crate::model::email_key(member).into_owned();
-        }
-    }
-    Ok(plan)
+    apply::parse_plan(path, &bytes).map_err(|e| e.to_string())
 }
 
 /// Ask for `yes` on the terminal; without one, refuse (scripts pass `--auto-approve`).
