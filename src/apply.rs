@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::diff::Operation;
+use crate::diff::{OpKind, Operation};
 use crate::live::LiveState;
 use crate::plan::Plan;
 
@@ -40,6 +40,75 @@ pub struct ApplyReport {
     /// Where the applied operations were recorded, when anything was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log: Option<String>,
+}
+
+/// What an apply that stopped midway did and did not do: `apply --format json` prints it
+/// on stdout (the error stays on stderr, the exit code 1), so that automation learns what
+/// landed without reading the error text. docs/formats.md documents it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedReport {
+    /// The live URI, credentials stripped.
+    pub live: String,
+    /// sha256 of the canonical JSON of the plan that was being applied.
+    pub plan_digest: String,
+    /// The operation that failed, and why.
+    pub error: Stop,
+    /// Operations that landed, in order.
+    pub applied: Vec<Operation>,
+    /// Operations not carried out: the failed one and every one after it.
+    pub not_applied: Vec<Operation>,
+    /// Manual steps: still to be done by an admin.
+    pub manual: Vec<Operation>,
+    /// Where the operations that landed were recorded, when anything was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_log: Option<String>,
+}
+
+/// Where and why an apply stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stop {
+    /// The kind of the operation that failed.
+    pub op: OpKind,
+    /// Its target.
+    pub target: String,
+    /// Why it failed (the error's reason, without the lists of operations).
+    pub message: String,
+}
+
+impl StoppedReport {
+    /// The report of `error` when it is an apply that stopped midway (`None` for an
+    /// error before anything was applied).
+    pub fn of(
+        error: &ApplyError,
+        live: String,
+        plan_digest: String,
+        manual: Vec<Operation>,
+    ) -> Option<Self> {
+        let ApplyError::Partial {
+            applied,
+            op,
+            target,
+            reason,
+            remaining,
+            audit_log,
+        } = error
+        else {
+            return None;
+        };
+        Some(StoppedReport {
+            live,
+            plan_digest,
+            error: Stop {
+                op: *op,
+                target: target.clone(),
+                message: reason.clone(),
+            },
+            applied: applied.clone(),
+            not_applied: remaining.clone(),
+            manual,
+            audit_log: audit_log.as_deref().map(str::to_owned),
+        })
+    }
 }
 
 /// What changed between the live state a plan was made from (its `live_index`) and

@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use super::{Exit, use_color, write_atomically};
-use crate::apply::{self, ApplyError, ApplyReport, Batch};
+use crate::apply::{self, ApplyError, ApplyReport, Batch, StoppedReport};
 use crate::diff::Execution;
 use crate::live::LiveState;
 use crate::plan::{self, Plan};
@@ -164,24 +164,39 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         Ok(())
     };
     let mut bar = Progress::new(std::io::stderr().is_terminal());
-    let applied = provider
-        .apply(&batch, &mut check, &mut |done, total| {
-            bar.update(done, total)
-        })
-        .map_err(|e| e.to_string());
+    let applied = provider.apply(&batch, &mut check, &mut |done, total| {
+        bar.update(done, total)
+    });
     bar.finish();
-    let applied = applied?;
+    let manual = || {
+        plan.operations
+            .iter()
+            .filter(|op| !apply::by_provider(op))
+            .cloned()
+            .collect()
+    };
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(error) => {
+            // An apply that stopped midway is when automation most needs the report.
+            let stopped = StoppedReport::of(&error, provider.uri(), plan_digest.clone(), manual());
+            if let Some(stopped) = stopped.filter(|_| args.json) {
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer_pretty(&mut out, &stopped)
+                    .map_err(std::io::Error::from)
+                    .and_then(|()| writeln!(out))
+                    .and_then(|()| out.flush())
+                    .map_err(|e| e.to_string())?;
+            }
+            return Err(error.to_string());
+        }
+    };
 
     let report = ApplyReport {
         live: provider.uri(),
         plan_digest,
         applied: applied.operations,
-        manual: plan
-            .operations
-            .iter()
-            .filter(|op| !apply::by_provider(op))
-            .cloned()
-            .collect(),
+        manual: manual(),
         audit_log: applied.audit_log,
     };
     let mut out = std::io::stdout().lock();

@@ -1062,8 +1062,9 @@ impl Provider for AnthropicProvider {
         let mut applied: Vec<Operation> = Vec::new();
         for (index, (op, step)) in todo.iter().zip(&steps).enumerate() {
             let stop = |applied: Vec<Operation>, reason: String| ApplyError::Partial {
+                audit_log: Some(self.audit.display().to_string().into()),
                 applied,
-                op: op.op.as_str(),
+                op: op.op,
                 target: op.target.clone(),
                 reason,
                 remaining: todo[index..].iter().map(|o| (*o).clone()).collect(),
@@ -1122,7 +1123,7 @@ fn resolve(todo: &[&Operation], live: &LiveState, meta: &Meta) -> Result<Vec<Ste
     let mut steps = Vec::new();
     for op in todo {
         let fail = |reason: String| ApplyError::Operation {
-            op: op.op.as_str(),
+            op: op.op,
             target: op.target.clone(),
             reason,
         };
