@@ -40,6 +40,10 @@ pub(crate) struct ReviewArgs {
     /// Where the live org is read: `file:PATH`, `scim+https://HOST/PATH` or `anthropic:`.
     #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
     live: String,
+    /// Requests in flight at once while reading the live org (SCIM: pages, groups; Admin
+    /// API: role permissions, group members).
+    #[arg(long, value_name = "N", default_value_t = super::PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallelism: u16,
     /// Usage data: `file:PATH` (a usage JSON file) or `anthropic:` (the Enterprise
     /// Analytics API, key in `ANTHROPIC_ANALYTICS_KEY` or `ANTHROPIC_ADMIN_KEY`).
     /// Without it, only the static findings are made.
@@ -110,7 +114,9 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
     // A live-state file and a usage file are read while the policy is checked (at 100,000
     // users each takes about as long); a remote org or API only once the policy is valid.
     let read_live = || -> Result<crate::live::LiveState, String> {
-        let provider = crate::provider::from_uri(&args.live).map_err(|e| e.to_string())?;
+        let provider =
+            crate::provider::from_uri_with(&args.live, &super::read_options(args.parallelism))
+                .map_err(|e| e.to_string())?;
         provider.read().map_err(|e| e.to_string())
     };
     let usage_file = args.usage.as_deref().filter(|u| u.starts_with("file:"));
