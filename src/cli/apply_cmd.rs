@@ -5,7 +5,7 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Exit, use_color, write_atomically};
+use super::{CliError, Exit, use_color, write_atomically};
 use crate::apply::{self, ApplyError, ApplyReport, Batch, StoppedReport};
 use crate::diff::Execution;
 use crate::live::LiveState;
@@ -29,21 +29,19 @@ const PROGRESS_FROM: usize = 50;
 // Where to apply. A saved plan names its live org, but a plan file alone never decides
 // where credentials are sent: a remote org must be named again with `--live`, and a
 // `--live` that differs from the plan's is refused.
-fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, String> {
+fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, CliError> {
     match (given, saved) {
         (Some(given), Some(plan)) if !same_live(&crate::provider::redact(given), &plan.live) => {
-            Err(format!(
-                "the plan was made against `{}`, not `{}`; nothing applied",
-                plan.live,
-                crate::provider::redact(given)
-            ))
+            Err(CliError::LiveDiffers {
+                planned: plan.live.clone(),
+                given: crate::provider::redact(given),
+            })
         }
         (Some(given), _) => Ok(given.to_owned()),
         (None, Some(plan)) if plan.live.starts_with("file:") => Ok(plan.live.clone()),
-        (None, Some(plan)) => Err(format!(
-            "name the live org with `--live {}`: a plan file alone never decides where credentials are sent; nothing applied",
-            plan.live
-        )),
+        (None, Some(plan)) => Err(CliError::LiveUnnamed {
+            planned: plan.live.clone(),
+        }),
         (None, None) => Ok(crate::provider::DEFAULT_LIVE.to_owned()),
     }
 }
@@ -70,14 +68,12 @@ fn same_live(a: &str, b: &str) -> bool {
     }
 }
 
-pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
+pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, CliError> {
     // Read the saved plan first: a missing or foreign file is the first thing to hear of.
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
-    let Some(policy) = super::load_policy(&args.policies, crate::diag::Format::Human)? else {
-        return Ok(Exit::Invalid);
-    };
+    let policy = super::load_policy(&args.policies, crate::diag::Format::Human)?;
     let uri = live_uri(args.live.as_deref(), saved.as_ref())?;
-    let provider = crate::provider::from_uri_with(&uri, &args.remote).map_err(|e| e.to_string())?;
+    let provider = crate::provider::from_uri_with(&uri, &args.remote)?;
     let mut caps = provider.capabilities();
     let options = plan::Options {
         live: provider.uri(),
@@ -87,31 +83,26 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     let plan = match saved {
         Some(plan) => plan,
         None => {
-            let live = provider.read().map_err(|e| e.to_string())?;
+            let live = provider.read()?;
             // What a read found unverifiable (an unknown role value, say) is listed too.
             caps = provider.capabilities();
             let refine = |ops, live: &_| provider.refine(ops, live);
-            let plan = plan::build_with(&policy, &live, &caps, &options, &refine)
-                .map_err(|e| e.to_string())?;
+            let plan = plan::build_with(&policy, &live, &caps, &options, &refine)?;
             let stdout = std::io::stdout();
             let color = use_color(stdout.is_terminal());
             let ask = !plan.is_empty() && !args.auto_approve;
             if !args.json {
                 let mut out = stdout.lock();
-                plan::render_human(&plan, &mut out, color)
-                    .and_then(|()| out.flush())
-                    .map_err(|e| e.to_string())?;
+                plan::render_human(&plan, &mut out, color).and_then(|()| out.flush())?;
             } else if ask {
                 // Never ask for `yes` to a plan not shown; stdout stays the JSON report's.
                 let stderr = std::io::stderr();
                 let color = use_color(stderr.is_terminal());
                 let mut err = stderr.lock();
-                plan::render_human(&plan, &mut err, color)
-                    .and_then(|()| err.flush())
-                    .map_err(|e| e.to_string())?;
+                plan::render_human(&plan, &mut err, color).and_then(|()| err.flush())?;
             }
             if ask && !confirmed()? {
-                return Err("apply cancelled, nothing done".to_owned());
+                return Err(CliError::Cancelled);
             }
             plan
         }
@@ -182,13 +173,11 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
             let stopped = StoppedReport::of(&error, provider.uri(), plan_digest.clone(), manual());
             if let Some(stopped) = stopped.filter(|_| args.json) {
                 let mut out = std::io::stdout().lock();
-                serde_json::to_writer_pretty(&mut out, &stopped)
-                    .map_err(std::io::Error::from)
-                    .and_then(|()| writeln!(out))
-                    .and_then(|()| out.flush())
-                    .map_err(|e| e.to_string())?;
+                serde_json::to_writer_pretty(&mut out, &stopped)?;
+                writeln!(out)?;
+                out.flush()?;
             }
-            return Err(error.to_string());
+            return Err(error.into());
         }
     };
 
@@ -201,42 +190,34 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(|e| e.to_string())?;
-        writeln!(out).map_err(|e| e.to_string())?;
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
     } else {
-        render_report(&report, &mut out).map_err(|e| e.to_string())?;
+        render_report(&report, &mut out)?;
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush()?;
     Ok(Exit::Success)
 }
 
-fn read_plan(path: &Path) -> Result<Plan, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read plan `{}`: {e}", path.display()))?;
-    apply::parse_plan(path, &bytes).map_err(|e| e.to_string())
+fn read_plan(path: &Path) -> Result<Plan, CliError> {
+    let bytes = std::fs::read(path).map_err(CliError::file("read plan", path))?;
+    Ok(apply::parse_plan(path, &bytes)?)
 }
 
 /// Ask for `yes` on the terminal; without one, refuse (scripts pass `--auto-approve`).
-fn confirmed() -> Result<bool, String> {
+fn confirmed() -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(
-            "refusing to apply without confirmation: stdin is not a terminal; review the plan and run again with `--auto-approve`, or save it with `plan -o FILE` and `apply FILE`"
-                .to_owned(),
-        );
+        return Err(CliError::NoTerminal);
     }
     let mut out = std::io::stdout().lock();
     write!(
         out,
         "\nDo you want to apply these operations?\n  Only `yes` is accepted.\n\n  Enter a value: "
     )
-    .and_then(|()| out.flush())
-    .map_err(|e| e.to_string())?;
+    .and_then(|()| out.flush())?;
     let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
+    stdin.lock().read_line(&mut answer)?;
     Ok(answer.trim() == "yes")
 }
 
@@ -326,35 +307,30 @@ pub(crate) fn export_command(
     out: &Path,
     force: bool,
     remote: &crate::provider::Options,
-) -> Result<Exit, String> {
-    let provider = crate::provider::from_uri_with(live, remote).map_err(|e| e.to_string())?;
+) -> Result<Exit, CliError> {
+    let provider = crate::provider::from_uri_with(live, remote)?;
     // A provider that cannot read the org settings cannot give a policy that plans clean.
     let caps = provider.capabilities();
     if caps.cannot_read("org") {
-        return Err(format!(
-            "cannot export from {}: it cannot read {}; load orgplan's SCIM extension schemas (schema/scim/) into the server, or export from a provider that reads everything",
-            provider.uri(),
-            caps.unreadable.join(", ")
-        ));
+        return Err(CliError::ExportUnreadable {
+            live: provider.uri(),
+            unreadable: caps.unreadable.join(", "),
+        });
     }
-    let state = provider.read().map_err(|e| e.to_string())?;
-    let files = crate::export::export(&state).map_err(|e| e.to_string())?;
+    let state = provider.read()?;
+    let files = crate::export::export(&state)?;
     let occupied = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_some(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("cannot read `{}`: {e}", out.display())),
+        Err(e) => return Err(CliError::file("read", out)(e)),
     };
     if occupied && !force {
-        return Err(format!(
-            "`{}` is not empty; export into an empty or new folder, or pass `--force` to replace org.yaml, roles.yaml, groups.yaml and users.yaml in it",
-            out.display()
-        ));
+        return Err(CliError::ExportOccupied(out.to_owned()));
     }
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(CliError::file("create", out))?;
     for (name, text) in &files {
         let path = out.join(name);
-        write_atomically(&path, text.as_bytes())
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        write_atomically(&path, text.as_bytes()).map_err(CliError::file("write", &path))?;
     }
     println!(
         "Exported {}, {}, {} from {} to {}",
