@@ -49,8 +49,15 @@ fn org(users: usize) -> &'static Org {
         .expect("fixture lock");
     orgs.entry(users).or_insert_with(|| {
         let dir = tempfile::tempdir().expect("temp dir");
-        orgplan::synth::generate(users, 1, dir.path()).expect("synthetic org");
-        let policy = orgplan::cli::check_folder(dir.path())
+        // The generator is the binary's (hidden `orgplan synth`), not the library's.
+        let status = std::process::Command::new(env!("CARGO_BIN_EXE_orgplan"))
+            .args(["synth", "--users", &users.to_string(), "--seed", "1", "-o"])
+            .arg(dir.path())
+            .stdout(std::process::Stdio::null())
+            .status()
+            .expect("run orgplan synth");
+        assert!(status.success(), "orgplan synth failed: {status}");
+        let policy = orgplan::validate::check_dir(dir.path())
             .expect("load")
             .policy
             .expect("valid policy");
@@ -71,7 +78,7 @@ fn options(org: &Org) -> orgplan::plan::Options {
 #[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
 fn load_validate(bencher: divan::Bencher, users: usize) {
     let org = org(users);
-    bencher.bench(|| orgplan::cli::check_folder(org.dir.path()).expect("load"));
+    bencher.bench(|| orgplan::validate::check_dir(org.dir.path()).expect("load"));
 }
 
 #[divan::bench(args = SIZES, sample_count = 5, sample_size = 1)]
@@ -103,7 +110,7 @@ fn whole_plan(bencher: divan::Bencher, users: usize) {
     let org = org(users);
     let options = options(org);
     bencher.bench(|| {
-        let checked = orgplan::cli::check_folder(org.dir.path()).expect("load");
+        let checked = orgplan::validate::check_dir(org.dir.path()).expect("load");
         let policy = checked.policy.as_ref().expect("valid policy");
         let provider = FileProvider::new(org.dir.path().join("live.json"));
         let live = provider.read().expect("live state");
@@ -151,7 +158,7 @@ fn policy_test_all_users(bencher: divan::Bencher, users: usize) {
     )
     .expect("test file");
     bencher.bench(|| {
-        let checked = orgplan::cli::check_folder(org.dir.path()).expect("load");
+        let checked = orgplan::validate::check_dir(org.dir.path()).expect("load");
         let policy = checked.policy.as_ref().expect("valid policy");
         let files = orgplan::policytest::load(org.dir.path(), Some(policy)).expect("tests");
         assert_eq!(files.errors(), 0, "{:?}", files.diagnostics);
@@ -208,7 +215,7 @@ fn whole_review(bencher: divan::Bencher, users: usize) {
     let org = org(users);
     let usage_path = usage_file(org);
     bencher.bench(|| {
-        let checked = orgplan::cli::check_folder(org.dir.path()).expect("load");
+        let checked = orgplan::validate::check_dir(org.dir.path()).expect("load");
         let policy = checked.policy.as_ref().expect("valid policy");
         let provider = FileProvider::new(org.dir.path().join("live.json"));
         let live = provider.read().expect("live state");

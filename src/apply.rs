@@ -8,10 +8,11 @@
 //! they come back in [`ApplyReport::manual`].
 
 use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::diff::Operation;
+use crate::diff::{OpKind, Operation};
 use crate::live::LiveState;
 use crate::plan::Plan;
 
@@ -39,6 +40,75 @@ pub struct ApplyReport {
     /// Where the applied operations were recorded, when anything was.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub audit_log: Option<String>,
+}
+
+/// What an apply that stopped midway did and did not do: `apply --format json` prints it
+/// on stdout (the error stays on stderr, the exit code 1), so that automation learns what
+/// landed without reading the error text. docs/formats.md documents it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoppedReport {
+    /// The live URI, credentials stripped.
+    pub live: String,
+    /// sha256 of the canonical JSON of the plan that was being applied.
+    pub plan_digest: String,
+    /// The operation that failed, and why.
+    pub error: Stop,
+    /// Operations that landed, in order.
+    pub applied: Vec<Operation>,
+    /// Operations not carried out: the failed one and every one after it.
+    pub not_applied: Vec<Operation>,
+    /// Manual steps: still to be done by an admin.
+    pub manual: Vec<Operation>,
+    /// Where the operations that landed were recorded, when anything was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit_log: Option<String>,
+}
+
+/// Where and why an apply stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Stop {
+    /// The kind of the operation that failed.
+    pub op: OpKind,
+    /// Its target.
+    pub target: String,
+    /// Why it failed (the error's reason, without the lists of operations).
+    pub message: String,
+}
+
+impl StoppedReport {
+    /// The report of `error` when it is an apply that stopped midway (`None` for an
+    /// error before anything was applied).
+    pub fn of(
+        error: &ApplyError,
+        live: String,
+        plan_digest: String,
+        manual: Vec<Operation>,
+    ) -> Option<Self> {
+        let ApplyError::Partial {
+            applied,
+            op,
+            target,
+            reason,
+            remaining,
+            audit_log,
+        } = error
+        else {
+            return None;
+        };
+        Some(StoppedReport {
+            live,
+            plan_digest,
+            error: Stop {
+                op: *op,
+                target: target.clone(),
+                message: reason.clone(),
+            },
+            applied: applied.clone(),
+            not_applied: remaining.clone(),
+            manual,
+            audit_log: audit_log.as_deref().map(str::to_owned),
+        })
+    }
 }
 
 /// What changed between the live state a plan was made from (its `live_index`) and
@@ -82,6 +152,77 @@ pub fn changed_since(plan: &Plan, current: &LiveState) -> Vec<String> {
             }
         })
         .collect()
+}
+
+/// Refuse `plan` when `current` (normalized) is not the live state it was made from.
+pub fn check_not_stale(plan: &Plan, current: &LiveState) -> Result<(), ApplyError> {
+    if crate::plan::live_digest(current, None) != plan.live_digest {
+        return Err(ApplyError::Stale(changed_since(plan, current)));
+    }
+    Ok(())
+}
+
+/// Why the bytes of a saved plan (`orgplan apply FILE`) are not one.
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    /// Not JSON at all.
+    #[error("plan `{}` is not valid JSON: {source}", .path.display())]
+    Json {
+        /// The plan file.
+        path: PathBuf,
+        /// The decoder's complaint.
+        source: serde_json::Error,
+    },
+    /// JSON without this orgplan's `format_version`.
+    #[error(
+        "plan `{}` is not a saved plan this orgplan reads (`format_version: {}` expected); save one with `orgplan plan -o FILE`",
+        .path.display(),
+        crate::plan::FORMAT_VERSION
+    )]
+    Version {
+        /// The plan file.
+        path: PathBuf,
+    },
+    /// The right version, but not the shape of a plan.
+    #[error("plan `{}` is not a saved plan: {source}", .path.display())]
+    Shape {
+        /// The plan file.
+        path: PathBuf,
+        /// The decoder's complaint.
+        source: serde_json::Error,
+    },
+}
+
+/// Decode the bytes of the saved plan `path` (JSON of this orgplan's `format_version`).
+pub fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Plan, SavedPlanError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|source| SavedPlanError::Json {
+            path: path.to_owned(),
+            source,
+        })?;
+    let version = value
+        .get("format_version")
+        .and_then(serde_json::Value::as_u64);
+    if version != Some(u64::from(crate::plan::FORMAT_VERSION)) {
+        return Err(SavedPlanError::Version {
+            path: path.to_owned(),
+        });
+    }
+    let mut plan: Plan = serde_json::from_value(value).map_err(|source| SavedPlanError::Shape {
+        path: path.to_owned(),
+        source,
+    })?;
+    // Emails enter here too: a target spelled `Maria@` or decomposed is the same person
+    // to every check that follows (the safety rules look users up by it).
+    for op in &mut plan.operations {
+        if op.op.as_str().starts_with("user.") {
+            op.target = crate::model::email_key(&op.target).into_owned();
+        }
+        if let Some(member) = &mut op.member {
+            *member = crate::model::email_key(member).into_owned();
+        }
+    }
+    Ok(plan)
 }
 
 /// Who is applying: the CI user when in CI, else the login name.

@@ -7,15 +7,15 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 mod apply_cmd;
-mod test_cmd;
-#[doc(hidden)]
-pub use apply_cmd::parse_plan;
+mod error;
 mod review_cmd;
+mod test_cmd;
 
 use crate::diag;
 use crate::explain;
 use crate::resolve;
 use crate::validate::{self, Checked};
+use error::CliError;
 
 /// Every way a run can end; the one place that maps outcomes to 0/1/2/3/4.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,7 +387,7 @@ pub fn run(cli: Cli) -> Exit {
             clap_mangen::Man::new(Cli::command())
                 .render(&mut std::io::stdout())
                 .map(|()| Exit::Success)
-                .map_err(|e| e.to_string())
+                .map_err(CliError::from)
         }
         Command::Schema { test } => {
             if test {
@@ -411,7 +411,8 @@ pub fn run(cli: Cli) -> Exit {
     };
     match result {
         Ok(exit) => exit,
-        Err(message) => {
+        Err(error) if !error.to_print() => error.exit(),
+        Err(error) => {
             let color = use_color(std::io::stderr().is_terminal());
             let label = if color {
                 let style = anstyle::AnsiColor::Red.on_default().bold();
@@ -419,18 +420,18 @@ pub fn run(cli: Cli) -> Exit {
             } else {
                 "error".to_owned()
             };
-            let _ = writeln!(std::io::stderr(), "{label}: {message}");
-            Exit::Failure
+            let _ = writeln!(std::io::stderr(), "{label}: {error}");
+            error.exit()
         }
     }
 }
 
 /// Load and validate a policy folder. An unreadable folder is an `Err` (exit 1).
-pub fn check_folder(policies: &std::path::Path) -> Result<Checked, String> {
-    validate::check_dir(policies).map_err(|e| e.to_string())
+pub fn check_folder(policies: &std::path::Path) -> Result<Checked, CliError> {
+    Ok(validate::check_dir(policies)?)
 }
 
-fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<Exit, String> {
+fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<Exit, CliError> {
     let mut checked = check_folder(policies)?;
     test_cmd::check_test_files(policies, &mut checked)?;
     let stdout = std::io::stdout();
@@ -442,10 +443,9 @@ fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<
         &checked.sources,
         format,
         color,
-    )
-    .map_err(|e| e.to_string())?;
+    )?;
     if format == diag::Format::Human {
-        writeln!(out, "{}", summary(policies, &checked)).map_err(|e| e.to_string())?;
+        writeln!(out, "{}", summary(policies, &checked))?;
     }
     let exit = if checked.errors() > 0 {
         Exit::Invalid
@@ -490,17 +490,16 @@ fn synth_command(
     seed: u64,
     out: Option<PathBuf>,
     parse_only: Option<PathBuf>,
-) -> Result<Exit, String> {
+) -> Result<Exit, CliError> {
     if let Some(dir) = parse_only {
-        let (files, bytes, documents) =
-            crate::synth::parse_only(&dir).map_err(|e| e.to_string())?;
+        let (files, bytes, documents) = crate::synth::parse_only(&dir)?;
         println!("parsed {files} files, {bytes} bytes, {documents} documents");
         return Ok(Exit::Success);
     }
     let (Some(users), Some(out)) = (users, out) else {
-        return Err("synth needs --users N and -o DIR".to_owned());
+        return Err(CliError::SynthArguments);
     };
-    let bytes = crate::synth::generate(users, seed, &out).map_err(|e| e.to_string())?;
+    let bytes = crate::synth::generate(users, seed, &out)?;
     println!(
         "wrote {users} users ({bytes} bytes of policy) to {}",
         out.display()
@@ -519,12 +518,12 @@ struct PlanArgs {
     remote: crate::provider::Settings,
 }
 
-/// The checked policy, or `None` when it is invalid. Diagnostics go to stderr so that
-/// stdout stays the command's output (a JSON plan can be piped).
+/// The checked policy, or [`CliError::Invalid`] when it is invalid. Diagnostics go to
+/// stderr so that stdout stays the command's output (a JSON plan can be piped).
 pub(crate) fn load_policy(
     policies: &std::path::Path,
     format: diag::Format,
-) -> Result<Option<crate::model::Policy>, String> {
+) -> Result<crate::model::Policy, CliError> {
     let checked = check_folder(policies)?;
     if !checked.diagnostics.is_empty() {
         // Annotations are read from stdout by the GitHub runner; text goes to stderr.
@@ -541,17 +540,16 @@ pub(crate) fn load_policy(
             &checked.sources,
             format,
             color,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
     }
     if checked.errors() > 0 {
         let _ = writeln!(std::io::stderr(), "{}", summary(policies, &checked));
-        return Ok(None);
+        return Err(CliError::Invalid);
     }
-    Ok(checked.policy)
+    checked.policy.ok_or(CliError::Invalid)
 }
 
-fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
+fn plan_command(args: &PlanArgs) -> Result<Exit, CliError> {
     let diag_format = match args.format {
         PlanFormat::Github => diag::Format::Github,
         _ => diag::Format::Human,
@@ -560,9 +558,8 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
     // as long to decode as a policy file set); a remote org is only read once the policy
     // is known to be valid.
     let read_file = |uri: &str| {
-        let provider =
-            crate::provider::from_uri_with(uri, &args.remote).map_err(|e| e.to_string())?;
-        provider.read().map_err(|e| e.to_string())
+        let provider = crate::provider::from_uri_with(uri, &args.remote)?;
+        Ok::<_, CliError>(provider.read()?)
     };
     let (loaded, prefetched) = std::thread::scope(|scope| {
         let prefetch = args
@@ -572,12 +569,9 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         let loaded = load_policy(&args.policies, diag_format);
         (loaded, prefetch.map(std::thread::ScopedJoinHandle::join))
     });
-    let Some(loaded) = loaded? else {
-        return Ok(Exit::Invalid);
-    };
+    let loaded = loaded?;
     let policy = &loaded;
-    let provider =
-        crate::provider::from_uri_with(&args.live, &args.remote).map_err(|e| e.to_string())?;
+    let provider = crate::provider::from_uri_with(&args.live, &args.remote)?;
     // A missing live file is a new, empty org (so a first apply can create it); a
     // mistyped path would show the same "create everything" plan, so say which it is.
     let missing_file = args
@@ -592,8 +586,8 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
     }
     let live = match prefetched {
         Some(Ok(read)) => read?,
-        Some(Err(_)) => return Err("reading the live state failed unexpectedly".to_owned()),
-        None => provider.read().map_err(|e| e.to_string())?,
+        Some(Err(_)) => return Err(CliError::Thread("reading the live state")),
+        None => provider.read()?,
     };
     let options = crate::plan::Options {
         live: provider.uri(),
@@ -605,17 +599,16 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         Ok(plan) => plan,
         Err(crate::plan::PlanError::Refused(violations)) if args.format == PlanFormat::Github => {
             print_refusal_annotations(policy, &violations);
-            return Err(crate::plan::PlanError::Refused(violations).to_string());
+            return Err(crate::plan::PlanError::Refused(violations).into());
         }
-        Err(error) => return Err(error.to_string()),
+        Err(error) => return Err(error.into()),
     };
 
     // Save first: a plan that cannot be saved should not look like a success.
     if let Some(path) = &args.out {
         let mut json = Vec::new();
-        crate::plan::render_json(&plan, &mut json).map_err(|e| e.to_string())?;
-        write_atomically(path, &json)
-            .map_err(|e| format!("cannot write plan `{}`: {e}", path.display()))?;
+        crate::plan::render_json(&plan, &mut json)?;
+        write_atomically(path, &json).map_err(CliError::file("write plan", path))?;
     }
     let stdout = std::io::stdout();
     let color = use_color(stdout.is_terminal());
@@ -629,8 +622,7 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, String> {
         }
         PlanFormat::Github => crate::plan::render_github(&plan, &mut out),
     }
-    .and_then(|()| out.flush())
-    .map_err(|e| e.to_string())?;
+    .and_then(|()| out.flush())?;
     let exit = if args.detailed_exitcode && !plan.is_empty() {
         Exit::Changes
     } else {
@@ -659,7 +651,7 @@ fn explain_command(
     policies: &std::path::Path,
     format: OutFormat,
     model: Option<&str>,
-) -> Result<Exit, String> {
+) -> Result<Exit, CliError> {
     let checked = check_folder(policies)?;
     let Some(policy) = &checked.policy else {
         // Explaining a policy that does not validate would explain something else.
@@ -675,17 +667,17 @@ fn explain_command(
             &checked.sources,
             diag_format,
             color,
-        )
-        .map_err(|e| e.to_string())?;
-        return Ok(Exit::Invalid);
+        )?;
+        return Err(CliError::Invalid);
     };
     let Some(effective) = resolve::resolve(policy, email) else {
         let help = diag::did_you_mean(email, policy.users.keys().map(String::as_str))
             .unwrap_or_else(|| "run `orgplan validate` to list the declared users".to_owned());
-        return Err(format!(
-            "no user `{email}` in `{}`\n  = help: {help}",
-            policies.display()
-        ));
+        return Err(CliError::UnknownUser {
+            email: email.to_owned(),
+            policies: policies.to_owned(),
+            help,
+        });
     };
     let decision = model.map(|name| (name, resolve::check_model(&effective, name)));
     let stdout = std::io::stdout();
@@ -700,7 +692,7 @@ fn explain_command(
         (OutFormat::Human, Some((_, d))) => explain::render_decision(&mut out, d, color),
         (OutFormat::Human, None) => explain::render_human(&mut out, &effective, color),
     };
-    written.map_err(|e| e.to_string())?;
+    written?;
     Ok(match decision {
         Some((_, d)) if !d.allowed => Exit::Changes,
         _ => Exit::Success,

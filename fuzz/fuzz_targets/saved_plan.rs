@@ -12,13 +12,13 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(plan) = orgplan::cli::parse_plan(Path::new("plan.json"), data) else {
+    let Ok(plan) = orgplan::apply::parse_plan(Path::new("plan.json"), data) else {
         return;
     };
     common::render(&plan);
     let digest = orgplan::plan::digest(&plan);
     let written = serde_json::to_vec(&plan).expect("a plan serializes");
-    let again = orgplan::cli::parse_plan(Path::new("plan.json"), &written)
+    let again = orgplan::apply::parse_plan(Path::new("plan.json"), &written)
         .unwrap_or_else(|e| panic!("a plan written by orgplan does not read back: {e}"));
     assert_eq!(
         orgplan::plan::digest(&again),

@@ -5,8 +5,8 @@
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Exit, use_color, write_atomically};
-use crate::apply::{self, ApplyError, ApplyReport, Batch};
+use super::{CliError, Exit, use_color, write_atomically};
+use crate::apply::{self, ApplyError, ApplyReport, Batch, StoppedReport};
 use crate::diff::Execution;
 use crate::live::LiveState;
 use crate::plan::{self, Plan};
@@ -30,21 +30,19 @@ const PROGRESS_FROM: usize = 50;
 // Where to apply. A saved plan names its live org, but a plan file alone never decides
 // where credentials are sent: a remote org must be named again with `--live`, and a
 // `--live` that differs from the plan's is refused.
-fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, String> {
+fn live_uri(given: Option<&str>, saved: Option<&plan::Plan>) -> Result<String, CliError> {
     match (given, saved) {
         (Some(given), Some(plan)) if !same_live(&crate::provider::redact(given), &plan.live) => {
-            Err(format!(
-                "the plan was made against `{}`, not `{}`; nothing applied",
-                plan.live,
-                crate::provider::redact(given)
-            ))
+            Err(CliError::LiveDiffers {
+                planned: plan.live.clone(),
+                given: crate::provider::redact(given),
+            })
         }
         (Some(given), _) => Ok(given.to_owned()),
         (None, Some(plan)) if plan.live.starts_with("file:") => Ok(plan.live.clone()),
-        (None, Some(plan)) => Err(format!(
-            "name the live org with `--live {}`: a plan file alone never decides where credentials are sent; nothing applied",
-            plan.live
-        )),
+        (None, Some(plan)) => Err(CliError::LiveUnnamed {
+            planned: plan.live.clone(),
+        }),
         (None, None) => Ok(crate::provider::DEFAULT_LIVE.to_owned()),
     }
 }
@@ -71,14 +69,12 @@ fn same_live(a: &str, b: &str) -> bool {
     }
 }
 
-pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
+pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, CliError> {
     // Read the saved plan first: a missing or foreign file is the first thing to hear of.
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
-    let Some(policy) = super::load_policy(&args.policies, crate::diag::Format::Human)? else {
-        return Ok(Exit::Invalid);
-    };
+    let policy = super::load_policy(&args.policies, crate::diag::Format::Human)?;
     let uri = live_uri(args.live.as_deref(), saved.as_ref())?;
-    let provider = crate::provider::from_uri_with(&uri, &args.remote).map_err(|e| e.to_string())?;
+    let provider = crate::provider::from_uri_with(&uri, &args.remote)?;
     let mut caps = provider.capabilities();
     let options = plan::Options {
         live: provider.uri(),
@@ -88,31 +84,26 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     let plan = match saved {
         Some(plan) => plan,
         None => {
-            let live = provider.read().map_err(|e| e.to_string())?;
+            let live = provider.read()?;
             // What a read found unverifiable (an unknown role value, say) is listed too.
             caps = provider.capabilities();
             let refine = |ops, live: &_| provider.refine(ops, live);
-            let plan = plan::build_with(&policy, &live, &caps, &options, &refine)
-                .map_err(|e| e.to_string())?;
+            let plan = plan::build_with(&policy, &live, &caps, &options, &refine)?;
             let stdout = std::io::stdout();
             let color = use_color(stdout.is_terminal());
             let ask = !plan.is_empty() && !args.auto_approve;
             if !args.json {
                 let mut out = stdout.lock();
-                plan::render_human(&plan, &mut out, color)
-                    .and_then(|()| out.flush())
-                    .map_err(|e| e.to_string())?;
+                plan::render_human(&plan, &mut out, color).and_then(|()| out.flush())?;
             } else if ask {
                 // Never ask for `yes` to a plan not shown; stdout stays the JSON report's.
                 let stderr = std::io::stderr();
                 let color = use_color(stderr.is_terminal());
                 let mut err = stderr.lock();
-                plan::render_human(&plan, &mut err, color)
-                    .and_then(|()| err.flush())
-                    .map_err(|e| e.to_string())?;
+                plan::render_human(&plan, &mut err, color).and_then(|()| err.flush())?;
             }
             if ask && !confirmed()? {
-                return Err("apply cancelled, nothing done".to_owned());
+                return Err(CliError::Cancelled);
             }
             plan
         }
@@ -128,9 +119,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
     // Judged under the provider's lock, on the state the operations will be applied to.
     let mut check = |current: &LiveState| -> Result<(), ApplyError> {
         let current = &*current.as_normalized();
-        if plan::live_digest(current, None) != plan.live_digest {
-            return Err(ApplyError::Stale(apply::changed_since(&plan, current)));
-        }
+        apply::check_not_stale(&plan, current)?;
         // The file's own operations are judged first: an edited plan that removes the
         // primary owner is refused for that, whatever else differs.
         plan::check_operations(&policy, current, &plan.operations, &options)?;
@@ -167,95 +156,69 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, String> {
         Ok(())
     };
     let mut bar = Progress::new(std::io::stderr().is_terminal());
-    let applied = provider
-        .apply(&batch, &mut check, &mut |done, total| {
-            bar.update(done, total)
-        })
-        .map_err(|e| e.to_string());
+    let applied = provider.apply(&batch, &mut check, &mut |done, total| {
+        bar.update(done, total)
+    });
     bar.finish();
-    let applied = applied?;
+    let manual = || {
+        plan.operations
+            .iter()
+            .filter(|op| !apply::by_provider(op))
+            .cloned()
+            .collect()
+    };
+    let applied = match applied {
+        Ok(applied) => applied,
+        Err(error) => {
+            // An apply that stopped midway is when automation most needs the report.
+            let stopped = StoppedReport::of(&error, provider.uri(), plan_digest.clone(), manual());
+            if let Some(stopped) = stopped.filter(|_| args.json) {
+                let mut out = std::io::stdout().lock();
+                serde_json::to_writer_pretty(&mut out, &stopped)?;
+                writeln!(out)?;
+                out.flush()?;
+            }
+            return Err(error.into());
+        }
+    };
 
     let report = ApplyReport {
         live: provider.uri(),
         plan_digest,
         applied: applied.operations,
-        manual: plan
-            .operations
-            .iter()
-            .filter(|op| !apply::by_provider(op))
-            .cloned()
-            .collect(),
+        manual: manual(),
         audit_log: applied.audit_log,
     };
     let mut out = std::io::stdout().lock();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(|e| e.to_string())?;
-        writeln!(out).map_err(|e| e.to_string())?;
+        serde_json::to_writer_pretty(&mut out, &report)?;
+        writeln!(out)?;
     } else {
-        render_report(&report, &mut out).map_err(|e| e.to_string())?;
+        render_report(&report, &mut out)?;
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush()?;
     Ok(Exit::Success)
 }
 
-fn read_plan(path: &Path) -> Result<Plan, String> {
-    let bytes =
-        std::fs::read(path).map_err(|e| format!("cannot read plan `{}`: {e}", path.display()))?;
-    parse_plan(path, &bytes)
-}
-
-/// Decode the bytes of the saved plan `path` (JSON of this orgplan's `format_version`).
-/// Public for the fuzz target `saved_plan` only.
-#[doc(hidden)]
-pub fn parse_plan(path: &Path, bytes: &[u8]) -> Result<Plan, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("plan `{}` is not valid JSON: {e}", path.display()))?;
-    let version = value
-        .get("format_version")
-        .and_then(serde_json::Value::as_u64);
-    if version != Some(u64::from(plan::FORMAT_VERSION)) {
-        return Err(format!(
-            "plan `{}` is not a saved plan this orgplan reads (`format_version: {}` expected); save one with `orgplan plan -o FILE`",
-            path.display(),
-            plan::FORMAT_VERSION
-        ));
-    }
-    let mut plan: Plan = serde_json::from_value(value)
-        .map_err(|e| format!("plan `{}` is not a saved plan: {e}", path.display()))?;
-    // Emails enter here too: a target spelled `Maria@` or decomposed is the same person
-    // to every check that follows (the safety rules look users up by it).
-    for op in &mut plan.operations {
-        if op.op.as_str().starts_with("user.") {
-            op.target = crate::model::email_key(&op.target).into_owned();
-        }
-        if let Some(member) = &mut op.member {
-            *member = crate::model::email_key(member).into_owned();
-        }
-    }
-    Ok(plan)
+fn read_plan(path: &Path) -> Result<Plan, CliError> {
+    let bytes = std::fs::read(path).map_err(CliError::file("read plan", path))?;
+    Ok(apply::parse_plan(path, &bytes)?)
 }
 
 /// Ask for `yes` on the terminal; without one, refuse (scripts pass `--auto-approve`).
-fn confirmed() -> Result<bool, String> {
+fn confirmed() -> Result<bool, CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(
-            "refusing to apply without confirmation: stdin is not a terminal; review the plan and run again with `--auto-approve`, or save it with `plan -o FILE` and `apply FILE`"
-                .to_owned(),
-        );
+        return Err(CliError::NoTerminal);
     }
     let mut out = std::io::stdout().lock();
     write!(
         out,
         "\nDo you want to apply these operations?\n  Only `yes` is accepted.\n\n  Enter a value: "
     )
-    .and_then(|()| out.flush())
-    .map_err(|e| e.to_string())?;
+    .and_then(|()| out.flush())?;
     let mut answer = String::new();
-    stdin
-        .lock()
-        .read_line(&mut answer)
-        .map_err(|e| e.to_string())?;
+    stdin.lock().read_line(&mut answer)?;
     Ok(answer.trim() == "yes")
 }
 
@@ -341,35 +304,30 @@ pub(crate) fn export_command(
     out: &Path,
     force: bool,
     remote: &crate::provider::Settings,
-) -> Result<Exit, String> {
-    let provider = crate::provider::from_uri_with(live, remote).map_err(|e| e.to_string())?;
+) -> Result<Exit, CliError> {
+    let provider = crate::provider::from_uri_with(live, remote)?;
     // A provider that cannot read the org settings cannot give a policy that plans clean.
     let caps = provider.capabilities();
     if caps.cannot_read("org") {
-        return Err(format!(
-            "cannot export from {}: it cannot read {}; load orgplan's SCIM extension schemas (schema/scim/) into the server, or export from a provider that reads everything",
-            provider.uri(),
-            caps.unreadable.join(", ")
-        ));
+        return Err(CliError::ExportUnreadable {
+            live: provider.uri(),
+            unreadable: caps.unreadable.join(", "),
+        });
     }
-    let state = provider.read().map_err(|e| e.to_string())?;
-    let files = crate::export::export(&state).map_err(|e| e.to_string())?;
+    let state = provider.read()?;
+    let files = crate::export::export(&state)?;
     let occupied = match std::fs::read_dir(out) {
         Ok(mut entries) => entries.next().is_some(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
-        Err(e) => return Err(format!("cannot read `{}`: {e}", out.display())),
+        Err(e) => return Err(CliError::file("read", out)(e)),
     };
     if occupied && !force {
-        return Err(format!(
-            "`{}` is not empty; export into an empty or new folder, or pass `--force` to replace org.yaml, roles.yaml, groups.yaml and users.yaml in it",
-            out.display()
-        ));
+        return Err(CliError::ExportOccupied(out.to_owned()));
     }
-    std::fs::create_dir_all(out).map_err(|e| format!("cannot create `{}`: {e}", out.display()))?;
+    std::fs::create_dir_all(out).map_err(CliError::file("create", out))?;
     for (name, text) in &files {
         let path = out.join(name);
-        write_atomically(&path, text.as_bytes())
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        write_atomically(&path, text.as_bytes()).map_err(CliError::file("write", &path))?;
     }
     println!(
         "Exported {}, {}, {} from {} to {}",

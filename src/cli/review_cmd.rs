@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
-use super::{Exit, use_color, write_atomically};
+use super::{CliError, Exit, use_color, write_atomically};
 use crate::review::{self, Date, findings, usage};
 
 /// Review seats and access from usage data; suggest the policy edits that act on it.
@@ -40,6 +40,10 @@ pub(crate) struct ReviewArgs {
     /// Where the live org is read: `file:PATH`, `scim+https://HOST/PATH` or `anthropic:`.
     #[arg(long, default_value = crate::provider::DEFAULT_LIVE)]
     live: String,
+    /// Requests in flight at once while reading the live org (SCIM: pages, groups; Admin
+    /// API: role permissions, group members).
+    #[arg(long, value_name = "N", default_value_t = super::PARALLELISM, value_parser = clap::value_parser!(u16).range(1..=64))]
+    parallelism: u16,
     /// Usage data: `file:PATH` (a usage JSON file) or `anthropic:` (the Enterprise
     /// Analytics API, key in `ANTHROPIC_ANALYTICS_KEY` or `ANTHROPIC_ADMIN_KEY`).
     /// Without it, only the static findings are made.
@@ -83,10 +87,10 @@ enum ReviewFormat {
 }
 
 // The result of a reading thread (a panic there, which library code never does, as an error).
-fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, String>>) -> Result<T, String> {
+fn join<T>(handle: std::thread::ScopedJoinHandle<'_, Result<T, CliError>>) -> Result<T, CliError> {
     handle
         .join()
-        .unwrap_or_else(|_| Err("a reading thread failed unexpectedly".to_owned()))
+        .unwrap_or_else(|_| Err(CliError::Thread("a reading thread")))
 }
 
 fn parse_date(text: &str) -> Result<Date, String> {
@@ -98,28 +102,26 @@ fn read_usage(
     settings: &crate::provider::Settings,
     as_of: Option<Date>,
     days: u32,
-) -> Result<usage::Usage, String> {
+) -> Result<usage::Usage, CliError> {
     if let Some(path) = source.strip_prefix("file:") {
-        return usage::read_file(path).map_err(|e| e.to_string());
+        return Ok(usage::read_file(path)?);
     }
     if source.starts_with("anthropic:") {
         // CHOICE: without `--as-of`, the review ends yesterday (UTC): the API serves a
         // day once it is over, and `ending_date` may be at most today.
         let end = as_of.unwrap_or_else(|| Date::today_utc().plus(-1));
-        return crate::review::analytics::read(source, settings, end, days)
-            .map_err(|e| e.to_string());
+        return Ok(crate::review::analytics::read(source, settings, end, days)?);
     }
-    Err(usage::UsageError::Source(source.to_owned()).to_string())
+    Err(usage::UsageError::Source(source.to_owned()).into())
 }
 
-pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
+pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, CliError> {
     // A live-state file and a usage file are read while the policy is checked (at 100,000
     // users each takes about as long); a remote org or API only once the policy is valid.
-    let settings = &super::settings(super::PARALLELISM, super::ScimDeprovision::Delete, None);
-    let read_live = || -> Result<crate::live::LiveState, String> {
-        let provider =
-            crate::provider::from_uri_with(&args.live, settings).map_err(|e| e.to_string())?;
-        provider.read().map_err(|e| e.to_string())
+    let settings = &super::settings(args.parallelism, super::ScimDeprovision::Delete, None);
+    let read_live = || -> Result<crate::live::LiveState, CliError> {
+        let provider = crate::provider::from_uri_with(&args.live, settings)?;
+        Ok(provider.read()?)
     };
     let usage_file = args.usage.as_deref().filter(|u| u.starts_with("file:"));
     let (checked, live, usage) = std::thread::scope(|scope| {
@@ -143,17 +145,16 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
             &checked.sources,
             crate::diag::Format::Human,
             color,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         let _ = writeln!(
             std::io::stderr(),
             "{}",
             super::summary(&args.policies, &checked)
         );
-        return Ok(Exit::Invalid);
+        return Err(CliError::Invalid);
     }
     let Some(policy) = &checked.policy else {
-        return Ok(Exit::Invalid);
+        return Err(CliError::Invalid);
     };
     let usage = match (usage, args.usage.as_deref()) {
         (Some(read), _) => Some(read?),
@@ -167,7 +168,7 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
     };
     if let (Some(path), Some(usage)) = (&args.save_usage, &usage) {
         write_atomically(path, usage::to_file_text(usage).as_bytes())
-            .map_err(|e| format!("cannot write usage file `{}`: {e}", path.display()))?;
+            .map_err(CliError::file("write usage file", path))?;
     }
     let live = match live {
         Some(read) => read?,
@@ -202,34 +203,31 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
         ReviewFormat::Csv => review::render::render_csv(&review, &mut report),
         ReviewFormat::Markdown => review::render::render_markdown(&review, &mut report),
         ReviewFormat::Html => review::html::render_html(&review, &policy.org.name, &mut report),
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
 
     // The policy edits.
     let edits = if args.suggest || args.write {
-        review::edit::edits(policy, &review.findings).map_err(|e| e.to_string())?
+        review::edit::edits(policy, &review.findings)?
     } else {
         Vec::new()
     };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match &args.out {
-        Some(path) => write_atomically(path, &report)
-            .map_err(|e| format!("cannot write report `{}`: {e}", path.display()))?,
+        Some(path) => {
+            write_atomically(path, &report).map_err(CliError::file("write report", path))?
+        }
         // With --suggest and no -o, stdout is the diff: the report goes to stderr.
-        None if args.suggest => std::io::stderr()
-            .write_all(&report)
-            .map_err(|e| e.to_string())?,
-        None => out.write_all(&report).map_err(|e| e.to_string())?,
+        None if args.suggest => std::io::stderr().write_all(&report)?,
+        None => out.write_all(&report)?,
     }
     if args.suggest {
-        out.write_all(review::edit::unified_diff(&edits).as_bytes())
-            .map_err(|e| e.to_string())?;
+        out.write_all(review::edit::unified_diff(&edits).as_bytes())?;
     }
     if args.write {
         for edit in &edits {
             write_keeping_permissions(std::path::Path::new(&edit.path), edit.after.as_bytes())
-                .map_err(|e| format!("cannot write `{}`: {e}", edit.path))?;
+                .map_err(CliError::file("write", std::path::Path::new(&edit.path)))?;
         }
         let _ = writeln!(
             std::io::stderr(),
@@ -244,7 +242,7 @@ pub(crate) fn review_command(args: &ReviewArgs) -> Result<Exit, String> {
             if edits.len() == 1 { "" } else { "s" },
         );
     }
-    out.flush().map_err(|e| e.to_string())?;
+    out.flush()?;
     Ok(if args.detailed_exitcode && review.has_suggestions() {
         Exit::Changes
     } else {

@@ -4,7 +4,7 @@
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
-use super::{Exit, check_folder, summary, use_color, write_atomically};
+use super::{CliError, Exit, check_folder, summary, use_color, write_atomically};
 use crate::diag;
 use crate::policytest::{self, render};
 use crate::validate::Checked;
@@ -28,8 +28,8 @@ pub(crate) enum TestFormat {
 pub(crate) fn check_test_files(
     policies: &Path,
     checked: &mut Checked,
-) -> Result<Vec<policytest::Suite>, String> {
-    let tests = policytest::load(policies, checked.policy.as_ref()).map_err(|e| e.to_string())?;
+) -> Result<Vec<policytest::Suite>, CliError> {
+    let tests = policytest::load(policies, checked.policy.as_ref())?;
     if tests.errors() > 0 {
         checked.policy = None;
     }
@@ -45,7 +45,7 @@ pub(crate) fn test_command(
     policies: &Path,
     format: TestFormat,
     junit: Option<&PathBuf>,
-) -> Result<Exit, String> {
+) -> Result<Exit, CliError> {
     let mut checked = check_folder(policies)?;
     let suites = check_test_files(policies, &mut checked)?;
     let diag_format = match format {
@@ -68,23 +68,18 @@ pub(crate) fn test_command(
             let color = use_color(stderr.is_terminal());
             (Box::new(stderr), color)
         };
-        diag::render(&mut out, &errors, &checked.sources, diag_format, color)
-            .map_err(|e| e.to_string())?;
+        diag::render(&mut out, &errors, &checked.sources, diag_format, color)?;
         let _ = writeln!(std::io::stderr(), "{}", summary(policies, &checked));
-        return Ok(Exit::Invalid);
+        return Err(CliError::Invalid);
     };
     if suites.is_empty() {
-        return Err(format!(
-            "no test files (`*.test.yaml`, `*.test.yml`) under `{}`",
-            policies.display()
-        ));
+        return Err(CliError::NoTests(policies.to_owned()));
     }
     let report = policytest::run(policy, &suites);
     if let Some(path) = junit {
         let mut xml = Vec::new();
-        render::junit(&report, &mut xml).map_err(|e| e.to_string())?;
-        write_atomically(path, &xml)
-            .map_err(|e| format!("cannot write `{}`: {e}", path.display()))?;
+        render::junit(&report, &mut xml)?;
+        write_atomically(path, &xml).map_err(CliError::file("write", path))?;
     }
     let stdout = std::io::stdout();
     let color = use_color(stdout.is_terminal());
@@ -95,8 +90,7 @@ pub(crate) fn test_command(
         TestFormat::Junit => render::junit(&report, &mut out),
         TestFormat::Github => render::github(&report, &mut out),
     }
-    .and_then(|()| out.flush())
-    .map_err(|e| e.to_string())?;
+    .and_then(|()| out.flush())?;
     let exit = if report.failed > 0 {
         Exit::TestFailed
     } else {

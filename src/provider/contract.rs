@@ -38,10 +38,10 @@ pub enum ApplyError {
     #[error("{0}")]
     Safety(#[from] PlanError),
     /// An operation does not fit the live state (a hand-edited or foreign plan file).
-    #[error("cannot apply `{op}` to `{target}`: {reason}, nothing applied")]
+    #[error("cannot apply `{}` to `{target}`: {reason}, nothing applied", .op.as_str())]
     Operation {
-        /// Op name.
-        op: &'static str,
+        /// The kind of operation.
+        op: OpKind,
         /// Its target.
         target: String,
         /// What is wrong.
@@ -53,21 +53,25 @@ pub enum ApplyError {
     /// A remote provider stopped midway. What landed stays landed (and is audited); a new
     /// plan will not propose it again, so running `plan`/`apply` again finishes the job.
     #[error(
-        "apply stopped at `{op}` on `{target}`: {reason}{}{}\n  to proceed: fix the cause, then run `orgplan plan` and apply again; what landed is not planned again",
+        "apply stopped at `{}` on `{target}`: {reason}{}{}\n  to proceed: fix the cause, then run `orgplan plan` and apply again; what landed is not planned again",
+        .op.as_str(),
         op_list("applied", .applied),
         op_list("not applied", .remaining)
     )]
     Partial {
         /// Operations that landed, in order.
         applied: Vec<Operation>,
-        /// The operation that failed.
-        op: &'static str,
+        /// The kind of the operation that failed.
+        op: OpKind,
         /// Its target.
         target: String,
         /// Why it failed.
         reason: String,
         /// Operations not carried out: the failed one and every one after it.
         remaining: Vec<Operation>,
+        /// Where the operations that landed were recorded, when anything was (a boxed
+        /// `str`: it keeps the error, which every apply returns, within clippy's bound).
+        audit_log: Option<Box<str>>,
     },
 }
 

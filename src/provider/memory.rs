@@ -81,7 +81,7 @@ fn take(counter: &mut Counter, prefix: &str) -> String {
 
 fn apply_with(state: &mut LiveState, op: &Operation, ids: &mut NextIds) -> Result<(), ApplyError> {
     let fail = |reason: &str| ApplyError::Operation {
-        op: op.op.as_str(),
+        op: op.op,
         target: op.target.clone(),
         reason: reason.to_owned(),
     };

@@ -609,3 +609,43 @@ fn apply_audit_wins_over_the_deprecated_audit_variable() {
     assert_eq!(lines.lines().count(), 8, "{lines}");
     assert!(!dir.path().join("audit.jsonl").exists());
 }
+
+#[test]
+fn review_reads_the_live_org_within_its_parallelism_bound() {
+    let server = StandIn::start();
+    let dir = temp();
+    {
+        let mut org = server.org();
+        org.latency = Duration::from_millis(30);
+        for n in 0..8 {
+            let email = format!("u{n}@acme.com");
+            org.add_user(&email, "user");
+            org.add_group(&format!("team-{n}"), &[email.as_str()]);
+        }
+    }
+    let policies = crate::common::root().join("policies");
+    let policies = policies.display().to_string();
+    let review = |n: &str| {
+        server.org().peak = 0;
+        let (stdout, stderr, code) = against(&server, dir.path())
+            .args([
+                "review",
+                "-p",
+                &policies,
+                "--live",
+                "anthropic:",
+                "--format",
+                "json",
+                "--parallelism",
+                n,
+            ])
+            .run();
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        (stdout, server.org().peak)
+    };
+    let (one, one_peak) = review("1");
+    let (three, three_peak) = review("3");
+    assert_eq!(one, three, "the same review whatever the parallelism");
+    assert_eq!(one_peak, 1);
+    assert!((2..=3).contains(&three_peak), "{three_peak}");
+}

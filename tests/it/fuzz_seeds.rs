@@ -64,7 +64,7 @@ fn every_live_file_seed_decodes() {
 #[test]
 fn every_saved_plan_seed_decodes() {
     for (path, bytes) in seeds("saved_plan") {
-        let plan = orgplan::cli::parse_plan(&path, &bytes)
+        let plan = orgplan::apply::parse_plan(&path, &bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(!plan.operations.is_empty(), "{}", path.display());
     }

@@ -85,7 +85,7 @@ fn detailed_exitcode_is_2_with_changes() {
 /// Write the live state that the example policies ask for, as a provider would read it.
 fn in_sync_live(dir: &Path) -> String {
     let checked =
-        orgplan::cli::check_folder(Path::new("policies")).unwrap_or_else(|e| panic!("{e}"));
+        orgplan::validate::check_dir(Path::new("policies")).unwrap_or_else(|e| panic!("{e}"));
     let policy = checked
         .policy
         .unwrap_or_else(|| panic!("example org invalid"));

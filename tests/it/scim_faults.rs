@@ -584,3 +584,96 @@ fn apply_audit_puts_the_scim_trail_where_it_says() {
         assert!(record.get("plan_digest").is_some(), "{line}");
     }
 }
+
+#[test]
+fn apply_format_json_reports_what_landed_and_what_did_not_when_it_stops_midway() {
+    let store: Shared = Arc::default();
+    let url = start(Arc::clone(&store));
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let audit = dir.path().join("audit.jsonl");
+    let audit = audit.to_string_lossy().into_owned();
+    lock(&store).refuse_member = Some("liam.obrien@acme.com".into());
+
+    let (out, err, code) = scim()
+        .args([
+            "apply",
+            "--auto-approve",
+            "--live",
+            &url,
+            "--audit",
+            &audit,
+            "--format",
+            "json",
+        ])
+        .run();
+    // The exit code and the error on stderr are those of the human output.
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("apply stopped at `group.add_member` on `sales`"),
+        "{err}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("not one JSON report: {e}\n{out}"));
+    assert_eq!(report["live"], url.as_str(), "{out}");
+    assert_eq!(report["error"]["op"], "group.add_member", "{out}");
+    assert_eq!(report["error"]["target"], "sales", "{out}");
+    let message = report["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("member `liam.obrien@acme.com` refused") && !message.contains('\n'),
+        "{out}"
+    );
+    assert_eq!(report["audit_log"], audit.as_str(), "{out}");
+    assert_eq!(
+        report["plan_digest"].as_str().map(str::len),
+        Some(64),
+        "{out}"
+    );
+    // Exactly the refused member did not land.
+    let not_applied = report["not_applied"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(not_applied.len(), 1, "{out}");
+    assert_eq!(not_applied[0]["op"], "group.add_member", "{out}");
+    assert_eq!(not_applied[0]["member"], "liam.obrien@acme.com", "{out}");
+    // What landed is what the audit trail records, one line each, in order.
+    let applied = report["applied"].as_array().cloned().unwrap_or_default();
+    let trail = std::fs::read_to_string(&audit).unwrap_or_default();
+    let recorded: Vec<serde_json::Value> = trail
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}")))
+        .collect();
+    assert!(!applied.is_empty(), "{out}");
+    assert_eq!(applied.len(), recorded.len(), "{out}\n{trail}");
+    for (op, record) in applied.iter().zip(&recorded) {
+        assert_eq!(
+            (&op["op"], &op["target"], &op["member"]),
+            (&record["op"], &record["target"], &record["member"]),
+            "{out}\n{trail}"
+        );
+    }
+    assert!(report["manual"].is_array(), "{out}");
+
+    // docs/formats.md shows this report with the same fields.
+    let page = std::fs::read_to_string(crate::common::root().join("docs/formats.md"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let section = page
+        .split("### When an apply stops midway")
+        .nth(1)
+        .unwrap_or_else(|| panic!("docs/formats.md has no section on a stopped apply"));
+    let example = section
+        .split("```json\n")
+        .nth(1)
+        .and_then(|block| block.split("\n```").next())
+        .unwrap_or_else(|| panic!("the section has no JSON example"));
+    let example: serde_json::Value =
+        serde_json::from_str(example).unwrap_or_else(|e| panic!("the example: {e}"));
+    let keys = |value: &serde_json::Value| -> Vec<String> {
+        value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(keys(&example), keys(&report), "{out}");
+    assert_eq!(keys(&example["error"]), keys(&report["error"]), "{out}");
+}

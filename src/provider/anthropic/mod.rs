@@ -358,8 +358,9 @@ impl Provider for AnthropicProvider {
         let mut applied: Vec<Operation> = Vec::new();
         for (index, (op, step)) in todo.iter().zip(&steps).enumerate() {
             let stop = |applied: Vec<Operation>, reason: String| ApplyError::Partial {
+                audit_log: Some(self.audit.display().to_string().into()),
                 applied,
-                op: op.op.as_str(),
+                op: op.op,
                 target: op.target.clone(),
                 reason,
                 remaining: todo[index..].iter().map(|o| (*o).clone()).collect(),

@@ -91,7 +91,7 @@ pub(super) fn resolve(
     let mut steps = Vec::new();
     for op in todo {
         let fail = |reason: String| ApplyError::Operation {
-            op: op.op.as_str(),
+            op: op.op,
             target: op.target.clone(),
             reason,
         };

@@ -311,8 +311,9 @@ impl Provider for ScimProvider {
                 };
                 // It landed: report it as applied, and why the trail is short.
                 return Err(ApplyError::Partial {
+                    audit_log: Some(self.options.audit.display().to_string().into()),
                     applied,
-                    op: last.op.as_str(),
+                    op: last.op,
                     target: last.target.clone(),
                     reason: format!("landed, but {error}"),
                     remaining: not_landed(),
@@ -322,8 +323,10 @@ impl Provider for ScimProvider {
             if let Some((failed, reason)) = failure {
                 let remaining = not_landed();
                 return Err(ApplyError::Partial {
+                    audit_log: (!applied.is_empty())
+                        .then(|| self.options.audit.display().to_string().into()),
                     applied,
-                    op: failed.op.as_str(),
+                    op: failed.op,
                     target: failed.target.clone(),
                     reason,
                     remaining,
