@@ -271,17 +271,18 @@ pub fn pointer(segments: &[&str]) -> String {
 /// Read every `*.yaml`/`*.yml` under `dir` but the test files (`*.test.yaml`), recursively,
 /// in sorted path order.
 pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
-    load_dir_with(dir, |document| document)
+    load_dir_with(dir, |document, _| document)
 }
 
-/// [`load_dir`], passing each document through `step` on the thread that parsed it: the
-/// caller's per-file work (decoding, say) runs in parallel too, and what the step drops
-/// (a large JSON value) is freed file by file instead of living until the end.
+/// [`load_dir`], passing each document (and its file's text) through `step` on the
+/// thread that parsed it: the caller's per-file work (decoding, say) runs in parallel too,
+/// and what the step drops (a large JSON value) is freed file by file instead of living
+/// until the end.
 pub fn load_dir_with<T: Send>(
     dir: &Path,
-    step: impl Fn(Document) -> T + Sync,
+    step: impl Fn(Document, &str) -> T + Sync,
 ) -> Result<LoadedWith<T>, LoadError> {
-    load_files_with(dir, Files::Policy, step)
+    load_files_with_text(dir, Files::Policy, step)
 }
 
 /// Which YAML files of a folder are read: the policy, or the policy tests beside it
@@ -306,6 +307,15 @@ pub fn load_files_with<T: Send>(
     dir: &Path,
     files: Files,
     step: impl Fn(Document) -> T + Sync,
+) -> Result<LoadedWith<T>, LoadError> {
+    load_files_with_text(dir, files, |document, _| step(document))
+}
+
+// [`load_files_with`], the step also seeing the file's text.
+fn load_files_with_text<T: Send>(
+    dir: &Path,
+    files: Files,
+    step: impl Fn(Document, &str) -> T + Sync,
 ) -> Result<LoadedWith<T>, LoadError> {
     let mut paths = Vec::new();
     let root = fs::canonicalize(dir).map_err(|source| LoadError::Folder {
@@ -495,7 +505,13 @@ fn collect_files(
 /// when it does not. Never panics, whatever the bytes.
 pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
     let file = loaded.sources.len();
-    loaded.push(parse_file(name, bytes).into_document(file, |document| document));
+    loaded.push(parse_file(name, bytes).into_document(file, |document, _| document));
+}
+
+/// The JSON value of a text that parsed once already (the value of its [`Document`]),
+/// built again: the slow, precise decoding of a file that failed the fast one needs it.
+pub fn reparse_value(text: &str) -> Option<Value> {
+    Builder::build(text).ok().flatten().map(|(value, _)| value)
 }
 
 // One file, parsed on its own (possibly on another thread) before it joins the others.
@@ -512,14 +528,15 @@ type FileParts<T> = (String, String, Option<T>, Option<Diagnostic>);
 
 impl ParsedFile {
     // The file's parts, its document numbered `file` in the sources.
-    fn into_document<T>(self, file: usize, step: impl Fn(Document) -> T) -> FileParts<T> {
+    fn into_document<T>(self, file: usize, step: impl Fn(Document, &str) -> T) -> FileParts<T> {
         let document = self.content.map(|(value, spans)| {
-            step(Document {
+            let document = Document {
                 file,
                 name: self.name.clone(),
                 value,
                 spans,
-            })
+            };
+            step(document, &self.text)
         });
         (self.name, self.text, document, self.diagnostic)
     }
