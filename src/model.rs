@@ -799,7 +799,7 @@ pub struct Origins {
 /// the written key kept only when it differs (a mixed-case email), not once per user.
 #[derive(Debug, Default, Clone)]
 pub struct Declared {
-    sections: [std::collections::HashMap<String, (usize, Option<String>)>; 4],
+    sections: [foldhash::HashMap<String, (usize, Option<String>)>; 4],
 }
 
 impl Declared {
@@ -878,7 +878,7 @@ pub type Memberships = BTreeMap<String, Vec<String>>;
 /// Users and groups are looked up by position (hash lookups, not tree walks comparing
 /// long emails), and each set is built from sorted input in one go.
 fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>) -> Memberships {
-    use std::collections::HashMap;
+    use foldhash::HashMap;
     let group_at: HashMap<&str, usize> = groups
         .keys()
         .enumerate()
@@ -993,7 +993,7 @@ impl Policy {
         // Groups are found by position through a hash, not by walking a tree of names
         // (a dozen string compares for each of a large org's memberships); the map is
         // built at the end from names already in order.
-        let at: std::collections::HashMap<&str, usize> = self
+        let at: foldhash::HashMap<&str, usize> = self
             .groups
             .keys()
             .enumerate()

@@ -1,7 +1,9 @@
 //! Effective permissions (docs/policy.md#effective-permissions): what each user can actually do, computed from the
 //! policy alone, with the origin (`file:line`) of every value. Pure: no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
