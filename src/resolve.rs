@@ -602,7 +602,7 @@ pub fn access_changes(
     let before = before.map(Resolver::new);
     let after_resolver = Resolver::new(after);
     let emails: Vec<&String> = after.users.keys().collect();
-    let mut out = crate::load::parallel_each(&emails, |email, out| {
+    let mut out = crate::pool::parallel_each(&emails, |email, out| {
         let old = before.as_ref().and_then(|b| b.resolve(email));
         let Some(new) = after_resolver.resolve(email) else {
             return;
