@@ -874,20 +874,25 @@ impl<'t> Builder<'t> {
                 Some((None, _, _)) => {}
                 Some((Some(key), key_place, key_start)) => {
                     parent.nodes += nodes;
-                    if map.contains_key(&key) {
-                        return Err(Problem {
-                            message: "invalid YAML: duplicated key in mapping".to_owned(),
-                            line: key_start.line().max(1),
-                            col: key_start.col() + 1,
-                            help: None,
-                        });
-                    }
                     node.key = key_place;
                     node.key_at = narrow(self.keys.len());
                     node.key_len = narrow(key.len());
                     self.keys.push_str(&key);
+                    // One hash of the key, not one to look and one to insert.
+                    match map.entry(key) {
+                        serde_json::map::Entry::Occupied(_) => {
+                            return Err(Problem {
+                                message: "invalid YAML: duplicated key in mapping".to_owned(),
+                                line: key_start.line().max(1),
+                                col: key_start.col() + 1,
+                                help: None,
+                            });
+                        }
+                        serde_json::map::Entry::Vacant(entry) => {
+                            entry.insert(value);
+                        }
+                    }
                     children.push(node);
-                    map.insert(key, value);
                 }
             },
         }
