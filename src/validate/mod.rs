@@ -114,3 +114,27 @@ fn finish(sources: Sources, decoded: Vec<Decoded>, mut diagnostics: Vec<Diagnost
         diagnostics,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The fast decoding (no path tracked) fails on a value the schema lets through; the
+    // diagnostic must be the precise one, at the value's place, as `check` gives it.
+    #[test]
+    fn a_decoding_error_past_the_schema_keeps_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "version: 1\norg:\n  name: Acme\n  plan: enterprise\n  seats:\n    standard: 99999999999\n";
+        std::fs::write(dir.path().join("org.yaml"), text).unwrap();
+        let fast = check_dir(dir.path()).unwrap();
+        let precise = check(crate::load::load_dir(dir.path()).unwrap());
+        assert_eq!(fast.diagnostics, precise.diagnostics);
+        let [found] = fast.diagnostics.as_slice() else {
+            panic!("one diagnostic: {:?}", fast.diagnostics)
+        };
+        assert_eq!(found.code, "schema");
+        assert!(found.message.contains("expected u32"), "{}", found.message);
+        let place = found.location.as_ref().unwrap();
+        assert_eq!((place.line, place.col), (6, 15));
+    }
+}
