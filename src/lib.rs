@@ -23,6 +23,7 @@ pub mod load;
 pub mod model;
 pub mod plan;
 pub mod policytest;
+pub mod pool;
 pub mod provider;
 pub mod resolve;
 pub mod review;

@@ -272,17 +272,18 @@ pub fn pointer(segments: &[&str]) -> String {
 /// Read every `*.yaml`/`*.yml` under `dir` but the test files (`*.test.yaml`), recursively,
 /// in sorted path order.
 pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
-    load_dir_with(dir, |document| document)
+    load_dir_with(dir, |document, _| document)
 }
 
-/// [`load_dir`], passing each document through `step` on the thread that parsed it: the
-/// caller's per-file work (decoding, say) runs in parallel too, and what the step drops
-/// (a large JSON value) is freed file by file instead of living until the end.
+/// [`load_dir`], passing each document (and its file's text) through `step` on the
+/// thread that parsed it: the caller's per-file work (decoding, say) runs in parallel too,
+/// and what the step drops (a large JSON value) is freed file by file instead of living
+/// until the end.
 pub fn load_dir_with<T: Send>(
     dir: &Path,
-    step: impl Fn(Document) -> T + Sync,
+    step: impl Fn(Document, &str) -> T + Sync,
 ) -> Result<LoadedWith<T>, LoadError> {
-    load_files_with(dir, Files::Policy, step)
+    load_files_with_text(dir, Files::Policy, step)
 }
 
 /// Which YAML files of a folder are read: the policy, or the policy tests beside it
@@ -308,6 +309,15 @@ pub fn load_files_with<T: Send>(
     files: Files,
     step: impl Fn(Document) -> T + Sync,
 ) -> Result<LoadedWith<T>, LoadError> {
+    load_files_with_text(dir, files, |document, _| step(document))
+}
+
+// [`load_files_with`], the step also seeing the file's text.
+fn load_files_with_text<T: Send>(
+    dir: &Path,
+    files: Files,
+    step: impl Fn(Document, &str) -> T + Sync,
+) -> Result<LoadedWith<T>, LoadError> {
     let mut paths = Vec::new();
     let root = fs::canonicalize(dir).map_err(|source| LoadError::Folder {
         path: dir.display().to_string(),
@@ -327,7 +337,7 @@ pub fn load_files_with<T: Send>(
     // so the result does not depend on the threads. Every file has a place in `sources`,
     // so a file's index there is its index in `paths`.
     let indexed: Vec<(usize, &PathBuf)> = paths.iter().enumerate().collect();
-    let results = parallel_map(&indexed, |(file, path)| {
+    let results = crate::pool::parallel_map(&indexed, |(file, path)| {
         read_and_parse(path).map(|parsed| parsed.into_document(*file, &step))
     });
     let mut loaded = LoadedWith::default();
@@ -357,67 +367,6 @@ fn read_and_parse(path: &Path) -> Result<ParsedFile, LoadError> {
         source,
     })?;
     Ok(parse_file(name, bytes))
-}
-
-/// `f` over every item on all cores, a few thousand items to a task (one item is too
-/// little work to hand to a thread); what `f` pushes comes out in the items' order.
-pub fn parallel_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T, &mut Vec<R>) + Sync) -> Vec<R> {
-    let chunks: Vec<&[T]> = items.chunks(4096).collect();
-    let found = parallel_map(&chunks, |chunk| {
-        let mut out = Vec::new();
-        for item in *chunk {
-            f(item, &mut out);
-        }
-        out
-    });
-    found.into_iter().flatten().collect()
-}
-
-/// Stack of the threads that parse and check: deep documents recurse when dropped.
-pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
-
-/// `f` applied to every item on all cores, the results in the items' order.
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            let work = || {
-                loop {
-                    let at = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(at) else { break };
-                    let result = f(item);
-                    if let Ok(mut results) = results.lock() {
-                        results[at] = Some(result);
-                    }
-                }
-            };
-            // A hostile file nests thousands of levels; dropping (or copying, for an alias)
-            // such a value recurses, so workers get the main worker's large stack.
-            let spawned = std::thread::Builder::new()
-                .stack_size(WORKER_STACK_BYTES)
-                .spawn_scoped(scope, work);
-            if spawned.is_err() {
-                // No thread to be had: what is left is done by the others, or after them.
-                break;
-            }
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .into_iter()
-        .zip(items)
-        .map(|(result, item)| result.unwrap_or_else(|| f(item)))
-        .collect()
 }
 
 fn display_path(path: &Path) -> String {
@@ -496,7 +445,13 @@ fn collect_files(
 /// when it does not. Never panics, whatever the bytes.
 pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
     let file = loaded.sources.len();
-    loaded.push(parse_file(name, bytes).into_document(file, |document| document));
+    loaded.push(parse_file(name, bytes).into_document(file, |document, _| document));
+}
+
+/// The JSON value of a text that parsed once already (the value of its [`Document`]),
+/// built again: the slow, precise decoding of a file that failed the fast one needs it.
+pub fn reparse_value(text: &str) -> Option<Value> {
+    Builder::build(text).ok().flatten().map(|(value, _)| value)
 }
 
 // One file, parsed on its own (possibly on another thread) before it joins the others.
@@ -513,14 +468,15 @@ type FileParts<T> = (String, String, Option<T>, Option<Diagnostic>);
 
 impl ParsedFile {
     // The file's parts, its document numbered `file` in the sources.
-    fn into_document<T>(self, file: usize, step: impl Fn(Document) -> T) -> FileParts<T> {
+    fn into_document<T>(self, file: usize, step: impl Fn(Document, &str) -> T) -> FileParts<T> {
         let document = self.content.map(|(value, spans)| {
-            step(Document {
+            let document = Document {
                 file,
                 name: self.name.clone(),
                 value,
                 spans,
-            })
+            };
+            step(document, &self.text)
         });
         (self.name, self.text, document, self.diagnostic)
     }
@@ -919,20 +875,25 @@ impl<'t> Builder<'t> {
                 Some((None, _, _)) => {}
                 Some((Some(key), key_place, key_start)) => {
                     parent.nodes += nodes;
-                    if map.contains_key(&key) {
-                        return Err(Problem {
-                            message: "invalid YAML: duplicated key in mapping".to_owned(),
-                            line: key_start.line().max(1),
-                            col: key_start.col() + 1,
-                            help: None,
-                        });
-                    }
                     node.key = key_place;
                     node.key_at = narrow(self.keys.len());
                     node.key_len = narrow(key.len());
                     self.keys.push_str(&key);
+                    // One hash of the key, not one to look and one to insert.
+                    match map.entry(key) {
+                        serde_json::map::Entry::Occupied(_) => {
+                            return Err(Problem {
+                                message: "invalid YAML: duplicated key in mapping".to_owned(),
+                                line: key_start.line().max(1),
+                                col: key_start.col() + 1,
+                                help: None,
+                            });
+                        }
+                        serde_json::map::Entry::Vacant(entry) => {
+                            entry.insert(value);
+                        }
+                    }
                     children.push(node);
-                    map.insert(key, value);
                 }
             },
         }

@@ -47,7 +47,7 @@ fn main() -> std::process::ExitCode {
     // The YAML tree of a hostile file can be deep; a large stack keeps its drop from
     // overflowing before the depth check has reported it.
     let worker = std::thread::Builder::new()
-        .stack_size(load::WORKER_STACK_BYTES)
+        .stack_size(orgplan::pool::WORKER_STACK_BYTES)
         .spawn(move || cli::run(cli));
     match worker.map(|handle| handle.join()) {
         Ok(Ok(exit)) => std::process::ExitCode::from(exit as u8),

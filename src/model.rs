@@ -799,7 +799,7 @@ pub struct Origins {
 /// the written key kept only when it differs (a mixed-case email), not once per user.
 #[derive(Debug, Default, Clone)]
 pub struct Declared {
-    sections: [std::collections::HashMap<String, (usize, Option<String>)>; 4],
+    sections: [foldhash::HashMap<String, (usize, Option<String>)>; 4],
 }
 
 impl Declared {
@@ -878,7 +878,7 @@ pub type Memberships = BTreeMap<String, Vec<String>>;
 /// Users and groups are looked up by position (hash lookups, not tree walks comparing
 /// long emails), and each set is built from sorted input in one go.
 fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>) -> Memberships {
-    use std::collections::HashMap;
+    use foldhash::HashMap;
     let group_at: HashMap<&str, usize> = groups
         .keys()
         .enumerate()
@@ -990,18 +990,23 @@ impl Policy {
     /// over the users, borrowed, for the rare reader (the projection, an empty-group
     /// check) rather than a second copy of every membership kept in the policy.
     pub fn members_by_group(&self) -> BTreeMap<&str, Vec<&str>> {
-        let mut members: BTreeMap<&str, Vec<&str>> = self
+        // Groups are found by position through a hash, not by walking a tree of names
+        // (a dozen string compares for each of a large org's memberships); the map is
+        // built at the end from names already in order.
+        let at: foldhash::HashMap<&str, usize> = self
             .groups
             .keys()
-            .map(|name| (name.as_str(), Vec::new()))
+            .enumerate()
+            .map(|(at, name)| (name.as_str(), at))
             .collect();
+        let mut lists: Vec<Vec<&str>> = vec![Vec::new(); self.groups.len()];
         for (email, groups) in &self.memberships {
             for group in groups {
-                if let Some(list) = members.get_mut(group.as_str()) {
-                    list.push(email);
+                if let Some(&at) = at.get(group.as_str()) {
+                    lists[at].push(email);
                 }
             }
         }
-        members
+        self.groups.keys().map(String::as_str).zip(lists).collect()
     }
 }

@@ -1,7 +1,9 @@
 //! Effective permissions (docs/policy.md#effective-permissions): what each user can actually do, computed from the
 //! policy alone, with the origin (`file:line`) of every value. Pure: no I/O.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -159,6 +161,9 @@ pub struct Resolver<'p> {
     policy: &'p Policy,
     defaults: Grants,
     roles: HashMap<&'p str, Grants>,
+    // Each defined group's defined roles, sorted: a user's roles are the union of a few
+    // short lists, not a tree walk per group and per role.
+    group_roles: HashMap<&'p str, Vec<&'p str>>,
     group_limits: HashMap<&'p str, Vec<LimitEntry>>,
     org_allow: Option<Vec<Pattern>>,
     org_deny: Vec<Pattern>,
@@ -261,6 +266,21 @@ impl<'p> Resolver<'p> {
                 (name.as_str(), grants)
             })
             .collect();
+        let group_roles = policy
+            .groups
+            .iter()
+            .map(|(name, group)| {
+                let mut held: Vec<&str> = group
+                    .roles
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|role| policy.roles.contains_key(*role))
+                    .collect();
+                held.sort_unstable();
+                held.dedup();
+                (name.as_str(), held)
+            })
+            .collect();
         let group_limits = policy
             .groups
             .iter()
@@ -305,6 +325,7 @@ impl<'p> Resolver<'p> {
             policy,
             defaults,
             roles,
+            group_roles,
             group_limits,
             org_allow,
             org_deny,
@@ -318,7 +339,16 @@ impl<'p> Resolver<'p> {
         let policy = self.policy;
         let (email, user) = policy.users.get_key_value(email)?;
         let groups = policy.memberships.get(email);
-        let roles: Vec<&str> = policy.roles_of(email).into_iter().collect();
+        // The same set as `policy.roles_of(email)`, from the lists made once.
+        let mut roles: Vec<&str> = groups
+            .into_iter()
+            .flatten()
+            .filter_map(|group| self.group_roles.get(group.as_str()))
+            .flatten()
+            .copied()
+            .collect();
+        roles.sort_unstable();
+        roles.dedup();
         let held: Vec<&Grants> = roles.iter().filter_map(|r| self.roles.get(r)).collect();
         // Capabilities and model patterns: the held roles' union, or the defaults when
         // none is held.
@@ -572,7 +602,7 @@ pub fn access_changes(
     let before = before.map(Resolver::new);
     let after_resolver = Resolver::new(after);
     let emails: Vec<&String> = after.users.keys().collect();
-    let mut out = crate::load::parallel_each(&emails, |email, out| {
+    let mut out = crate::pool::parallel_each(&emails, |email, out| {
         let old = before.as_ref().and_then(|b| b.resolve(email));
         let Some(new) = after_resolver.resolve(email) else {
             return;

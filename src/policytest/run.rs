@@ -150,7 +150,7 @@ fn run_case(
     let decisions = Decisions::default();
     // Selected users and whether each passes, in email order, on all cores.
     let checked: Vec<(usize, bool)> =
-        crate::load::parallel_each(&candidates.iter().enumerate().collect::<Vec<_>>(), {
+        crate::pool::parallel_each(&candidates.iter().enumerate().collect::<Vec<_>>(), {
             |(at, email), out| {
                 let Some(subject) = Subject::new(resolver, policy, &decisions, email) else {
                     return;

@@ -221,7 +221,8 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LiveState, ProviderError> {
     // Emails are compared case-insensitively: two accounts whose emails differ only in
     // case would become one when normalized, and the other would vanish from every plan
     // and from the file written by the next apply.
-    let mut seen = std::collections::HashMap::with_capacity(state.users.len());
+    let mut seen: foldhash::HashMap<_, _> =
+        foldhash::HashMap::with_capacity_and_hasher(state.users.len(), Default::default());
     for email in state.users.keys() {
         if let Some(first) = seen.insert(crate::model::email_key(email), email) {
             return Err(ProviderError::Shape {

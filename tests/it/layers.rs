@@ -13,7 +13,7 @@ use crate::common::root;
 
 /// From the bottom. A module may import any module of a lower layer.
 const LAYERS: &[&[&str]] = &[
-    &["diag"],
+    &["diag", "pool"],
     &["load"],
     &["model"],
     &["resolve"],
