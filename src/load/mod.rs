@@ -17,8 +17,8 @@ use crate::diag::{Diagnostic, Location};
 mod parse;
 mod spans;
 
-pub use parse::reparse_value;
 use parse::parse_file;
+pub use parse::reparse_value;
 use spans::{NO_PLACE, Place, SpanNode, Spans};
 
 /// Largest policy file read, in bytes. A 100,000-user org fits in a few such files; a

@@ -3,8 +3,8 @@
 
 use serde_json::{Map, Value};
 
-use super::{MAX_DEPTH, ParsedFile};
 use super::spans::{Kind, NO_PLACE, Place, SpanNode, Spans};
+use super::{MAX_DEPTH, ParsedFile};
 use crate::diag::Code;
 use crate::diag::{Diagnostic, Location};
 
