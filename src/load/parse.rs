@@ -234,12 +234,8 @@ impl<'t> Builder<'t> {
                         };
                         children.sort_by(|a, b| key(a).cmp(key(b)));
                     }
-                    let node = SpanNode {
-                        kind,
-                        first: narrow(builder.nodes.len()),
-                        len: narrow(children.len()),
-                        ..SpanNode::leaf(place)
-                    };
+                    let first = narrow(builder.nodes.len());
+                    let node = SpanNode::collection(place, kind, first, narrow(children.len()));
                     builder.nodes.extend(children);
                     builder.complete(value, node, frame.nodes, frame.anchor, frame.start)?;
                 }

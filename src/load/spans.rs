@@ -15,8 +15,9 @@ pub(super) struct SpanNode {
     // each of a large org's million nodes).
     pub(super) key: Place,
     pub(super) value: Place,
-    pub(super) kind: Kind,
-    // The children: `len` nodes from `first` in [`Spans::nodes`].
+    // The children: `len & !MAPPING` nodes from `first` in [`Spans::nodes`]; `len` has
+    // [`MAPPING`] set for a mapping. A file of at most 32 MiB has fewer than 2^31 nodes,
+    // so the bit is free, and a node takes 40 bytes instead of 44 (a separate `Kind`).
     pub(super) first: u32,
     pub(super) len: u32,
     // This node's key, as `keys[key_at..key_at + key_len]` in [`Spans::keys`].
@@ -32,16 +33,42 @@ pub(super) enum Kind {
     Mapping,
 }
 
+// Set in [`SpanNode::len`] for a mapping.
+const MAPPING: u32 = 1 << 31;
+
 impl SpanNode {
     pub(super) fn leaf(value: Place) -> Self {
         SpanNode {
             key: NO_PLACE,
             value,
-            kind: Kind::Scalar,
             first: 0,
             len: 0,
             key_at: 0,
             key_len: 0,
+        }
+    }
+
+    // A sequence or a mapping whose `len` children are at `first`.
+    pub(super) fn collection(value: Place, kind: Kind, first: u32, len: u32) -> Self {
+        let len = len.min(!MAPPING);
+        SpanNode {
+            first,
+            len: if kind == Kind::Mapping {
+                len | MAPPING
+            } else {
+                len
+            },
+            ..SpanNode::leaf(value)
+        }
+    }
+
+    // A node without children is looked into as a scalar: no segment finds anything in
+    // it, whichever it is.
+    fn kind(&self) -> Kind {
+        match (self.len & MAPPING != 0, self.len & !MAPPING) {
+            (true, _) => Kind::Mapping,
+            (false, 0) => Kind::Scalar,
+            (false, _) => Kind::Sequence,
         }
     }
 }
@@ -65,13 +92,13 @@ impl Spans {
     pub(super) fn children(&self, node: &SpanNode) -> &[SpanNode] {
         let first = node.first as usize;
         self.nodes
-            .get(first..first + node.len as usize)
+            .get(first..first + (node.len & !MAPPING) as usize)
             .unwrap_or(&[])
     }
 
     pub(super) fn child(&self, node: &SpanNode, segment: &str) -> Option<&SpanNode> {
         let children = self.children(node);
-        match node.kind {
+        match node.kind() {
             Kind::Scalar => None,
             Kind::Sequence => {
                 // Only the canonical form of an index, as a JSON pointer writes it.

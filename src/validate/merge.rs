@@ -40,6 +40,10 @@ pub(super) fn merge(
     let mut groups = BTreeMap::new();
     let mut users = BTreeMap::new();
     let mut declared = crate::model::Declared::default();
+    declared.reserve(
+        Section::Users,
+        files.iter().map(|file| file.users.len()).sum(),
+    );
     // Files that parsed are in `documents` order; empty files have no document.
     for (doc_index, file) in files.into_iter().enumerate() {
         let document = &documents[doc_index];
