@@ -4,12 +4,17 @@
 use serde_json::{Map, Value};
 
 use super::spans::{Kind, NO_PLACE, Place, SpanBuilder, SpanNode, Spans};
-use super::{MAX_DEPTH, ParsedFile};
+use super::{Content, MAX_DEPTH, ParsedFile};
 use crate::diag::Code;
 use crate::diag::{Diagnostic, Location};
 
-// Parse one file's bytes. Never panics, whatever the bytes.
-pub(super) fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
+// Parse one file's bytes: by `fast` (the typed decoding, see [`super::typed`]) when it
+// reads the text, by the [`Builder`] when it does not. Never panics, whatever the bytes.
+pub(super) fn parse_file<T>(
+    name: String,
+    bytes: Vec<u8>,
+    fast: impl FnOnce(&str) -> Option<(T, Spans)>,
+) -> ParsedFile<T> {
     // A NUL byte is never YAML; a UTF-16 file (as some Windows editors save) is full of
     // them and would otherwise read as valid UTF-8 and fail with a puzzling message.
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
@@ -65,8 +70,19 @@ pub(super) fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
             };
         }
     };
+    if let Some((typed, spans)) = fast(&text) {
+        return ParsedFile {
+            name,
+            text,
+            content: Some(Content::Typed(typed, spans)),
+            diagnostic: None,
+        };
+    }
     let (content, diagnostic) = match Builder::build(&text) {
-        Ok(content) => (content, None),
+        Ok(content) => (
+            content.map(|(value, spans)| Content::Value(value, spans)),
+            None,
+        ),
         Err(problem) => {
             let Problem {
                 message,

@@ -143,7 +143,9 @@ impl<'t> SpanBuilder<'t> {
                 keys.get(at..at + node.key_len as usize).unwrap_or("")
             };
             children.sort_by(|a, b| key(a).cmp(key(b)));
-            duplicate = children.windows(2).any(|pair| key(&pair[0]) == key(&pair[1]));
+            duplicate = children
+                .windows(2)
+                .any(|pair| key(&pair[0]) == key(&pair[1]));
         }
         let first = narrow(self.nodes.len());
         let node = SpanNode::collection(place, kind, first, narrow(children.len()));
