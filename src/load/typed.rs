@@ -186,10 +186,13 @@ fn visit_scalar<'t, V: Visitor<'t>>(scalar: Scalar<'t>, visitor: V) -> Result<V:
     }
 }
 
+// Always by reference: the parser's own string of a plain scalar has room to spare (it
+// grows as the scanner reads), which the policy would keep for its lifetime; the visitor's
+// copy is the size of the text.
 fn visit_text<'t, V: Visitor<'t>>(text: Cow<'t, str>, visitor: V) -> Result<V::Value> {
     match text {
         Cow::Borrowed(text) => visitor.visit_borrowed_str(text),
-        Cow::Owned(text) => visitor.visit_string(text),
+        Cow::Owned(text) => visitor.visit_str(&text),
     }
 }
 
