@@ -8,7 +8,6 @@
 //! user's effective access) and `entitlements` (what the org's plan, seats, caps, models
 //! and capabilities allow).
 
-#[cfg(test)]
 mod differential;
 mod entitlements;
 mod merge;
