@@ -35,7 +35,10 @@ pub(super) fn decode_file(
     text: &str,
 ) -> Decoded {
     match typed {
-        Some(file) if within_schema(&file) => (document, Ok(file)),
+        Some(mut file) if within_schema(&file) => {
+            fit_lists(&mut file);
+            (document, Ok(file))
+        }
         Some(_) => {
             // The fast way built no JSON value: the schema needs one. (The spans are the
             // same either way.)
@@ -61,6 +64,26 @@ pub(super) fn within_schema(file: &PolicyFile) -> bool {
     // `propertyNames: {minLength: 1}`
     let names = file.roles.keys().chain(file.groups.keys());
     org && names.into_iter().all(|name| !name.is_empty())
+}
+
+// The lists of a large org's users and groups at their size. Read from the parser's
+// events, a list grows as its items come (room for 4 names for 1 or 2, twice the memory),
+// and the policy keeps them to the end of the run; the JSON value gave them their size.
+fn fit_lists(file: &mut PolicyFile) {
+    fn fit(list: &mut Vec<String>) {
+        if list.capacity() > list.len() {
+            let mut exact = Vec::with_capacity(list.len());
+            exact.append(list);
+            *list = exact;
+        }
+    }
+    for user in file.users.values_mut() {
+        fit(&mut user.groups);
+    }
+    for group in file.groups.values_mut() {
+        fit(&mut group.members);
+        fit(&mut group.roles);
+    }
 }
 
 // The schema's `pattern` of a percentage: `^[0-9]{1,3}(\.[0-9]+)?%$`.
