@@ -18,11 +18,11 @@ use saphyr::Scalar;
 use saphyr_parser::{Event, Parser, Span, StrInput};
 use serde::de::{self, DeserializeSeed, Visitor};
 
+use super::MAX_DEPTH;
+use super::spans::{Kind, NO_PLACE, Place, SpanBuilder, SpanNode, Spans};
+
 // A key or an enum's name: handed to serde as text, whatever it looks like.
 type StrDeserializer<'a> = de::value::StrDeserializer<'a, GiveUp>;
-
-use super::MAX_DEPTH;
-use super::spans::{Kind, Place, SpanBuilder, SpanNode, Spans};
 
 /// Decode `text` into a `T` straight from the parser's events, with its spans; `None` when
 /// the file is not on the happy path (see the module's documentation), and must be read
@@ -31,7 +31,7 @@ pub(super) fn decode<T: de::DeserializeOwned>(text: &str) -> Option<(T, Spans)> 
     let mut events = Events {
         parser: Parser::new_from_str(text),
         spans: SpanBuilder::new(text),
-        last: SpanNode::leaf((0, 0, 0)),
+        last: SpanNode::leaf(NO_PLACE),
         closed: false,
     };
     // One document, whose root is a mapping: anything else (an empty file, a scalar root)
