@@ -88,6 +88,9 @@ pub(super) struct SpanBuilder<'t> {
     // The children of the closed collections, and every key's text.
     nodes: Vec<SpanNode>,
     keys: String,
+    // The last line measured and its length in characters: a line holds several nodes
+    // (`a@b.com: {name: Al, groups: [x]}` five), each measured against it.
+    measured: std::cell::Cell<(usize, usize)>,
 }
 
 impl<'t> SpanBuilder<'t> {
@@ -100,6 +103,7 @@ impl<'t> SpanBuilder<'t> {
             // by doubling would copy and touch every page twice.
             nodes: Vec::with_capacity(text.len() / 12),
             keys: String::with_capacity(text.len() / 4),
+            measured: std::cell::Cell::new((0, 0)),
         }
     }
 
@@ -112,10 +116,15 @@ impl<'t> SpanBuilder<'t> {
     pub(super) fn place(&self, span: &saphyr_parser::Span) -> Place {
         let line = span.start.line().max(1);
         let col = span.start.col() + 1;
-        let rest = self
-            .lines
-            .get(line - 1)
-            .map_or(1, |text| text.chars().count().saturating_sub(col - 1));
+        let chars = match self.measured.get() {
+            (measured, chars) if measured == line => Some(chars),
+            _ => self.lines.get(line - 1).map(|text| {
+                let chars = text.chars().count();
+                self.measured.set((line, chars));
+                chars
+            }),
+        };
+        let rest = chars.map_or(1, |chars| chars.saturating_sub(col - 1));
         let len = span.end.index().saturating_sub(span.start.index());
         let width = if span.end.line() == span.start.line() {
             len.min(rest)
