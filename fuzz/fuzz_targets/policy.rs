@@ -4,6 +4,10 @@
 //!
 //! The input is one file, or several separated by a line `#file` (a YAML comment, so a
 //! seed made of several files is still one YAML file).
+//!
+//! The same files are also checked the way `orgplan validate` reads a folder (each file
+//! decoded straight from the YAML parser's events where it can be, `check_bytes`): the
+//! diagnostics and the policy must be exactly `check`'s.
 
 #![no_main]
 
@@ -14,6 +18,7 @@ use libfuzzer_sys::fuzz_target;
 use orgplan::diag::{self, Format};
 use orgplan::live::LiveState;
 use orgplan::load::{Loaded, load_bytes};
+use orgplan::model::{Policy, Section};
 
 const SEPARATOR: &[u8] = b"\n#file\n";
 const FILES: usize = 4;
@@ -21,6 +26,7 @@ const EXPLAINED: usize = 8;
 
 fuzz_target!(|data: &[u8]| {
     let mut loaded = Loaded::default();
+    let mut files = Vec::new();
     let mut rest = data;
     for n in 0..FILES {
         let end = if n + 1 == FILES {
@@ -28,6 +34,7 @@ fuzz_target!(|data: &[u8]| {
         } else {
             find(rest, SEPARATOR).unwrap_or(rest.len())
         };
+        files.push((format!("policies/{n}.yaml"), rest[..end].to_vec()));
         load_bytes(
             &mut loaded,
             format!("policies/{n}.yaml"),
@@ -39,6 +46,12 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[end + SEPARATOR.len()..];
     }
     let checked = orgplan::validate::check(loaded);
+    let fast = orgplan::validate::check_bytes(files);
+    assert_eq!(fast.diagnostics, checked.diagnostics);
+    assert_eq!(
+        fast.policy.as_ref().map(view),
+        checked.policy.as_ref().map(view)
+    );
     let mut out = Vec::new();
     for (format, color) in [
         (Format::Human, false),
@@ -73,6 +86,33 @@ fuzz_target!(|data: &[u8]| {
     common::plan_and_render(policy, &LiveState::default());
     common::plan_and_render(policy, common::live());
 });
+
+// Everything a policy holds, written out in a fixed order (where each entity is declared
+// is looked up name by name: its hash tables iterate in an order of their own).
+fn view(policy: &Policy) -> String {
+    let mut out = format!(
+        "{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n",
+        policy.org,
+        policy.roles,
+        policy.groups,
+        policy.users,
+        policy.memberships,
+        policy.origins.documents
+    );
+    let declared = &policy.origins.declared;
+    out.push_str(&format!("{:?}\n", declared.get(Section::Org, "")));
+    let names = [
+        (Section::Roles, policy.roles.keys().collect::<Vec<_>>()),
+        (Section::Groups, policy.groups.keys().collect()),
+        (Section::Users, policy.users.keys().collect()),
+    ];
+    for (section, names) in names {
+        for name in names {
+            out.push_str(&format!("{name}: {:?}\n", declared.get(section, name)));
+        }
+    }
+    out
+}
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)

@@ -10,12 +10,14 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 
 use crate::diag::{Diagnostic, Location};
 
 mod parse;
 mod spans;
+mod typed;
 
 use parse::parse_file;
 pub use parse::reparse_value;
@@ -213,6 +215,18 @@ pub fn is_test_file(path: &Path) -> bool {
         .is_some_and(|name| name.ends_with(".test.yaml") || name.ends_with(".test.yml"))
 }
 
+/// [`load_dir_with`], reading each file straight into a `T` from the YAML parser's events
+/// where it can (no JSON value is built): `step` gets the typed content, and a document
+/// whose `value` is `null`. A file off the plain happy path (an anchor, a tag, a duplicate
+/// key, anything `T` refuses; see `load/typed.rs`) is read as [`load_dir_with`] reads it,
+/// and `step` gets `None` and the document's JSON value. The spans are the same either way.
+pub fn load_dir_typed<T: DeserializeOwned, R: Send>(
+    dir: &Path,
+    step: impl Fn(Document, Option<T>, &str) -> R + Sync,
+) -> Result<LoadedWith<R>, LoadError> {
+    load_files_typed(dir, Files::Policy, typed::decode::<T>, step)
+}
+
 /// [`load_dir_with`] for the chosen kind of file.
 pub fn load_files_with<T: Send>(
     dir: &Path,
@@ -228,6 +242,23 @@ fn load_files_with_text<T: Send>(
     files: Files,
     step: impl Fn(Document, &str) -> T + Sync,
 ) -> Result<LoadedWith<T>, LoadError> {
+    load_files_typed(dir, files, no_fast_path, |document, _, text| {
+        step(document, text)
+    })
+}
+
+// The reading of a file that has no fast way: every file is built into a JSON value.
+fn no_fast_path(_: &str) -> Option<(std::convert::Infallible, Spans)> {
+    None
+}
+
+// [`load_files_with_text`], each file read by `fast` where it can be.
+fn load_files_typed<T, R: Send>(
+    dir: &Path,
+    files: Files,
+    fast: impl Fn(&str) -> Option<(T, Spans)> + Sync,
+    step: impl Fn(Document, Option<T>, &str) -> R + Sync,
+) -> Result<LoadedWith<R>, LoadError> {
     let mut paths = Vec::new();
     let root = fs::canonicalize(dir).map_err(|source| LoadError::Folder {
         path: dir.display().to_string(),
@@ -248,7 +279,7 @@ fn load_files_with_text<T: Send>(
     // so a file's index there is its index in `paths`.
     let indexed: Vec<(usize, &PathBuf)> = paths.iter().enumerate().collect();
     let results = crate::pool::parallel_map(&indexed, |(file, path)| {
-        read_and_parse(path).map(|parsed| parsed.into_document(*file, &step))
+        read_and_parse(path, &fast).map(|parsed| parsed.into_document(*file, &step))
     });
     let mut loaded = LoadedWith::default();
     for result in results {
@@ -257,7 +288,10 @@ fn load_files_with_text<T: Send>(
     Ok(loaded)
 }
 
-fn read_and_parse(path: &Path) -> Result<ParsedFile, LoadError> {
+fn read_and_parse<T>(
+    path: &Path,
+    fast: impl FnOnce(&str) -> Option<(T, Spans)>,
+) -> Result<ParsedFile<T>, LoadError> {
     let name = display_path(path);
     let size = fs::metadata(path)
         .map_err(|source| LoadError::File {
@@ -276,7 +310,7 @@ fn read_and_parse(path: &Path) -> Result<ParsedFile, LoadError> {
         path: name.clone(),
         source,
     })?;
-    Ok(parse_file(name, bytes))
+    Ok(parse_file(name, bytes, fast))
 }
 
 fn display_path(path: &Path) -> String {
@@ -355,32 +389,61 @@ fn collect_files(
 /// when it does not. Never panics, whatever the bytes.
 pub fn load_bytes(loaded: &mut Loaded, name: String, bytes: Vec<u8>) {
     let file = loaded.sources.len();
-    loaded.push(parse_file(name, bytes).into_document(file, |document, _| document));
+    let parsed = parse_file(name, bytes, no_fast_path);
+    loaded.push(parsed.into_document(file, |document, _, _| document));
+}
+
+/// [`load_bytes`] as [`load_dir_typed`] reads a file: straight into a `T` where it can be,
+/// the document passed through `step`.
+pub fn load_bytes_typed<T: DeserializeOwned, R>(
+    loaded: &mut LoadedWith<R>,
+    name: String,
+    bytes: Vec<u8>,
+    step: impl Fn(Document, Option<T>, &str) -> R,
+) {
+    let file = loaded.sources.len();
+    let parsed = parse_file(name, bytes, typed::decode::<T>);
+    loaded.push(parsed.into_document(file, step));
 }
 
 // One file, parsed on its own (possibly on another thread) before it joins the others.
 #[derive(Debug)]
-struct ParsedFile {
+struct ParsedFile<T> {
     name: String,
     text: String,
-    content: Option<(Value, Spans)>,
+    content: Option<Content<T>>,
     diagnostic: Option<Diagnostic>,
+}
+
+// What a file that parsed holds: its typed content, or its JSON value; and its spans.
+#[derive(Debug)]
+enum Content<T> {
+    Typed(T, Spans),
+    Value(Value, Spans),
 }
 
 // A file's name, text, document (passed through the caller's step) and diagnostic.
 type FileParts<T> = (String, String, Option<T>, Option<Diagnostic>);
 
-impl ParsedFile {
+impl<T> ParsedFile<T> {
     // The file's parts, its document numbered `file` in the sources.
-    fn into_document<T>(self, file: usize, step: impl Fn(Document, &str) -> T) -> FileParts<T> {
-        let document = self.content.map(|(value, spans)| {
+    fn into_document<R>(
+        self,
+        file: usize,
+        step: impl Fn(Document, Option<T>, &str) -> R,
+    ) -> FileParts<R> {
+        let document = self.content.map(|content| {
+            let (typed, value, spans) = match content {
+                Content::Typed(typed, spans) => (Some(typed), Value::Null, spans),
+                Content::Value(value, spans) => (None, value, spans),
+            };
             let document = Document {
                 file,
                 name: self.name.clone(),
                 value,
                 spans,
             };
-            step(document, &self.text)
+            step(document, typed, &self.text)
         });
         (self.name, self.text, document, self.diagnostic)
     }

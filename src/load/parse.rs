@@ -3,13 +3,18 @@
 
 use serde_json::{Map, Value};
 
-use super::spans::{Kind, NO_PLACE, Place, SpanNode, Spans};
-use super::{MAX_DEPTH, ParsedFile};
+use super::spans::{Kind, NO_PLACE, Place, SpanBuilder, SpanNode, Spans};
+use super::{Content, MAX_DEPTH, ParsedFile};
 use crate::diag::Code;
 use crate::diag::{Diagnostic, Location};
 
-// Parse one file's bytes. Never panics, whatever the bytes.
-pub(super) fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
+// Parse one file's bytes: by `fast` (the typed decoding, see [`super::typed`]) when it
+// reads the text, by the [`Builder`] when it does not. Never panics, whatever the bytes.
+pub(super) fn parse_file<T>(
+    name: String,
+    bytes: Vec<u8>,
+    fast: impl FnOnce(&str) -> Option<(T, Spans)>,
+) -> ParsedFile<T> {
     // A NUL byte is never YAML; a UTF-16 file (as some Windows editors save) is full of
     // them and would otherwise read as valid UTF-8 and fail with a puzzling message.
     if let Some(at) = bytes.iter().position(|&b| b == 0) {
@@ -65,8 +70,19 @@ pub(super) fn parse_file(name: String, bytes: Vec<u8>) -> ParsedFile {
             };
         }
     };
+    if let Some((typed, spans)) = fast(&text) {
+        return ParsedFile {
+            name,
+            text,
+            content: Some(Content::Typed(typed, spans)),
+            diagnostic: None,
+        };
+    }
     let (content, diagnostic) = match Builder::build(&text) {
-        Ok(content) => (content, None),
+        Ok(content) => (
+            content.map(|(value, spans)| Content::Value(value, spans)),
+            None,
+        ),
         Err(problem) => {
             let Problem {
                 message,
@@ -132,14 +148,13 @@ struct Frame {
     body: Body,
 }
 
-// A collection's value and direct children so far (placed in the arena when it ends).
+// A collection's value so far (its children's spans are in the [`SpanBuilder`]).
 enum Body {
-    Sequence(Vec<Value>, Vec<SpanNode>),
+    Sequence(Vec<Value>),
     // The key waiting for its value: its text (none for a key that is a collection, whose
     // entry is dropped), place and start.
     Mapping(
         Map<String, Value>,
-        Vec<SpanNode>,
         Option<(Option<String>, Place, saphyr_parser::Marker)>,
     ),
 }
@@ -147,13 +162,10 @@ enum Body {
 /// Builds the JSON value and the span tree of a file straight from the parser's events:
 /// no intermediate YAML tree is built (and freed), which halves the cost of loading.
 struct Builder<'t> {
-    lines: Vec<&'t str>,
     stack: Vec<Frame>,
     anchors: std::collections::HashMap<usize, (Value, SpanNode, usize)>,
     alias_budget: usize,
-    // The spans of completed collections' children, and every key's text.
-    nodes: Vec<SpanNode>,
-    keys: String,
+    spans: SpanBuilder<'t>,
     root: Option<(Value, SpanNode)>,
     documents: usize,
     // Whether the current document has its root node yet.
@@ -168,14 +180,10 @@ impl<'t> Builder<'t> {
     fn build(text: &'t str) -> Result<Option<(Value, Spans)>, Problem> {
         use saphyr_parser::{Event, Parser};
         let mut builder = Builder {
-            lines: text.lines().collect(),
             stack: Vec::new(),
             anchors: std::collections::HashMap::new(),
             alias_budget: ALIAS_BUDGET,
-            // Sized from the text (a node takes a dozen bytes or more of YAML): growing
-            // by doubling would copy and touch every page twice.
-            nodes: Vec::with_capacity(text.len() / 12),
-            keys: String::with_capacity(text.len() / 4),
+            spans: SpanBuilder::new(text),
             root: None,
             documents: 0,
             has_root: false,
@@ -184,63 +192,39 @@ impl<'t> Builder<'t> {
         };
         let mut parser = Parser::new_from_str(text);
         while let Some(next) = parser.next_event() {
-            let (event, span) = next.map_err(|error| {
-                let marker = error.marker();
-                Problem {
-                    message: format!("invalid YAML: {}", error.info()),
-                    line: marker.line().max(1),
-                    col: marker.col() + 1,
-                    help: None,
-                }
-            })?;
+            let (event, span) = next.map_err(|error| syntax_problem(&error))?;
             match event {
                 Event::StreamStart | Event::StreamEnd | Event::Nothing => {}
                 Event::DocumentStart(_) => builder.has_root = false,
                 Event::DocumentEnd => {
                     if !builder.has_root {
                         // An empty document is a value that cannot be read.
-                        let place = builder.place(&span);
+                        let place = builder.spans.place(&span);
                         let node = SpanNode::leaf(place);
                         builder.complete(Value::Null, node, 1, 0, span.start)?;
                         builder.note(Problem::at("a value could not be read", place));
                     }
                 }
                 Event::SequenceStart(anchor, _) => {
-                    builder.open(span.start, anchor, Body::Sequence(Vec::new(), Vec::new()))
+                    builder.open(span.start, anchor, Body::Sequence(Vec::new()))
                 }
-                Event::MappingStart(anchor, _) => builder.open(
-                    span.start,
-                    anchor,
-                    Body::Mapping(Map::new(), Vec::new(), None),
-                ),
+                Event::MappingStart(anchor, _) => {
+                    builder.open(span.start, anchor, Body::Mapping(Map::new(), None))
+                }
                 Event::SequenceEnd | Event::MappingEnd => {
-                    let Some(frame) = builder.stack.pop() else {
+                    let (Some(frame), Some((node, _))) =
+                        (builder.stack.pop(), builder.spans.close(span.start))
+                    else {
                         continue;
                     };
-                    let place = builder.place(&saphyr_parser::Span::new(frame.start, span.start));
-                    let (value, kind, mut children) = match frame.body {
-                        Body::Sequence(values, children) => {
-                            (Value::Array(values), Kind::Sequence, children)
-                        }
-                        Body::Mapping(map, children, _) => {
-                            (Value::Object(map), Kind::Mapping, children)
-                        }
+                    let value = match frame.body {
+                        Body::Sequence(values) => Value::Array(values),
+                        Body::Mapping(map, _) => Value::Object(map),
                     };
-                    if kind == Kind::Mapping {
-                        let keys = &builder.keys;
-                        let key = |node: &SpanNode| {
-                            let at = node.key_at as usize;
-                            keys.get(at..at + node.key_len as usize).unwrap_or("")
-                        };
-                        children.sort_by(|a, b| key(a).cmp(key(b)));
-                    }
-                    let first = narrow(builder.nodes.len());
-                    let node = SpanNode::collection(place, kind, first, narrow(children.len()));
-                    builder.nodes.extend(children);
                     builder.complete(value, node, frame.nodes, frame.anchor, frame.start)?;
                 }
                 Event::Scalar(text, style, anchor, tag) => {
-                    let place = builder.place(&span);
+                    let place = builder.spans.place(&span);
                     // A tag outside the core schema (`!custom 5`) does not change the value.
                     let tag = tag.filter(|tag| tag.is_yaml_core_schema());
                     // A mapping key is a name, kept exactly as written: `007:` is the group
@@ -248,7 +232,7 @@ impl<'t> Builder<'t> {
                     let is_key = matches!(
                         builder.stack.last(),
                         Some(Frame {
-                            body: Body::Mapping(_, _, None),
+                            body: Body::Mapping(_, None),
                             ..
                         })
                     );
@@ -267,7 +251,7 @@ impl<'t> Builder<'t> {
                     builder.complete(value, SpanNode::leaf(place), 1, anchor, span.start)?;
                 }
                 Event::Alias(id) => {
-                    let place = builder.place(&span);
+                    let place = builder.spans.place(&span);
                     let (value, node, nodes) = match builder.anchors.get(&id) {
                         Some((value, anchored, nodes)) => {
                             if *nodes > builder.alias_budget {
@@ -306,20 +290,11 @@ impl<'t> Builder<'t> {
         if let Some(problem) = builder.problem {
             return Err(problem);
         }
-        // The spans live as long as the policy: give back what the estimate left over.
-        builder.nodes.shrink_to_fit();
-        builder.keys.shrink_to_fit();
         // A document with nothing in it (`---` alone, or `~`) declares nothing, like an
         // empty file.
         let root = builder.root.filter(|(value, _)| !value.is_null());
-        Ok(root.map(|(value, root)| {
-            let spans = Spans {
-                root,
-                nodes: builder.nodes,
-                keys: builder.keys,
-            };
-            (value, spans)
-        }))
+        let spans = builder.spans;
+        Ok(root.map(|(value, root)| (value, spans.finish(root))))
     }
 
     // Keep the first problem: later ones are often its consequences.
@@ -330,6 +305,11 @@ impl<'t> Builder<'t> {
     }
 
     fn open(&mut self, start: saphyr_parser::Marker, anchor: usize, body: Body) {
+        let kind = match body {
+            Body::Sequence(_) => Kind::Sequence,
+            Body::Mapping(..) => Kind::Mapping,
+        };
+        self.spans.open(start, kind);
         self.stack.push(Frame {
             start,
             anchor,
@@ -342,7 +322,7 @@ impl<'t> Builder<'t> {
     fn complete(
         &mut self,
         value: Value,
-        mut node: SpanNode,
+        node: SpanNode,
         nodes: usize,
         anchor: usize,
         start: saphyr_parser::Marker,
@@ -368,12 +348,12 @@ impl<'t> Builder<'t> {
             return Ok(());
         };
         match &mut parent.body {
-            Body::Sequence(values, children) => {
+            Body::Sequence(values) => {
                 parent.nodes += nodes;
                 values.push(value);
-                children.push(node);
+                self.spans.item(node);
             }
-            Body::Mapping(map, children, pending) => match pending.take() {
+            Body::Mapping(map, pending) => match pending.take() {
                 None => {
                     parent.nodes += 1;
                     let key = match value {
@@ -394,10 +374,7 @@ impl<'t> Builder<'t> {
                 Some((None, _, _)) => {}
                 Some((Some(key), key_place, key_start)) => {
                     parent.nodes += nodes;
-                    node.key = key_place;
-                    node.key_at = narrow(self.keys.len());
-                    node.key_len = narrow(key.len());
-                    self.keys.push_str(&key);
+                    self.spans.entry(node, &key, key_place);
                     // One hash of the key, not one to look and one to insert.
                     match map.entry(key) {
                         serde_json::map::Entry::Occupied(_) => {
@@ -412,34 +389,22 @@ impl<'t> Builder<'t> {
                             entry.insert(value);
                         }
                     }
-                    children.push(node);
                 }
             },
         }
         Ok(())
     }
-
-    // (line, col, width), 1-based; the width stops at the end of the first line.
-    fn place(&self, span: &saphyr_parser::Span) -> Place {
-        let line = span.start.line().max(1);
-        let col = span.start.col() + 1;
-        let rest = self
-            .lines
-            .get(line - 1)
-            .map_or(1, |text| text.chars().count().saturating_sub(col - 1));
-        let len = span.end.index().saturating_sub(span.start.index());
-        let width = if span.end.line() == span.start.line() {
-            len.min(rest)
-        } else {
-            rest
-        };
-        (narrow(line), narrow(col), narrow(width.max(1)))
-    }
 }
 
-// Positions and lengths fit in `u32`: a policy file has at most 32 MiB.
-fn narrow(n: usize) -> u32 {
-    u32::try_from(n).unwrap_or(u32::MAX)
+// The problem of a file that is not YAML at all.
+fn syntax_problem(error: &saphyr_parser::ScanError) -> Problem {
+    let marker = error.marker();
+    Problem {
+        message: format!("invalid YAML: {}", error.info()),
+        line: marker.line().max(1),
+        col: marker.col() + 1,
+        help: None,
+    }
 }
 
 fn scalar_to_json(scalar: &saphyr::Scalar<'_>) -> Value {

@@ -8,6 +8,7 @@
 //! user's effective access) and `entitlements` (what the org's plan, seats, caps, models
 //! and capabilities allow).
 
+mod differential;
 mod entitlements;
 mod merge;
 mod rules;
@@ -22,7 +23,7 @@ use merge::merge;
 pub use rules::is_email;
 use rules::{semantic_rules, shadowed_rules};
 pub(crate) use schema::schema_diagnostic;
-use schema::{compile, decode};
+use schema::{compile, decode, decode_file};
 
 /// The result of validating a policy folder.
 #[derive(Debug)]
@@ -60,8 +61,10 @@ pub fn check(loaded: Loaded) -> Checked {
     finish(sources, decoded, diagnostics)
 }
 
-/// Load and validate the policy folder `dir`: each file is parsed, checked against the
-/// schema and decoded on the thread that read it.
+/// Load and validate the policy folder `dir`: each file is parsed and decoded on the
+/// thread that read it, straight from the YAML parser's events when it can be (the same
+/// policy, spans and diagnostics as [`check`] gives, faster), checked against the schema
+/// otherwise.
 pub fn check_dir(dir: &std::path::Path) -> Result<Checked, crate::load::LoadError> {
     let schema = crate::model::json_schema();
     let mut diagnostics = Vec::new();
@@ -69,11 +72,34 @@ pub fn check_dir(dir: &std::path::Path) -> Result<Checked, crate::load::LoadErro
         let loaded = crate::load::load_dir(dir)?;
         return Ok(finish(loaded.sources, Vec::new(), diagnostics));
     };
-    let loaded = crate::load::load_dir_with(dir, |document, text| {
-        decode(&schema, &validator, document, Some(text))
+    let loaded = crate::load::load_dir_typed(dir, |document, typed, text| {
+        decode_file(&schema, &validator, document, typed, text)
     })?;
     diagnostics.extend(loaded.diagnostics);
     Ok(finish(loaded.sources, loaded.documents, diagnostics))
+}
+
+/// [`check_dir`] for files in memory (name and bytes, in order): each file read the way
+/// `check_dir` reads it. The result is [`check`]'s on the same files, which the fuzzer
+/// and the tests hold it to.
+pub fn check_bytes(files: impl IntoIterator<Item = (String, Vec<u8>)>) -> Checked {
+    let schema = crate::model::json_schema();
+    let mut diagnostics = Vec::new();
+    let Some(validator) = compile(&schema, &mut diagnostics) else {
+        let mut loaded = Loaded::default();
+        for (name, bytes) in files {
+            crate::load::load_bytes(&mut loaded, name, bytes);
+        }
+        return finish(loaded.sources, Vec::new(), diagnostics);
+    };
+    let mut loaded = crate::load::LoadedWith::default();
+    for (name, bytes) in files {
+        crate::load::load_bytes_typed(&mut loaded, name, bytes, |document, typed, text| {
+            decode_file(&schema, &validator, document, typed, text)
+        });
+    }
+    diagnostics.extend(loaded.diagnostics);
+    finish(loaded.sources, loaded.documents, diagnostics)
 }
 
 // A document with its typed content, or with why it has none.

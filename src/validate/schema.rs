@@ -6,7 +6,7 @@ use serde_json::Value;
 use super::Decoded;
 use crate::diag::{self, Diagnostic};
 use crate::load::Document;
-use crate::model::PolicyFile;
+use crate::model::{MaxRemovals, PolicyFile};
 
 pub(super) fn compile(
     schema: &Value,
@@ -22,6 +22,81 @@ pub(super) fn compile(
             None
         }
     }
+}
+
+// One file as `check_dir` reads it: decoded the fast way (straight from the parser's
+// events, `typed`) when that gave a policy file the schema accepts too, the slow way
+// ([`decode`]) otherwise, so the diagnostics are the precise ones.
+pub(super) fn decode_file(
+    schema: &Value,
+    validator: &jsonschema::Validator,
+    mut document: Document,
+    typed: Option<PolicyFile>,
+    text: &str,
+) -> Decoded {
+    match typed {
+        Some(mut file) if within_schema(&file) => {
+            fit_lists(&mut file);
+            (document, Ok(file))
+        }
+        Some(_) => {
+            // The fast way built no JSON value: the schema needs one. (The spans are the
+            // same either way.)
+            document.value = crate::load::reparse_value(text).unwrap_or_default();
+            decode(schema, validator, document, Some(text))
+        }
+        None => decode(schema, validator, document, Some(text)),
+    }
+}
+
+// What the schema requires that serde's decoding does not enforce, checked on the decoded
+// file: every such keyword of the schema is listed in the test
+// `every_schema_keyword_serde_does_not_enforce_is_checked`, with where it is checked.
+pub(super) fn within_schema(file: &PolicyFile) -> bool {
+    let org = file.org.as_ref().is_none_or(|org| {
+        // `minLength: 1`
+        !org.name.is_empty()
+            && match &org.safety.max_removals {
+                MaxRemovals::Count(_) => true,
+                MaxRemovals::Percent(text) => is_percent(text),
+            }
+    });
+    // `propertyNames: {minLength: 1}`
+    let names = file.roles.keys().chain(file.groups.keys());
+    org && names.into_iter().all(|name| !name.is_empty())
+}
+
+// The lists of a large org's users and groups at their size. Read from the parser's
+// events, a list grows as its items come (room for 4 names for 1 or 2, twice the memory),
+// and the policy keeps them to the end of the run; the JSON value gave them their size.
+fn fit_lists(file: &mut PolicyFile) {
+    fn fit(list: &mut Vec<String>) {
+        if list.capacity() > list.len() {
+            let mut exact = Vec::with_capacity(list.len());
+            exact.append(list);
+            *list = exact;
+        }
+    }
+    for user in file.users.values_mut() {
+        fit(&mut user.groups);
+    }
+    for group in file.groups.values_mut() {
+        fit(&mut group.members);
+        fit(&mut group.roles);
+    }
+}
+
+// The schema's `pattern` of a percentage: `^[0-9]{1,3}(\.[0-9]+)?%$`.
+pub(super) fn is_percent(text: &str) -> bool {
+    let digits = |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit());
+    let Some(number) = text.strip_suffix('%') else {
+        return false;
+    };
+    let (whole, fraction) = match number.split_once('.') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (number, None),
+    };
+    digits(whole) && whole.len() <= 3 && fraction.is_none_or(digits)
 }
 
 // The schema check, then the typed decoding; the JSON value is dropped either way (only
