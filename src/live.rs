@@ -226,6 +226,28 @@ pub fn project(policy: &Policy) -> LiveState {
 /// [`project`] without the users: a plan of a large org projects them one at a time
 /// ([`project_user`]) instead of holding a second copy of every user.
 pub fn project_settings(policy: &Policy) -> LiveState {
+    let (mut state, mut members) = project_settings_apart(policy);
+    for (name, group) in &mut state.groups {
+        let list = members.remove(name.as_str()).unwrap_or_default();
+        group.members = list.into_iter().map(str::to_owned).collect();
+    }
+    state.normalized()
+}
+
+/// The members of each group as the projection lists them, borrowed from the policy:
+/// every defined group has an entry, each list sorted by lowercased email, each once.
+pub type Members<'p> = BTreeMap<&'p str, Vec<&'p str>>;
+
+/// [`project_settings`] with every group's `members` left empty and the members apart,
+/// borrowed: a plan of a large org compares and digests them without a copy of every
+/// membership (a fifth of a million strings on 100,000 users).
+pub fn project_settings_apart(policy: &Policy) -> (LiveState, Members<'_>) {
+    // The policy keys users (so memberships) by lowercased email and lists each group of
+    // a user once, so these lists come sorted and unique; sorted again should that change.
+    let mut members = policy.members_by_group();
+    for list in members.values_mut().filter(|list| !is_set(list)) {
+        set(list);
+    }
     let roles = policy
         .roles
         .iter()
@@ -240,7 +262,6 @@ pub fn project_settings(policy: &Policy) -> LiveState {
             (name.clone(), live)
         })
         .collect();
-    let mut members = policy.members_by_group();
     let groups = policy
         .groups
         .iter()
@@ -249,25 +270,21 @@ pub fn project_settings(policy: &Policy) -> LiveState {
                 id: None,
                 description: group.description.clone(),
                 roles: group.roles.clone(),
-                members: members
-                    .remove(name.as_str())
-                    .unwrap_or_default()
-                    .into_iter()
-                    .map(str::to_owned)
-                    .collect(),
+                members: Vec::new(),
                 limits: group.limits.clone(),
             };
             (name.clone(), live)
         })
         .collect();
-    LiveState {
+    let state = LiveState {
         format_version: FORMAT_VERSION,
         org: Some(LiveOrg::from(&policy.org)),
         roles,
         groups,
         users: BTreeMap::new(),
     }
-    .normalized()
+    .normalized();
+    (state, members)
 }
 
 /// A declared user as the live state shows them (already normalized: the policy keys
@@ -330,9 +347,6 @@ impl LiveState {
     /// True when [`LiveState::normalized`] would return the state unchanged, as a
     /// provider returns it: callers then use it as it is instead of cloning 100,000 users.
     pub fn is_normalized(&self) -> bool {
-        fn is_set<T: Ord>(list: &[T]) -> bool {
-            list.windows(2).all(|w| w[0] < w[1])
-        }
         fn models_set(rules: &Option<ModelRules>, level: Level) -> bool {
             rules.as_ref().is_none_or(|r| {
                 let allow = r.allow.as_deref().is_none_or(|allow| {
@@ -370,6 +384,11 @@ impl LiveState {
 /// True when `text` is its own [`crate::model::email_key`], without allocating for an ASCII text.
 fn lowercase(text: &str) -> bool {
     matches!(crate::model::email_key(text), std::borrow::Cow::Borrowed(_))
+}
+
+/// Sorted, each once: what [`set`] makes of a list.
+fn is_set<T: Ord>(list: &[T]) -> bool {
+    list.windows(2).all(|w| w[0] < w[1])
 }
 
 fn set<T: Ord>(list: &mut Vec<T>) {
