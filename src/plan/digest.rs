@@ -1,7 +1,7 @@
 //! Digests: of the live state (with a short digest per entity, the `live_index`), of the
 //! state the policy asks for, and of any value (a plan), all over canonical JSON.
 
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
 use std::collections::BTreeMap;
 use std::io;
 
@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::live::{LiveGroup, LiveState, Members};
+use crate::live::{LiveGroup, LiveState, LiveUser, Members};
 
 use super::canonical::Canonical;
 
@@ -38,7 +38,7 @@ pub(crate) fn live_digest(live: &LiveState, index: Option<&mut Vec<(String, Stri
 pub(super) fn state_digest<'k>(
     state: &LiveState,
     members: Option<&Members<'_>>,
-    users: impl Iterator<Item = (&'k String, impl Serialize)>,
+    users: impl Iterator<Item = (&'k String, impl Borrow<LiveUser>)>,
     mut index: Option<&mut Vec<(String, String)>>,
 ) -> String {
     // Destructured so that a new field of the live state cannot be left out here.
@@ -83,6 +83,7 @@ pub(super) fn state_digest<'k>(
         "roles",
         roles.iter(),
     );
+    let users = users.map(|(email, user)| (email, Sorted(user)));
     section(canon, &mut whole, index, "users", users);
     whole.update(b"}");
     hex(&whole.finalize())
@@ -106,18 +107,53 @@ impl Serialize for WithMembers<'_> {
             members: _,
             limits,
         } = self.group;
+        // In key order: the canonical writer then has nothing to reorder.
         let mut out = serializer.serialize_struct("LiveGroup", 5)?;
-        if id.is_some() {
-            out.serialize_field("id", id)?;
-        }
         if description.is_some() {
             out.serialize_field("description", description)?;
         }
-        out.serialize_field("roles", roles)?;
-        out.serialize_field("members", self.members)?;
+        if id.is_some() {
+            out.serialize_field("id", id)?;
+        }
         if !limits.is_empty() {
             out.serialize_field("limits", limits)?;
         }
+        out.serialize_field("members", self.members)?;
+        out.serialize_field("roles", roles)?;
+        out.end()
+    }
+}
+
+/// A user written as a [`LiveUser`] is (the same fields, skipped alike), its fields in
+/// key order: the canonical writer then copies each user's text once instead of writing
+/// it in declaration order and rewriting it sorted (200,000 users a plan on 100,000).
+struct Sorted<U>(U);
+
+impl<U: Borrow<LiveUser>> Serialize for Sorted<U> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        // Destructured so that a new field of a user cannot be left out here.
+        let LiveUser {
+            id,
+            name,
+            role,
+            seat,
+            status,
+            limits,
+        } = self.0.borrow();
+        let mut out = serializer.serialize_struct("LiveUser", 6)?;
+        if id.is_some() {
+            out.serialize_field("id", id)?;
+        }
+        if !limits.is_empty() {
+            out.serialize_field("limits", limits)?;
+        }
+        if name.is_some() {
+            out.serialize_field("name", name)?;
+        }
+        out.serialize_field("role", role)?;
+        out.serialize_field("seat", seat)?;
+        out.serialize_field("status", status)?;
         out.end()
     }
 }
