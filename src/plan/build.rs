@@ -6,7 +6,7 @@ use crate::diff::{self, Effect, Execution, Operation};
 use crate::live::{self, LiveState};
 use crate::model::{Policy, Seat};
 
-use super::digest::{live_digest, state_digest};
+use super::digest::{Projected, live_digest, state_digest};
 use super::safety::{after_plan, safety};
 use super::{FORMAT_VERSION, Options, Plan, PlanError, SeatReport, SeatUsage, Summary};
 
@@ -71,7 +71,7 @@ fn build_indexed(
         let (desired, members) = live::project_settings_apart(policy);
         let found = diff::diff_projected(policy, &desired, &members, live, caps);
         let declared = policy.users.iter();
-        let declared = declared.map(|(email, user)| (email, live::project_user(user)));
+        let declared = declared.map(|(email, user)| (email, Projected(user)));
         let policy_digest = state_digest(&desired, Some(&members), declared, None);
         let live_side = live_side
             .join()

@@ -1,7 +1,7 @@
 //! Digests: of the live state (with a short digest per entity, the `live_index`), of the
 //! state the policy asks for, and of any value (a plan), all over canonical JSON.
 
-use std::borrow::{Borrow, Cow};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io;
 
@@ -9,7 +9,8 @@ use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-use crate::live::{LiveGroup, LiveState, LiveUser, Members};
+use crate::live::{LiveGroup, LiveState, LiveStatus, LiveUser, Members};
+use crate::model::{Limits, OrgRole, Seat, User};
 
 use super::canonical::Canonical;
 
@@ -28,7 +29,8 @@ pub fn live_index(live: &LiveState) -> BTreeMap<String, String> {
 /// "users":{…}}`, the maps' keys sorted already (`BTreeMap<String, _>`), each entity's
 /// text the same as alone. Tests check both against `digest` and the `Value` path.
 pub(crate) fn live_digest(live: &LiveState, index: Option<&mut Vec<(String, String)>>) -> String {
-    state_digest(live, None, live.users.iter(), index)
+    let users = live.users.iter().map(|(email, user)| (email, Sorted(user)));
+    state_digest(live, None, users, index)
 }
 
 /// [`live_digest`] of `state` with `users` in place of its own (the policy's users,
@@ -38,7 +40,7 @@ pub(crate) fn live_digest(live: &LiveState, index: Option<&mut Vec<(String, Stri
 pub(super) fn state_digest<'k>(
     state: &LiveState,
     members: Option<&Members<'_>>,
-    users: impl Iterator<Item = (&'k String, impl Borrow<LiveUser>)>,
+    users: impl Iterator<Item = (&'k String, impl Serialize)>,
     mut index: Option<&mut Vec<(String, String)>>,
 ) -> String {
     // Destructured so that a new field of the live state cannot be left out here.
@@ -83,7 +85,6 @@ pub(super) fn state_digest<'k>(
         "roles",
         roles.iter(),
     );
-    let users = users.map(|(email, user)| (email, Sorted(user)));
     section(canon, &mut whole, index, "users", users);
     whole.update(b"}");
     hex(&whole.finalize())
@@ -127,11 +128,10 @@ impl Serialize for WithMembers<'_> {
 /// A user written as a [`LiveUser`] is (the same fields, skipped alike), its fields in
 /// key order: the canonical writer then copies each user's text once instead of writing
 /// it in declaration order and rewriting it sorted (200,000 users a plan on 100,000).
-struct Sorted<U>(U);
+pub(super) struct Sorted<'a>(pub(super) &'a LiveUser);
 
-impl<U: Borrow<LiveUser>> Serialize for Sorted<U> {
+impl Serialize for Sorted<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
         // Destructured so that a new field of a user cannot be left out here.
         let LiveUser {
             id,
@@ -140,22 +140,55 @@ impl<U: Borrow<LiveUser>> Serialize for Sorted<U> {
             seat,
             status,
             limits,
-        } = self.0.borrow();
-        let mut out = serializer.serialize_struct("LiveUser", 6)?;
-        if id.is_some() {
-            out.serialize_field("id", id)?;
-        }
-        if !limits.is_empty() {
-            out.serialize_field("limits", limits)?;
-        }
-        if name.is_some() {
-            out.serialize_field("name", name)?;
-        }
-        out.serialize_field("role", role)?;
-        out.serialize_field("seat", seat)?;
-        out.serialize_field("status", status)?;
-        out.end()
+        } = self.0;
+        write_user(serializer, id, limits, name, *role, *seat, *status)
     }
+}
+
+/// A declared user written as its projection ([`crate::live::project_user`]) is, without
+/// the copy of its name and limits that projecting makes.
+pub(super) struct Projected<'a>(pub(super) &'a User);
+
+impl Serialize for Projected<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let User {
+            name,
+            role,
+            seat,
+            status,
+            limits,
+            ..
+        } = self.0;
+        let status = LiveStatus::from(*status);
+        write_user(serializer, &None, limits, name, *role, *seat, status)
+    }
+}
+
+// The fields of a `LiveUser`, in key order, skipped as its `Serialize` skips them.
+fn write_user<S: serde::Serializer>(
+    serializer: S,
+    id: &Option<String>,
+    limits: &Limits,
+    name: &Option<String>,
+    role: OrgRole,
+    seat: Seat,
+    status: LiveStatus,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeStruct;
+    let mut out = serializer.serialize_struct("LiveUser", 6)?;
+    if id.is_some() {
+        out.serialize_field("id", id)?;
+    }
+    if !limits.is_empty() {
+        out.serialize_field("limits", limits)?;
+    }
+    if name.is_some() {
+        out.serialize_field("name", name)?;
+    }
+    out.serialize_field("role", &role)?;
+    out.serialize_field("seat", &seat)?;
+    out.serialize_field("status", &status)?;
+    out.end()
 }
 
 // `,"name":{…}` into the whole digest, and each entity's short digest into the index:
