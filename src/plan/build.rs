@@ -56,9 +56,10 @@ fn build_indexed(
     with_index: bool,
 ) -> Result<Plan, PlanError> {
     let live = &*live.as_normalized();
-    // The live state's digest and index are written on another core while the diff runs
-    // (each is a walk of every user). Settings are projected once, for the diff and for
-    // the policy digest; users are projected one at a time by both, never all held.
+    // The live state's digest (and index) and the policy's are written on other threads
+    // while the diff runs: each is a walk of every user, and the diff alone is about as
+    // long as both. Settings are projected once, for the diff and for the policy digest;
+    // users are projected one at a time by the diff and not at all by the digest.
     let (mut found, policy_digest, (digest_of_live, index)) = std::thread::scope(|scope| {
         let live_side = scope.spawn(|| {
             if !with_index {
@@ -69,10 +70,19 @@ fn build_indexed(
             (live_digest(live, Some(&mut index)), index)
         });
         let (desired, members) = live::project_settings_apart(policy);
-        let found = diff::diff_projected(policy, &desired, &members, live, caps);
-        let declared = policy.users.iter();
-        let declared = declared.map(|(email, user)| (email, Projected(user)));
-        let policy_digest = state_digest(&desired, Some(&members), declared, None);
+        let (desired, members) = (&desired, &members);
+        let (found, policy_digest) = std::thread::scope(|scope| {
+            let policy_side = scope.spawn(|| {
+                let declared = policy.users.iter();
+                let declared = declared.map(|(email, user)| (email, Projected(user)));
+                state_digest(desired, Some(members), declared, None)
+            });
+            let found = diff::diff_projected(policy, desired, members, live, caps);
+            let policy_digest = policy_side
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (found, policy_digest)
+        });
         let live_side = live_side
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
