@@ -227,21 +227,19 @@ pub struct Diff {
 
 /// Compare the policy with the live state.
 pub fn diff(policy: &Policy, live: &LiveState, caps: &Capabilities) -> Diff {
-    diff_projected(
-        policy,
-        &live::project_settings(policy),
-        &live.as_normalized(),
-        caps,
-    )
+    let (desired, members) = live::project_settings_apart(policy);
+    diff_projected(policy, &desired, &members, &live.as_normalized(), caps)
 }
 
-/// [`diff`] with the policy's settings already projected (`desired` is
-/// [`live::project_settings`] of `policy`; its users, if any, are not read: each declared
-/// user is projected in turn) and a live state already normalized
-/// ([`LiveState::is_normalized`]), for a caller that needs both anyway.
+/// [`diff`] with the policy's settings already projected (`desired` and `members` are
+/// [`live::project_settings_apart`] of `policy`; the users and group members of
+/// `desired`, if any, are not read: each declared user is projected in turn) and a live
+/// state already normalized ([`LiveState::is_normalized`]), for a caller that needs both
+/// anyway.
 pub(crate) fn diff_projected(
     policy: &Policy,
     desired: &LiveState,
+    members: &live::Members<'_>,
     live: &LiveState,
     caps: &Capabilities,
 ) -> Diff {
@@ -416,10 +414,32 @@ pub(crate) fn diff_projected(
 
     if !caps.cannot_read("groups") && !caps.cannot_read("groups.members") {
         let kept: BTreeSet<&str> = unmanaged.iter().map(|u| u.email.as_str()).collect();
-        for (name, group) in &desired.groups {
-            let wanted: BTreeSet<&str> = group.members.iter().map(String::as_str).collect();
-            let current = live.members_of(name);
-            for member in wanted.difference(&current) {
+        for name in desired.groups.keys() {
+            // Both lists are sorted and unique (the projection's and a normalized live
+            // state's): one merged walk finds what each lacks, in email order.
+            let wanted = members.get(name.as_str()).map_or(&[][..], Vec::as_slice);
+            let current = live
+                .groups
+                .get(name)
+                .map_or(&[][..], |g| g.members.as_slice());
+            let (mut adds, mut leaves) = (Vec::new(), Vec::new());
+            let (mut w, mut c) = (wanted.iter().peekable(), current.iter().peekable());
+            loop {
+                match (w.peek(), c.peek()) {
+                    (Some(a), Some(b)) => match (**a).cmp(b.as_str()) {
+                        std::cmp::Ordering::Less => adds.extend(w.next()),
+                        std::cmp::Ordering::Greater => leaves.extend(c.next()),
+                        std::cmp::Ordering::Equal => {
+                            w.next();
+                            c.next();
+                        }
+                    },
+                    (Some(_), None) => adds.extend(w.next()),
+                    (None, Some(_)) => leaves.extend(c.next()),
+                    (None, None) => break,
+                }
+            }
+            for member in adds {
                 let source = membership_source(policy, name, member);
                 push(
                     OpKind::GroupAddMember,
@@ -431,14 +451,14 @@ pub(crate) fn diff_projected(
             }
             // A deleted group takes its memberships with it, a removed user leaves every
             // group, and the memberships of a kept unmanaged user are not ours to change.
-            for member in current.difference(&wanted) {
-                if removed.contains(member) || kept.contains(member) {
+            for member in leaves {
+                if removed.contains(member.as_str()) || kept.contains(member.as_str()) {
                     continue;
                 }
                 push(
                     OpKind::GroupRemoveMember,
                     name,
-                    Some(member),
+                    Some(member.as_str()),
                     Vec::new(),
                     None,
                 );

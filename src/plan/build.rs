@@ -6,7 +6,7 @@ use crate::diff::{self, Effect, Execution, Operation};
 use crate::live::{self, LiveState};
 use crate::model::{Policy, Seat};
 
-use super::digest::{live_digest, state_digest};
+use super::digest::{Projected, live_digest, state_digest};
 use super::safety::{after_plan, safety};
 use super::{FORMAT_VERSION, Options, Plan, PlanError, SeatReport, SeatUsage, Summary};
 
@@ -31,21 +31,58 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
+    build_indexed(policy, live, caps, options, refine, true)
+}
+
+/// [`build_with`] without the plan's `live_index` (left empty), for a plan that is only
+/// shown: the index is read from a saved plan alone (`apply` naming what changed since),
+/// and writing it is a digest of every live entity.
+pub fn build_unindexed(
+    policy: &Policy,
+    live: &LiveState,
+    caps: &Capabilities,
+    options: &Options,
+    refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
+) -> Result<Plan, PlanError> {
+    build_indexed(policy, live, caps, options, refine, false)
+}
+
+fn build_indexed(
+    policy: &Policy,
+    live: &LiveState,
+    caps: &Capabilities,
+    options: &Options,
+    refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
+    with_index: bool,
+) -> Result<Plan, PlanError> {
     let live = &*live.as_normalized();
-    // The live state's digest and index are written on another core while the diff runs
-    // (each is a walk of every user). Settings are projected once, for the diff and for
-    // the policy digest; users are projected one at a time by both, never all held.
+    // The live state's digest (and index) and the policy's are written on other threads
+    // while the diff runs: each is a walk of every user, and the diff alone is about as
+    // long as both. Settings are projected once, for the diff and for the policy digest;
+    // users are projected one at a time by the diff and not at all by the digest.
     let (mut found, policy_digest, (digest_of_live, index)) = std::thread::scope(|scope| {
         let live_side = scope.spawn(|| {
+            if !with_index {
+                return (live_digest(live, None), Vec::new());
+            }
             let entities = 1 + live.roles.len() + live.groups.len() + live.users.len();
             let mut index = Vec::with_capacity(entities);
             (live_digest(live, Some(&mut index)), index)
         });
-        let desired = live::project_settings(policy);
-        let found = diff::diff_projected(policy, &desired, live, caps);
-        let declared = policy.users.iter();
-        let declared = declared.map(|(email, user)| (email, live::project_user(user)));
-        let policy_digest = state_digest(&desired, declared, None);
+        let (desired, members) = live::project_settings_apart(policy);
+        let (desired, members) = (&desired, &members);
+        let (found, policy_digest) = std::thread::scope(|scope| {
+            let policy_side = scope.spawn(|| {
+                let declared = policy.users.iter();
+                let declared = declared.map(|(email, user)| (email, Projected(user)));
+                state_digest(desired, Some(members), declared, None)
+            });
+            let found = diff::diff_projected(policy, desired, members, live, caps);
+            let policy_digest = policy_side
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (found, policy_digest)
+        });
         let live_side = live_side
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -101,6 +138,53 @@ mod tests {
     use crate::diff::tests::{BASE, policy};
     use crate::plan::render_human;
     use crate::plan::tests::plan;
+
+    /// The plan of `policy` against `live`, built with and without its index.
+    fn both(policy: &Policy, live: &LiveState) -> (Plan, Plan) {
+        let options = Options::default();
+        let caps = Capabilities::full();
+        let refine = |operations, _: &LiveState| operations;
+        let indexed = build_with(policy, live, &caps, &options, &refine);
+        let unindexed = build_unindexed(policy, live, &caps, &options, &refine);
+        (
+            indexed.unwrap_or_else(|e| panic!("{e}")),
+            unindexed.unwrap_or_else(|e| panic!("{e}")),
+        )
+    }
+
+    #[test]
+    fn the_policy_digest_is_that_of_the_whole_projection_and_only_the_index_is_left_out() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        crate::synth::generate(2000, 1, dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let loaded = crate::load::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
+        let synthetic = crate::validate::check(loaded)
+            .policy
+            .unwrap_or_else(|| panic!("invalid synthetic policy"));
+        let bytes = std::fs::read(dir.path().join("live.json")).unwrap_or_else(|e| panic!("{e}"));
+        let synthetic_live = crate::provider::file::parse(&dir.path().join("live.json"), &bytes)
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = policy(BASE);
+        for (policy, live) in [
+            (&base, LiveState::default()),
+            (&base, live::project(&base)),
+            (&synthetic, synthetic_live),
+        ] {
+            let (indexed, unindexed) = both(policy, &live);
+            assert_eq!(
+                indexed.policy_digest,
+                crate::plan::digest(&live::project(policy))
+            );
+            assert_eq!(indexed.live_index, crate::plan::live_index(&live));
+            assert!(unindexed.live_index.is_empty());
+            assert_eq!(
+                Plan {
+                    live_index: indexed.live_index.clone(),
+                    ..unindexed
+                },
+                indexed
+            );
+        }
+    }
 
     #[test]
     fn seats_and_summary_of_a_new_org() {

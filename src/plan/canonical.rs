@@ -78,8 +78,12 @@ impl Canonical {
 
     fn string(&mut self, text: &str) -> Result<(), Unsupported> {
         // serde_json escapes control characters, `"` and `\\` only: most strings (emails,
-        // names, enum variants) need none and are copied as they are.
-        if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        // names, enum variants) need none and are copied as they are. Every byte is
+        // looked at (no early exit), which the compiler does many bytes at a time.
+        let escaped = text.bytes().fold(false, |seen, b| {
+            seen | (b < 0x20) | (b == b'"') | (b == b'\\')
+        });
+        if !escaped {
             self.out.push(b'"');
             self.out.extend_from_slice(text.as_bytes());
             self.out.push(b'"');

@@ -19,7 +19,7 @@ mod digest;
 mod render;
 mod safety;
 
-pub use build::{build, build_with};
+pub use build::{build, build_unindexed, build_with};
 pub(crate) use digest::live_digest;
 pub use digest::{canonical, digest, live_index};
 pub use render::{access_changes, render_github, render_human, render_json, render_markdown};

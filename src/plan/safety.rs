@@ -44,11 +44,15 @@ pub(super) fn after_plan<'a>(
     live: &'a LiveState,
     ops: &[Operation],
 ) -> Vec<(&'a str, After)> {
-    let removed: BTreeSet<&str> = ops
+    // Sorted (a saved plan's operations may not be), so that the live users, sorted too,
+    // pass them in one walk instead of a lookup each.
+    let mut removed: Vec<&str> = ops
         .iter()
         .filter(|o| o.op == OpKind::UserRemove)
         .map(|o| o.target.as_str())
         .collect();
+    removed.sort_unstable();
+    let mut removed = removed.into_iter().peekable();
     let kept = |u: &LiveUser| After {
         role: u.role,
         seat: u.seat,
@@ -58,7 +62,11 @@ pub(super) fn after_plan<'a>(
     let mut live_users = live
         .users
         .iter()
-        .filter(|(email, _)| !removed.contains(email.as_str()))
+        .filter(|(email, _)| {
+            while removed.next_if(|r| *r < email.as_str()).is_some() {}
+            // Repeated removals of one user are passed by the loop above next time.
+            removed.peek() != Some(&email.as_str())
+        })
         .peekable();
     let mut after = Vec::with_capacity(live.users.len().max(policy.users.len()));
     for (email, user) in &policy.users {
@@ -320,6 +328,30 @@ mod tests {
             ..LiveUser::default()
         }
     }
+    #[test]
+    fn removals_in_any_order_and_repeated_leave_the_org_after_the_plan() {
+        let policy = policy(BASE);
+        let mut live = live::project(&policy);
+        for email in ["a@acme.com", "d@acme.com", "z@acme.com"] {
+            live.users.insert(email.into(), live_user(OrgRole::Member));
+        }
+        let remove = |email: &str| Operation {
+            op: OpKind::UserRemove,
+            target: email.into(),
+            member: None,
+            changes: Vec::new(),
+            source: None,
+            execution: crate::diff::Execution::Provider,
+        };
+        // As a saved plan may hold them: unsorted, one twice, one not in the org.
+        let ops = ["z@acme.com", "a@acme.com", "nobody@acme.com", "z@acme.com"].map(remove);
+        let after: Vec<&str> = after_plan(&policy, &live, &ops)
+            .into_iter()
+            .map(|(email, _)| email)
+            .collect();
+        assert_eq!(after, ["ceo@acme.com", "d@acme.com", "kate@acme.com"]);
+    }
+
     #[test]
     fn removing_the_primary_owner_is_refused() {
         let policy = policy(&BASE.replace(
