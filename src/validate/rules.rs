@@ -189,6 +189,21 @@ pub fn is_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };
+    // Most emails are ASCII, and then the Unicode tables say no more than this, in one pass
+    // over the bytes: the ASCII whitespace and invisible characters are exactly the bytes
+    // that are not graphic (space and controls), an ASCII letter or digit is alphanumeric.
+    if text.is_ascii() {
+        let domain = domain.as_bytes();
+        return !local.is_empty()
+            && text.bytes().all(|b| b.is_ascii_graphic())
+            && domain.contains(&b'.')
+            && domain.first() != Some(&b'.')
+            && domain.last() != Some(&b'.')
+            && !domain.windows(2).any(|pair| pair == b"..")
+            && domain
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    }
     !local.is_empty()
         && domain.contains('.')
         && !domain.starts_with('.')
@@ -463,5 +478,54 @@ mod tests {
         assert!(!is_email("a@acme"));
         assert!(!is_email("a b@acme.com"));
         assert!(!is_email("a@b@acme.com"));
+    }
+
+    // The ASCII shortcut must agree with the Unicode rules it skips, byte for byte.
+    #[test]
+    fn the_ascii_shortcut_of_is_email_agrees_with_the_unicode_rules() {
+        let unicode = |text: &str| {
+            let Some((local, domain)) = text.split_once('@') else {
+                return false;
+            };
+            !local.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
+                && !domain.contains("..")
+                && !text.chars().any(|c| c.is_whitespace() || is_invisible(c))
+                && !domain.contains('@')
+                && domain
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+        };
+        for byte in 0..=0x7f_u8 {
+            let c = char::from(byte);
+            for text in [
+                format!("a{c}b@acme.com"),
+                format!("ab@ac{c}me.com"),
+                format!("{c}@acme.com"),
+                format!("ab@acme.c{c}"),
+                format!("ab@{c}acme.com"),
+                format!("ab@acme{c}"),
+                format!("ab@acme.{c}com"),
+                format!("ab@acme{c}.com"),
+            ] {
+                assert_eq!(is_email(&text), unicode(&text), "{text:?}");
+            }
+        }
+        for text in [
+            "é@acme.com",
+            "a@acmé.com",
+            "a\u{200B}b@acme.com",
+            "a@ac\u{00A0}me.com",
+            "@acme.com",
+            "ab@",
+            "ab@acme",
+            "ab@.",
+            "ab@a..b",
+            "ab@a.b@c.d",
+        ] {
+            assert_eq!(is_email(text), unicode(text), "{text:?}");
+        }
     }
 }
