@@ -105,8 +105,9 @@ pub(super) fn merge(
         // email in one file (`Bob@` and `bob@`) are ordered by their lines here, so that
         // "first defined at" points at the one written first.
         let mut define = |section: Section, key: &str, normalized: &str| -> Defined {
-            let Some((first_doc, first_key)) = declared.get(section, normalized) else {
-                declared.insert(section, normalized.to_owned(), doc_index, key);
+            let Some((first_doc, first_key)) =
+                declared.insert_first(section, normalized, doc_index, key)
+            else {
                 return Defined::New;
             };
             let first_key = first_key.to_owned();
@@ -186,16 +187,19 @@ pub(super) fn merge(
         );
         return None;
     };
-    let policy = Policy::new(
+    // The memberships are left to the semantic rules, which derive them on another core
+    // while the rules that do not read them run (see `semantic_rules`).
+    let policy = Policy {
         org,
         roles,
         groups,
         users,
-        crate::model::Origins {
+        memberships: crate::model::Memberships::new(),
+        origins: crate::model::Origins {
             documents,
             declared,
         },
-    );
+    };
     Some((policy, shadowed))
 }
 
@@ -313,6 +317,5 @@ mod tests {
             ]
         );
         assert_eq!(diagnostics.len(), 3, "{diagnostics:?}");
-        assert_eq!(policy.memberships.len(), 3);
     }
 }
