@@ -2,7 +2,6 @@
 //! user's dropped duplicate kept aside, [`Shadowed`], for the per-user rules).
 
 use crate::diag::Code;
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::diag::Diagnostic;
@@ -153,27 +152,25 @@ pub(super) fn merge(
             }
         }
         for (email, user) in file.users {
-            // The written key is the normalized one for most emails: then it is moved, not
-            // copied.
-            let normal = match crate::model::email_key(&email) {
-                Cow::Owned(normalized) => Some(normalized),
-                Cow::Borrowed(_) => None,
-            };
-            match define(Section::Users, &email, normal.as_deref().unwrap_or(&email)) {
-                Defined::New => users.push((normal.unwrap_or(email), user)),
+            // A fresh copy even when the written key is already normal: the key lives as
+            // long as the policy, and the written one sits among the file's parsed data,
+            // whose memory it would keep from being given back.
+            let normalized = crate::model::email_key(&email).into_owned();
+            match define(Section::Users, &email, &normalized) {
+                Defined::New => users.push((normalized, user)),
                 Defined::Earlier(later_key) => {
                     replacing.push((shadowed.len(), user));
                     shadowed.push(Shadowed {
                         doc: doc_index,
                         written: later_key,
-                        normalized: normal.unwrap_or(email),
+                        normalized,
                         user: crate::model::User::default(),
                     });
                 }
                 Defined::Duplicate => shadowed.push(Shadowed {
                     doc: doc_index,
-                    normalized: normal.unwrap_or_else(|| email.clone()),
                     written: email,
+                    normalized,
                     user,
                 }),
             }

@@ -21,11 +21,11 @@ pub(super) fn semantic_rules(
     also_primary: &[&str],
     out: &mut Vec<Diagnostic>,
 ) {
-    // The memberships are derived on another core while the rules that do not read them
-    // (none of these reads `memberships`, `members_by_group` or a resolver) run here.
-    let memberships = std::thread::scope(|scope| {
+    // The rules that do not read the memberships (none of these reads `memberships`,
+    // `members_by_group` or a resolver) run on another core while the memberships are
+    // derived here; here too when no thread can be had.
+    let first_rules = |out: &mut Vec<Diagnostic>| {
         let policy = &*policy;
-        let memberships = scope.spawn(|| policy.derive_memberships());
         check_references(policy, out);
         check_emails(policy, out);
         check_primary_owner(policy, also_primary, out);
@@ -35,10 +35,27 @@ pub(super) fn semantic_rules(
         check_patterns(policy, out);
         check_capabilities(policy, out);
         check_protected(policy, out);
-        memberships
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    };
+    let (found, memberships) = std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new().spawn_scoped(scope, || {
+            let mut found = Vec::new();
+            first_rules(&mut found);
+            found
+        });
+        let memberships = policy.derive_memberships();
+        let found = match spawned {
+            Ok(rules) => rules
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => {
+                let mut found = Vec::new();
+                first_rules(&mut found);
+                found
+            }
+        };
+        (found, memberships)
     });
+    out.extend(found);
     policy.memberships = memberships;
     let policy = &*policy;
     check_usage(policy, out);
