@@ -122,9 +122,8 @@ pub struct Access<'r> {
     pub groups: Option<&'r Vec<String>>,
     /// Custom roles held (through groups), sorted.
     pub roles: Vec<&'r str>,
+    // The held roles' grants, one for each of `roles`.
     held: Vec<&'r Grants>,
-    // The held roles' grants, or the defaults' when no role is held.
-    grants: Vec<&'r Grants>,
     /// Capabilities in force, in vocabulary order, each with the grant that gave it.
     pub capabilities: Vec<(Capability, &'r Origin)>,
     /// Capabilities granted but not in force, with the reason.
@@ -132,10 +131,17 @@ pub struct Access<'r> {
     resolver: &'r Resolver<'r>,
 }
 
-impl Access<'_> {
+impl<'r> Access<'r> {
     /// True when `capability` is in force.
     pub fn has(&self, capability: Capability) -> bool {
         self.capabilities.iter().any(|(c, _)| *c == capability)
+    }
+
+    // Where capabilities and model patterns come from: the held roles' grants, or the
+    // defaults' when no role is held.
+    fn grants(&self) -> impl Iterator<Item = &'r Grants> + '_ {
+        let defaults = self.held.is_empty().then_some(&self.resolver.defaults);
+        defaults.into_iter().chain(self.held.iter().copied())
     }
 
     /// True when some spend or token limit applies to the user (a suspended user has none).
@@ -160,10 +166,12 @@ impl Access<'_> {
 pub struct Resolver<'p> {
     policy: &'p Policy,
     defaults: Grants,
-    roles: HashMap<&'p str, Grants>,
-    // Each defined group's defined roles, sorted: a user's roles are the union of a few
-    // short lists, not a tree walk per group and per role.
-    group_roles: HashMap<&'p str, Vec<&'p str>>,
+    // Every role by name, in name order.
+    roles: Vec<(&'p str, Grants)>,
+    // Each defined group's defined roles, as sorted positions in `roles`: a user's roles
+    // are the union of a few short lists of numbers, not a tree walk per group and per
+    // role, nor a search by name.
+    group_roles: HashMap<&'p str, Vec<usize>>,
     group_limits: HashMap<&'p str, Vec<LimitEntry>>,
     org_allow: Option<Vec<Pattern>>,
     org_deny: Vec<Pattern>,
@@ -265,16 +273,20 @@ impl<'p> Resolver<'p> {
                 }
                 (name.as_str(), grants)
             })
+            .collect::<Vec<_>>();
+        let role_at: HashMap<&str, usize> = roles
+            .iter()
+            .enumerate()
+            .map(|(at, (name, _))| (*name, at))
             .collect();
         let group_roles = policy
             .groups
             .iter()
             .map(|(name, group)| {
-                let mut held: Vec<&str> = group
+                let mut held: Vec<usize> = group
                     .roles
                     .iter()
-                    .map(String::as_str)
-                    .filter(|role| policy.roles.contains_key(*role))
+                    .filter_map(|role| role_at.get(role.as_str()).copied())
                     .collect();
                 held.sort_unstable();
                 held.dedup();
@@ -339,31 +351,48 @@ impl<'p> Resolver<'p> {
         let policy = self.policy;
         let (email, user) = policy.users.get_key_value(email)?;
         let groups = policy.memberships.get(email);
-        // The same set as `policy.roles_of(email)`, from the lists made once.
-        let mut roles: Vec<&str> = groups
-            .into_iter()
-            .flatten()
-            .filter_map(|group| self.group_roles.get(group.as_str()))
-            .flatten()
-            .copied()
-            .collect();
-        roles.sort_unstable();
-        roles.dedup();
-        let held: Vec<&Grants> = roles.iter().filter_map(|r| self.roles.get(r)).collect();
-        // Capabilities and model patterns: the held roles' union, or the defaults when
-        // none is held.
-        let grants = if roles.is_empty() {
-            vec![&self.defaults]
-        } else {
-            held.clone()
+        Some(self.access_of(email, user, groups))
+    }
+
+    /// [`Resolver::access`] of a user already at hand (from
+    /// [`Policy::users_with_groups`]): no search of the users or memberships by email.
+    pub fn access_of<'r>(
+        &'r self,
+        email: &'r str,
+        user: &'r crate::model::User,
+        groups: Option<&'r Vec<String>>,
+    ) -> Access<'r> {
+        let policy = self.policy;
+        // The same set as `policy.roles_of(email)`, from the lists made once: one group's
+        // list as it is, several merged (positions in name order: sorted, the names are).
+        let no_roles: &[usize] = &[];
+        let list = |group: &String| self.group_roles.get(group.as_str()).map(Vec::as_slice);
+        let merged: Vec<usize>;
+        let at: &[usize] = match groups.map(Vec::as_slice).unwrap_or_default() {
+            [] => no_roles,
+            [group] => list(group).unwrap_or(no_roles),
+            several => {
+                let mut all: Vec<usize> =
+                    several.iter().filter_map(list).flatten().copied().collect();
+                all.sort_unstable();
+                all.dedup();
+                merged = all;
+                &merged
+            }
         };
+        let roles: Vec<&str> = at.iter().map(|&at| self.roles[at].0).collect();
+        let held: Vec<&Grants> = at.iter().map(|&at| &self.roles[at].1).collect();
         let suspended = user.status == UserStatus::Suspended;
-        let mut granted: BTreeMap<Capability, &Origin> = BTreeMap::new();
-        for grant in &grants {
+        // Each capability's first grant, by the capability's place in the vocabulary.
+        let mut granted: [Option<&Origin>; Capability::ALL.len()] = Default::default();
+        let defaults = held.is_empty().then_some(&self.defaults);
+        for grant in defaults.into_iter().chain(held.iter().copied()) {
             for (capability, origin) in &grant.capabilities {
-                granted.entry(*capability).or_insert(origin);
+                granted[*capability as usize].get_or_insert(origin);
             }
         }
+        let granted = Capability::ALL.into_iter().zip(granted);
+        let granted = granted.filter_map(|(capability, origin)| Some((capability, origin?)));
         let mut capabilities = Vec::new();
         let mut withheld = Vec::new();
         for (capability, origin) in granted {
@@ -377,30 +406,29 @@ impl<'p> Resolver<'p> {
                 capabilities.push((capability, origin));
             }
         }
-        Some(Access {
+        Access {
             email,
             user,
             groups,
             roles,
             held,
-            grants,
             capabilities,
             withheld,
             resolver: self,
-        })
+        }
     }
 
     /// Effective permissions of `email` (compared case-insensitively), or `None` when no
     /// such user is declared. See [`resolve`].
     pub fn resolve(&self, email: &str) -> Option<Effective> {
         let access = self.access(&crate::model::email_key(email))?;
+        let grants: Vec<&Grants> = access.grants().collect();
         let Access {
             email,
             user,
             groups,
             ref roles,
             ref held,
-            ref grants,
             ..
         } = access;
         let policy = self.policy;
@@ -708,6 +736,14 @@ fn compare(old: Option<&Effective>, new: &Effective) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // `access_of` finds a capability's slot by its discriminant: the vocabulary's order.
+    #[test]
+    fn the_vocabulary_of_capabilities_is_in_declaration_order() {
+        for (at, capability) in Capability::ALL.into_iter().enumerate() {
+            assert_eq!(capability as usize, at, "{capability:?}");
+        }
+    }
 
     // Line numbers matter: the provenance tests name them.
     const ORG: &str = r#"org:

@@ -79,6 +79,29 @@ impl Declared {
         self.sections[section as usize].insert(normalized.into_boxed_str(), (doc, written));
     }
 
+    /// [`Declared::insert`] unless `normalized` is declared already in `section`: then
+    /// nothing changes and the first declaration is returned (document, key as written).
+    /// One search for both, as every entity of a policy is declared.
+    pub fn insert_first<'a>(
+        &'a mut self,
+        section: Section,
+        normalized: &'a str,
+        doc: usize,
+        written: &str,
+    ) -> Option<(usize, &'a str)> {
+        use std::collections::hash_map::Entry;
+        match self.sections[section as usize].entry(normalized.into()) {
+            Entry::Occupied(first) => {
+                let (doc, written) = first.into_mut();
+                Some((*doc, written.as_deref().unwrap_or(normalized)))
+            }
+            Entry::Vacant(entry) => {
+                entry.insert((doc, (written != normalized).then(|| written.into())));
+                None
+            }
+        }
+    }
+
     /// Make room for `additional` more declarations in `section` at once (no table
     /// rebuilt, and two alive, as a large org's users are declared).
     pub fn reserve(&mut self, section: Section, additional: usize) {
@@ -152,7 +175,8 @@ pub type Memberships = BTreeMap<String, Vec<String>>;
 /// Build [`Memberships`] from users keyed by lowercased email and groups by name.
 ///
 /// Users and groups are looked up by position (hash lookups, not tree walks comparing
-/// long emails), and each set is built from sorted input in one go.
+/// long emails), each user's groups gathered in one pass over the users (no list kept
+/// per user on the way), and the map built from sorted input in one go.
 fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>) -> Memberships {
     use foldhash::HashMap;
     let group_at: HashMap<&str, usize> = groups
@@ -160,37 +184,39 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
         .enumerate()
         .map(|(at, name)| (name.as_str(), at))
         .collect();
-    let user_at: HashMap<&str, usize> = users
-        .keys()
-        .enumerate()
-        .map(|(at, email)| (email.as_str(), at))
-        .collect();
-    // Group positions of each user: the user's own `groups`, then the groups listing them.
-    let mut of_user: Vec<Vec<usize>> = users
-        .values()
-        .map(|user| {
-            let defined = user.groups.iter();
-            defined
-                .filter_map(|g| group_at.get(g.as_str()).copied())
-                .collect()
-        })
-        .collect();
-    for (at, group) in groups.values().enumerate() {
-        for member in &group.members {
-            let email = email_key(member);
-            if let Some(&user) = user_at.get(email.as_ref()) {
-                of_user[user].push(at);
+    // Who the groups list in `members`: (user's position, group's position), sorted. The
+    // users' table is made only when some group lists members, and freed before the map
+    // is built (this runs at validation's peak of memory).
+    let mut listed: Vec<(usize, usize)> = Vec::new();
+    if groups.values().any(|group| !group.members.is_empty()) {
+        let user_at: HashMap<&str, usize> = users
+            .keys()
+            .enumerate()
+            .map(|(at, email)| (email.as_str(), at))
+            .collect();
+        for (at, group) in groups.values().enumerate() {
+            for member in &group.members {
+                if let Some(&user) = user_at.get(email_key(member).as_ref()) {
+                    listed.push((user, at));
+                }
             }
         }
     }
-    // The lookup tables are freed, and each user's positions as its names are made, before
-    // the map is built: this runs at validation's peak of memory.
-    drop((group_at, user_at));
+    listed.sort_unstable();
+    let mut listed = listed.into_iter().peekable();
     let group_names: Vec<&String> = groups.keys().collect();
+    // Group positions of one user: the user's own `groups`, then the groups listing them.
+    let mut positions: Vec<usize> = Vec::new();
     let by_user: Vec<(String, Vec<String>)> = users
-        .keys()
-        .zip(of_user)
-        .map(|(email, mut positions)| {
+        .iter()
+        .enumerate()
+        .map(|(at, (email, user))| {
+            positions.clear();
+            let defined = user.groups.iter();
+            positions.extend(defined.filter_map(|g| group_at.get(g.as_str()).copied()));
+            while let Some((_, group)) = listed.next_if(|(user, _)| *user == at) {
+                positions.push(group);
+            }
             positions.sort_unstable();
             positions.dedup();
             let names = positions.iter().map(|&at| group_names[at].clone());
@@ -253,6 +279,28 @@ impl Policy {
         }
     }
 
+    /// The [`Policy::memberships`] of the policy's users and groups, derived anew: for the
+    /// validation, which builds a policy without them and derives them on another core
+    /// while the rules that do not read them run.
+    pub fn derive_memberships(&self) -> Memberships {
+        memberships(&self.users, &self.groups)
+    }
+
+    /// Every user (by lowercased email) with the user's groups, in email order: the users
+    /// and memberships walked side by side (each user has an entry), not one search of the
+    /// memberships per user.
+    pub fn users_with_groups(
+        &self,
+    ) -> impl Iterator<Item = (&String, &User, Option<&Vec<String>>)> {
+        let mut memberships = self.memberships.iter().peekable();
+        self.users.iter().map(move |(email, user)| {
+            // Skip what no user has (a policy built by hand may hold such entries).
+            while memberships.next_if(|(key, _)| *key < email).is_some() {}
+            let groups = memberships.next_if(|(key, _)| *key == email);
+            (email, user, groups.map(|(_, groups)| groups))
+        })
+    }
+
     /// Custom roles held by `email`: the union of the roles of the user's groups.
     pub fn roles_of(&self, email: &str) -> std::collections::BTreeSet<&str> {
         self.memberships
@@ -287,5 +335,42 @@ impl Policy {
             }
         }
         self.groups.keys().map(String::as_str).zip(lists).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The walk side by side matches each user with the user's own entry, past entries of
+    // no user, and gives none to a user without an entry.
+    #[test]
+    fn users_with_groups_match_each_user_to_their_own_entry() {
+        let org = serde_json::from_value(serde_json::json!({"name": "Acme", "plan": "team"}));
+        let user = User::default();
+        let users: BTreeMap<String, User> = [("a@x.io", &user), ("c@x.io", &user)]
+            .into_iter()
+            .map(|(email, user)| (email.to_owned(), user.clone()))
+            .collect();
+        let mut policy = Policy::new(
+            org.unwrap(),
+            BTreeMap::new(),
+            BTreeMap::new(),
+            users,
+            Origins::default(),
+        );
+        assert_eq!(policy.memberships.len(), 2);
+        policy.memberships = [("a@x.io", "g"), ("b@x.io", "h"), ("d@x.io", "k")]
+            .into_iter()
+            .map(|(email, group)| (email.to_owned(), vec![group.to_owned()]))
+            .collect();
+        let walked: Vec<(&str, Option<Vec<String>>)> = policy
+            .users_with_groups()
+            .map(|(email, _, groups)| (email.as_str(), groups.cloned()))
+            .collect();
+        assert_eq!(
+            walked,
+            [("a@x.io", Some(vec!["g".to_owned()])), ("c@x.io", None)]
+        );
     }
 }

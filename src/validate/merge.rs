@@ -29,6 +29,37 @@ pub(super) struct Shadowed {
     pub(super) user: crate::model::User,
 }
 
+/// The users' map from the users gathered (each normalized email once), after the earlier
+/// definitions in `replacing` took their places, in order, each handing the user it
+/// replaced to its entry in `shadowed`.
+fn users_map(
+    mut users: Vec<(String, crate::model::User)>,
+    replacing: Vec<(usize, crate::model::User)>,
+    shadowed: &mut Vec<Shadowed>,
+) -> BTreeMap<String, crate::model::User> {
+    if !replacing.is_empty() {
+        // The emails are distinct: an unstable sort gives the one order.
+        users.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut unmatched = Vec::new();
+        for (at, user) in replacing {
+            let entry = &mut shadowed[at];
+            match users.binary_search_by(|(email, _)| email.as_str().cmp(&entry.normalized)) {
+                Ok(found) => entry.user = std::mem::replace(&mut users[found].1, user),
+                // Not reached (an earlier definition follows one gathered), but a user
+                // without a place takes it, replacing nothing and shadowing nothing.
+                Err(place) => {
+                    users.insert(place, (entry.normalized.clone(), user));
+                    unmatched.push(at);
+                }
+            }
+        }
+        for at in unmatched.into_iter().rev() {
+            shadowed.remove(at);
+        }
+    }
+    users.into_iter().collect()
+}
+
 pub(super) fn merge(
     files: Vec<PolicyFile>,
     documents: Vec<Document>,
@@ -38,12 +69,18 @@ pub(super) fn merge(
     let mut org: Option<(Org, usize)> = None;
     let mut roles = BTreeMap::new();
     let mut groups = BTreeMap::new();
-    let mut users = BTreeMap::new();
+    // Users are gathered in a vector and the map is built from it at the end in one go:
+    // inserting each into a map would walk the tree comparing long emails that share their
+    // first bytes, while the map built from a vector sorts it (a check, when the files list
+    // their users in order) and makes no search.
+    let user_count = files.iter().map(|file| file.users.len()).sum();
+    let mut users: Vec<(String, crate::model::User)> = Vec::with_capacity(user_count);
+    // An earlier definition taking the place of the one met first (`Defined::Earlier`), in
+    // the order met: (its entry in `shadowed`, which receives the user it replaces, and the
+    // user). Applied to the gathered users once they are sorted.
+    let mut replacing: Vec<(usize, crate::model::User)> = Vec::new();
     let mut declared = crate::model::Declared::default();
-    declared.reserve(
-        Section::Users,
-        files.iter().map(|file| file.users.len()).sum(),
-    );
+    declared.reserve(Section::Users, user_count);
     // Files that parsed are in `documents` order; empty files have no document.
     for (doc_index, file) in files.into_iter().enumerate() {
         let document = &documents[doc_index];
@@ -67,8 +104,9 @@ pub(super) fn merge(
         // email in one file (`Bob@` and `bob@`) are ordered by their lines here, so that
         // "first defined at" points at the one written first.
         let mut define = |section: Section, key: &str, normalized: &str| -> Defined {
-            let Some((first_doc, first_key)) = declared.get(section, normalized) else {
-                declared.insert(section, normalized.to_owned(), doc_index, key);
+            let Some((first_doc, first_key)) =
+                declared.insert_first(section, normalized, doc_index, key)
+            else {
                 return Defined::New;
             };
             let first_key = first_key.to_owned();
@@ -114,20 +152,20 @@ pub(super) fn merge(
             }
         }
         for (email, user) in file.users {
+            // A fresh copy even when the written key is already normal: the key lives as
+            // long as the policy, and the written one sits among the file's parsed data,
+            // whose memory it would keep from being given back.
             let normalized = crate::model::email_key(&email).into_owned();
             match define(Section::Users, &email, &normalized) {
-                Defined::New => {
-                    users.insert(normalized, user);
-                }
+                Defined::New => users.push((normalized, user)),
                 Defined::Earlier(later_key) => {
-                    if let Some(later) = users.insert(normalized.clone(), user) {
-                        shadowed.push(Shadowed {
-                            doc: doc_index,
-                            written: later_key,
-                            normalized,
-                            user: later,
-                        });
-                    }
+                    replacing.push((shadowed.len(), user));
+                    shadowed.push(Shadowed {
+                        doc: doc_index,
+                        written: later_key,
+                        normalized,
+                        user: crate::model::User::default(),
+                    });
                 }
                 Defined::Duplicate => shadowed.push(Shadowed {
                     doc: doc_index,
@@ -138,6 +176,7 @@ pub(super) fn merge(
             }
         }
     }
+    let users = users_map(users, replacing, &mut shadowed);
     let Some((org, _)) = org else {
         diagnostics.push(
             Diagnostic::error(Code::MissingOrg, "no policy file declares `org`")
@@ -145,15 +184,135 @@ pub(super) fn merge(
         );
         return None;
     };
-    let policy = Policy::new(
+    // The memberships are left to the semantic rules, which derive them on another core
+    // while the rules that do not read them run (see `semantic_rules`).
+    let policy = Policy {
         org,
         roles,
         groups,
         users,
-        crate::model::Origins {
+        memberships: crate::model::Memberships::new(),
+        origins: crate::model::Origins {
             documents,
             declared,
         },
-    );
+    };
     Some((policy, shadowed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The files merged as the validation merges them: (policy, shadowed, diagnostics).
+    fn merged(files: &[(&str, &str)]) -> (Policy, Vec<Shadowed>, Vec<Diagnostic>) {
+        let mut loaded = crate::load::Loaded::default();
+        for (name, text) in files {
+            crate::load::load_bytes(&mut loaded, (*name).to_owned(), text.as_bytes().to_vec());
+        }
+        assert!(loaded.diagnostics.is_empty(), "{:?}", loaded.diagnostics);
+        let decoded = loaded.documents.iter();
+        let decoded = decoded.map(|d| serde_json::from_value(d.value.clone()).unwrap());
+        let mut diagnostics = Vec::new();
+        let (policy, shadowed) =
+            merge(decoded.collect(), loaded.documents, &mut diagnostics).unwrap();
+        (policy, shadowed, diagnostics)
+    }
+
+    fn groups_of(user: &crate::model::User) -> String {
+        user.groups.join(",")
+    }
+
+    const ORG: &str = "org: {name: Acme, plan: enterprise}\n";
+
+    // Three spellings of one email in one file, met in key order (`BOB@`, `Bob@`, `bob@`),
+    // the last of them written first: it takes the place of the first met, which is
+    // shadowed after the plain duplicate.
+    #[test]
+    fn an_email_written_first_takes_the_place_of_the_one_met_first() {
+        let users = "users:
+  bob@x.io: {groups: [one]}
+  BOB@x.io: {groups: [two]}
+  Bob@x.io: {groups: [three]}
+  amy@x.io: {groups: [four]}
+";
+        let (policy, shadowed, diagnostics) = merged(&[("a.yaml", ORG), ("b.yaml", users)]);
+        let kept: Vec<(&str, String)> = policy
+            .users
+            .iter()
+            .map(|(email, user)| (email.as_str(), groups_of(user)))
+            .collect();
+        assert_eq!(
+            kept,
+            [("amy@x.io", "four".into()), ("bob@x.io", "one".into())]
+        );
+        let dropped: Vec<(&str, &str, String)> = shadowed
+            .iter()
+            .map(|s| {
+                (
+                    s.written.as_str(),
+                    s.normalized.as_str(),
+                    groups_of(&s.user),
+                )
+            })
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                ("Bob@x.io", "bob@x.io", "three".into()),
+                ("BOB@x.io", "bob@x.io", "two".into())
+            ]
+        );
+        let messages: Vec<&str> = diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert_eq!(
+            messages,
+            [
+                "user `Bob@x.io` is defined twice",
+                "user `BOB@x.io` is defined twice"
+            ]
+        );
+        let declared = policy.origins.declared.get(Section::Users, "bob@x.io");
+        assert_eq!(declared, Some((1, "bob@x.io")));
+    }
+
+    // Each spelling met is written earlier than the one before it: the places are taken
+    // in turn, and each shadowed entry holds the user it replaced at that moment.
+    #[test]
+    fn earlier_spellings_take_the_place_in_turn_and_across_files_the_first_file_wins() {
+        let users = "users:
+  bob@x.io: {groups: [one]}
+  Bob@x.io: {groups: [two]}
+  BOB@x.io: {groups: [three]}
+  zed@x.io: {groups: [four]}
+";
+        let more = "users:\n  ZED@x.io: {groups: [five]}\n  new@x.io: {groups: [six]}\n";
+        let files = [("a.yaml", ORG), ("b.yaml", users), ("c.yaml", more)];
+        let (policy, shadowed, diagnostics) = merged(&files);
+        let kept: Vec<(&str, String)> = policy
+            .users
+            .iter()
+            .map(|(email, user)| (email.as_str(), groups_of(user)))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("bob@x.io", "one".into()),
+                ("new@x.io", "six".into()),
+                ("zed@x.io", "four".into())
+            ]
+        );
+        let dropped: Vec<(&str, String, usize)> = shadowed
+            .iter()
+            .map(|s| (s.written.as_str(), groups_of(&s.user), s.doc))
+            .collect();
+        assert_eq!(
+            dropped,
+            [
+                ("BOB@x.io", "three".into(), 1),
+                ("Bob@x.io", "two".into(), 1),
+                ("ZED@x.io", "five".into(), 2)
+            ]
+        );
+        assert_eq!(diagnostics.len(), 3, "{diagnostics:?}");
+    }
 }

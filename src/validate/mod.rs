@@ -127,7 +127,7 @@ fn finish(sources: Sources, decoded: Vec<Decoded>, mut diagnostics: Vec<Diagnost
             .filter(|s| s.user.role == OrgRole::PrimaryOwner)
             .map(|s| s.normalized.as_str())
             .collect();
-        semantic_rules(&policy, &primary, &mut diagnostics);
+        semantic_rules(&mut policy, &primary, &mut diagnostics);
         shadowed_rules(&mut policy, shadowed, &mut diagnostics);
         policy
     });

@@ -13,18 +13,51 @@ use crate::diag::{self, Diagnostic};
 use crate::model::{Capability, OrgRole, Policy, Seat, Section, UserStatus};
 use crate::resolve;
 
-/// The rules of a merged policy. `also_primary`: emails whose dropped duplicate definition
+/// The rules of a merged policy, which come without their memberships: they are derived
+/// here and set in the policy. `also_primary`: emails whose dropped duplicate definition
 /// says `primary_owner` (the duplicate is the error to report, not a missing primary owner).
-pub(super) fn semantic_rules(policy: &Policy, also_primary: &[&str], out: &mut Vec<Diagnostic>) {
-    check_references(policy, out);
-    check_emails(policy, out);
-    check_primary_owner(policy, also_primary, out);
-    check_plan_features(policy, out);
-    check_seats(policy, out);
-    check_limits(policy, out);
-    check_patterns(policy, out);
-    check_capabilities(policy, out);
-    check_protected(policy, out);
+pub(super) fn semantic_rules(
+    policy: &mut Policy,
+    also_primary: &[&str],
+    out: &mut Vec<Diagnostic>,
+) {
+    // The rules that do not read the memberships (none of these reads `memberships`,
+    // `members_by_group` or a resolver) run on another core while the memberships are
+    // derived here; here too when no thread can be had.
+    let first_rules = |out: &mut Vec<Diagnostic>| {
+        let policy = &*policy;
+        check_references(policy, out);
+        check_emails(policy, out);
+        check_primary_owner(policy, also_primary, out);
+        check_plan_features(policy, out);
+        check_seats(policy, out);
+        check_limits(policy, out);
+        check_patterns(policy, out);
+        check_capabilities(policy, out);
+        check_protected(policy, out);
+    };
+    let (found, memberships) = std::thread::scope(|scope| {
+        let spawned = std::thread::Builder::new().spawn_scoped(scope, || {
+            let mut found = Vec::new();
+            first_rules(&mut found);
+            found
+        });
+        let memberships = policy.derive_memberships();
+        let found = match spawned {
+            Ok(rules) => rules
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            Err(_) => {
+                let mut found = Vec::new();
+                first_rules(&mut found);
+                found
+            }
+        };
+        (found, memberships)
+    });
+    out.extend(found);
+    policy.memberships = memberships;
+    let policy = &*policy;
     check_usage(policy, out);
     check_effective(policy, out);
     check_admins(policy, out);
@@ -186,6 +219,11 @@ fn check_references(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 /// A plain check that `text` looks like `local@domain.tld`; the provider has the last word.
 pub fn is_email(text: &str) -> bool {
+    ascii_email(text.as_bytes()).unwrap_or_else(|| unicode_email(text))
+}
+
+// [`is_email`] by the Unicode rules.
+fn unicode_email(text: &str) -> bool {
     let Some((local, domain)) = text.split_once('@') else {
         return false;
     };
@@ -199,6 +237,40 @@ pub fn is_email(text: &str) -> bool {
         && domain
             .chars()
             .all(|c| c.is_alphanumeric() || c == '-' || c == '.')
+}
+
+// [`is_email`] of an ASCII text in a pass or two over its bytes, `None` for a text that is not
+// ASCII (the Unicode rules decide then). For ASCII the Unicode tables say no more than
+// this: the whitespace and invisible characters are exactly the bytes that are not graphic
+// (space and controls), and the alphanumeric characters are the letters and digits.
+fn ascii_email(text: &[u8]) -> Option<bool> {
+    if !text.is_ascii() {
+        return None;
+    }
+    let Some(at) = text.iter().position(|&b| b == b'@') else {
+        return Some(false);
+    };
+    let (local, domain) = (&text[..at], &text[at + 1..]);
+    if local.is_empty() || !local.iter().all(u8::is_ascii_graphic) {
+        return Some(false);
+    }
+    // Labels of letters, digits and `-`, separated by single dots, at least two of them.
+    let mut dots = 0;
+    let mut after_dot = true;
+    for &b in domain {
+        if b == b'.' {
+            if after_dot {
+                return Some(false);
+            }
+            dots += 1;
+            after_dot = true;
+        } else if b.is_ascii_alphanumeric() || b == b'-' {
+            after_dot = false;
+        } else {
+            return Some(false);
+        }
+    }
+    Some(dots > 0 && !after_dot)
 }
 
 /// Control characters and the invisible format characters (zero-width spaces and joiners,
@@ -254,7 +326,9 @@ fn check_emails(policy: &Policy, out: &mut Vec<Diagnostic>) {
             );
             continue;
         }
-        let domain = email.rsplit_once('@').map_or("", |(_, d)| d);
+        // Past the last `@` (a valid email has one): a byte search, `@` being ASCII.
+        let at = email.bytes().rposition(|b| b == b'@');
+        let domain = at.map_or("", |at| &email[at + 1..]);
         if !user.external && !domains.is_empty() && !domains.iter().any(|d| d == domain) {
             out.push(
                 Diagnostic::error(
@@ -374,21 +448,14 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
 
 fn check_effective(policy: &Policy, out: &mut Vec<Diagnostic>) {
     let resolver = resolve::Resolver::new(policy);
-    let emails: Vec<&String> = policy.users.keys().collect();
-    out.extend(crate::pool::parallel_each(&emails, |email, out| {
-        check_user_access(policy, &resolver, email, out);
+    let users: Vec<_> = policy.users_with_groups().collect();
+    out.extend(crate::pool::parallel_each(&users, |user, out| {
+        check_user_access(policy, resolver.access_of(user.0, user.1, user.2), out);
     }));
 }
 
-fn check_user_access(
-    policy: &Policy,
-    resolver: &resolve::Resolver<'_>,
-    email: &str,
-    out: &mut Vec<Diagnostic>,
-) {
-    let Some(access) = resolver.access(email) else {
-        return;
-    };
+fn check_user_access(policy: &Policy, access: resolve::Access<'_>, out: &mut Vec<Diagnostic>) {
+    let email = access.email;
     let seat_restricted = access
         .withheld
         .iter()
@@ -463,5 +530,53 @@ mod tests {
         assert!(!is_email("a@acme"));
         assert!(!is_email("a b@acme.com"));
         assert!(!is_email("a@b@acme.com"));
+    }
+
+    // The ASCII shortcut must agree with the Unicode rules it skips, on every short text
+    // of the characters that matter, and on every ASCII byte in every place.
+    #[test]
+    fn the_ascii_shortcut_of_is_email_agrees_with_the_unicode_rules() {
+        let agree = |text: &str| {
+            let expected = text.is_ascii().then(|| unicode_email(text));
+            assert_eq!(ascii_email(text.as_bytes()), expected, "{text:?}");
+        };
+        let alphabet = ['a', '@', '.', '-', ' ', '\u{1}', '~', 'Z', '7'];
+        // Every text of at most five of these characters.
+        let mut texts = vec![String::new()];
+        let mut longest = vec![String::new()];
+        for _ in 0..5 {
+            let longer = longest
+                .iter()
+                .flat_map(|text| alphabet.map(|c| format!("{text}{c}")));
+            longest = longer.collect();
+            texts.extend(longest.iter().cloned());
+        }
+        for text in &texts {
+            agree(text);
+        }
+        for byte in 0..=0x7f_u8 {
+            let c = char::from(byte);
+            for text in [
+                format!("a{c}b@acme.com"),
+                format!("ab@ac{c}me.com"),
+                format!("{c}@acme.com"),
+                format!("ab@acme.c{c}"),
+                format!("ab@{c}acme.com"),
+                format!("ab@acme{c}"),
+                format!("ab@acme.{c}com"),
+            ] {
+                agree(&text);
+            }
+        }
+        for text in [
+            "é@acme.com",
+            "a@acmé.com",
+            "a\u{200B}b@acme.com",
+            "a@ac\u{00A0}me.com",
+        ] {
+            agree(text);
+        }
+        assert!(is_email("é@acme.com") && is_email("a@acmé.com"));
+        assert!(!is_email("a\u{200B}b@acme.com") && !is_email("a@ac\u{00A0}me.com"));
     }
 }
