@@ -562,10 +562,14 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, CliError> {
         Ok::<_, CliError>(provider.read()?)
     };
     let (loaded, prefetched) = std::thread::scope(|scope| {
-        let prefetch = args
-            .live
-            .starts_with("file:")
-            .then(|| scope.spawn(|| read_file(&args.live)));
+        let prefetch = args.live.starts_with("file:").then(|| {
+            scope.spawn(|| {
+                let read = read_file(&args.live);
+                // The file's text was freed on this thread, which ends now.
+                crate::pool::thread_done();
+                read
+            })
+        });
         let loaded = load_policy(&args.policies, diag_format);
         (loaded, prefetch.map(std::thread::ScopedJoinHandle::join))
     });

@@ -15,6 +15,26 @@ pub fn parallel_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T, &mut Vec<R>) 
     found.into_iter().flatten().collect()
 }
 
+/// What a thread does when its work is done, before it ends; set once by the binary with
+/// [`on_thread_done`].
+static THREAD_DONE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
+/// Have every worker (and any other thread that calls [`thread_done`]) call `hook` when
+/// its work is done, before it ends: the binary gives its allocator's freed pages of that
+/// thread back to the system (otherwise what a finished worker freed, the parser's
+/// buffers and scratch, stays resident while the rest of the pipeline allocates anew).
+/// The first hook set stays.
+pub fn on_thread_done(hook: fn()) {
+    let _ = THREAD_DONE.set(hook);
+}
+
+/// Call the hook of [`on_thread_done`], if there is one: the calling thread's work is done.
+pub fn thread_done() {
+    if let Some(hook) = THREAD_DONE.get() {
+        hook();
+    }
+}
+
 /// Stack of the threads that parse and check: deep documents recurse when dropped.
 pub const WORKER_STACK_BYTES: usize = 256 * 1024 * 1024;
 
@@ -41,6 +61,7 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
                         results[at] = Some(result);
                     }
                 }
+                thread_done();
             };
             // A hostile file nests thousands of levels; dropping (or copying, for an alias)
             // such a value recurses, so workers get the main worker's large stack.
