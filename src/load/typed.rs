@@ -38,7 +38,7 @@ pub(super) fn decode<T: de::DeserializeOwned>(text: &str) -> Option<(T, Spans)> 
     // is left to the builder, which knows what it means.
     events.expect(|event| matches!(event, Event::StreamStart))?;
     events.expect(|event| matches!(event, Event::DocumentStart(_)))?;
-    let root_is_mapping = matches!(events.parser.peek(), Some(Ok((Event::MappingStart(..), _))));
+    let root_is_mapping = matches!(events.peek(), Ok((Event::MappingStart(..), _)));
     if !root_is_mapping {
         return None;
     }
@@ -82,6 +82,16 @@ struct Events<'t> {
 impl<'t> Events<'t> {
     fn next(&mut self) -> Result<(Event<'t>, Span)> {
         match self.parser.next_event() {
+            Some(Ok(next)) => Ok(next),
+            _ => Err(GiveUp),
+        }
+    }
+
+    // The next event, left to be read. The parser does not keep an error it meets while
+    // peeking: the next read goes on past it (an alias of an unknown anchor in a list would
+    // vanish from the list). So an error gives up here, where it is met.
+    fn peek(&mut self) -> Result<&(Event<'t>, Span)> {
+        match self.parser.peek() {
             Some(Ok(next)) => Ok(next),
             _ => Err(GiveUp),
         }
@@ -247,7 +257,7 @@ impl<'t> de::Deserializer<'t> for &mut Events<'t> {
     // `null` is `None` to the JSON value but never valid in a policy (the schema has no
     // `null`): give up on it rather than read it.
     fn deserialize_option<V: Visitor<'t>>(self, visitor: V) -> Result<V::Value> {
-        if let Some(Ok((Event::Scalar(text, style, _, None), _))) = self.parser.peek() {
+        if let (Event::Scalar(text, style, _, None), _) = self.peek()? {
             let scalar =
                 Scalar::parse_from_cow_and_metadata(Cow::Borrowed(text.as_ref()), *style, None);
             if matches!(scalar, Some(Scalar::Null)) {
@@ -392,7 +402,7 @@ impl<'t> de::SeqAccess<'t> for Items<'_, 't> {
 
     fn next_element_seed<T: DeserializeSeed<'t>>(&mut self, seed: T) -> Result<Option<T::Value>> {
         let events = &mut *self.events;
-        if let Some(Ok((Event::SequenceEnd, _))) = events.parser.peek() {
+        if let (Event::SequenceEnd, _) = events.peek()? {
             let (_, span) = events.next()?;
             events.close(&span)?;
             return Ok(None);

@@ -438,6 +438,18 @@ mod tests {
             "users: {a@b.com: {name: &n Al}, b@b.com: {name: *n}}\n",
             Fast::GaveUp,
         ),
+        // An alias of an anchor never defined is an error the parser meets while the fast
+        // way only peeks: in a list, where an `Option` is read, anywhere.
+        (
+            "org: {name: Acme, plan: team, safety: {protected: [*nobody@b.com, a@b.com]}}\n",
+            Fast::GaveUp,
+        ),
+        ("users: {a@b.com: {groups: [g, *h]}}\n", Fast::GaveUp),
+        ("users: {a@b.com: {groups: [*h]}}\n", Fast::GaveUp),
+        ("users: {a@b.com: {name: *n, role: admin}}\n", Fast::GaveUp),
+        ("users: {a@b.com: {seat: *s}}\n", Fast::GaveUp),
+        ("users: {a@b.com: *u}\n", Fast::GaveUp),
+        ("*root\n", Fast::GaveUp),
         ("users: {a@b.com: {name: !!str 5}}\n", Fast::GaveUp),
         ("users: {a@b.com: {name: !custom Al}}\n", Fast::GaveUp),
         ("users: !!map {a@b.com: {}}\n", Fast::GaveUp),
