@@ -596,15 +596,11 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, CliError> {
     let options = crate::plan::Options {
         live: provider.uri(),
         allow_removals: args.allow_removals,
+        // The live index is part of a plan's JSON only: a plan only shown goes without.
+        skip_live_index: args.out.is_none() && args.format != PlanFormat::Json,
     };
     let refine = |ops, live: &_| provider.refine(ops, live);
-    // The live index is part of a plan's JSON only: a plan that is only shown goes without.
-    let build = if args.out.is_some() || args.format == PlanFormat::Json {
-        crate::plan::build_with
-    } else {
-        crate::plan::build_unindexed
-    };
-    let built = build(policy, &live, &provider.capabilities(), &options, &refine);
+    let built = crate::plan::build_with(policy, &live, &provider.capabilities(), &options, &refine);
     let plan = match built {
         Ok(plan) => plan,
         Err(crate::plan::PlanError::Refused(violations)) if args.format == PlanFormat::Github => {

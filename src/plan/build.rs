@@ -31,30 +31,6 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
-    build_indexed(policy, live, caps, options, refine, true)
-}
-
-/// [`build_with`] without the plan's `live_index` (left empty), for a plan that is only
-/// shown: the index is read from a saved plan alone (`apply` naming what changed since),
-/// and writing it is a digest of every live entity.
-pub fn build_unindexed(
-    policy: &Policy,
-    live: &LiveState,
-    caps: &Capabilities,
-    options: &Options,
-    refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
-) -> Result<Plan, PlanError> {
-    build_indexed(policy, live, caps, options, refine, false)
-}
-
-fn build_indexed(
-    policy: &Policy,
-    live: &LiveState,
-    caps: &Capabilities,
-    options: &Options,
-    refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
-    with_index: bool,
-) -> Result<Plan, PlanError> {
     let live = &*live.as_normalized();
     // The live state's digest (and index) and the policy's are written on other threads
     // while the diff runs: each is a walk of every user, and the diff alone is about as
@@ -62,7 +38,7 @@ fn build_indexed(
     // users are projected one at a time by the diff and not at all by the digest.
     let (mut found, policy_digest, (digest_of_live, index)) = std::thread::scope(|scope| {
         let live_side = scope.spawn(|| {
-            if !with_index {
+            if options.skip_live_index {
                 return (live_digest(live, None), Vec::new());
             }
             let entities = 1 + live.roles.len() + live.groups.len() + live.users.len();
@@ -143,9 +119,12 @@ mod tests {
     fn both(policy: &Policy, live: &LiveState) -> (Plan, Plan) {
         let options = Options::default();
         let caps = Capabilities::full();
-        let refine = |operations, _: &LiveState| operations;
-        let indexed = build_with(policy, live, &caps, &options, &refine);
-        let unindexed = build_unindexed(policy, live, &caps, &options, &refine);
+        let indexed = build(policy, live, &caps, &options);
+        let skip = Options {
+            skip_live_index: true,
+            ..options
+        };
+        let unindexed = build(policy, live, &caps, &skip);
         (
             indexed.unwrap_or_else(|e| panic!("{e}")),
             unindexed.unwrap_or_else(|e| panic!("{e}")),

@@ -19,7 +19,7 @@ mod digest;
 mod render;
 mod safety;
 
-pub use build::{build, build_unindexed, build_with};
+pub use build::{build, build_with};
 pub(crate) use digest::live_digest;
 pub use digest::{canonical, digest, live_index};
 pub use render::{access_changes, render_github, render_human, render_json, render_markdown};
@@ -129,6 +129,10 @@ pub struct Options {
     /// `--allow-removals N`: accept up to N removals and suspensions beyond
     /// `safety.max_removals`.
     pub allow_removals: Option<usize>,
+    /// Leave the plan's `live_index` empty: for a plan that is only shown, never saved
+    /// (the index is read from a saved plan alone, by `apply` naming what changed since,
+    /// and writing it is a digest of every live entity).
+    pub skip_live_index: bool,
 }
 
 /// A safety rule of docs/plan.md, named on the wire (refusal messages, GitHub
@@ -238,6 +242,7 @@ pub(crate) mod tests {
         let options = Options {
             live: "file:live.json".into(),
             allow_removals: allow,
+            skip_live_index: false,
         };
         build(policy, live, &Capabilities::full(), &options)
     }
