@@ -27,20 +27,13 @@ pub(super) fn parse_file<T>(
         } else {
             format!("`{name}` holds a NUL byte (byte {at}), which YAML does not allow")
         };
-        let diagnostic = Diagnostic::error(Code::YamlSyntax, message)
-            .at(Some(Location {
-                file: name.clone(),
-                line,
-                col: 1,
-                width: 1,
-            }))
-            .help("save the file as UTF-8");
-        return ParsedFile {
-            name,
-            text,
-            content: None,
-            diagnostic: Some(diagnostic),
+        let problem = Problem {
+            message,
+            line,
+            col: 1,
+            help: Some(SAVE_AS_UTF8),
         };
+        return unreadable(name, text, problem);
     }
     let text = match String::from_utf8(bytes) {
         Ok(text) => text,
@@ -51,23 +44,13 @@ pub(super) fn parse_file<T>(
             let line = prefix.matches('\n').count() + 1;
             let col = prefix.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
             let text = String::from_utf8_lossy(&bytes).into_owned();
-            let diagnostic = Diagnostic::error(
-                Code::YamlSyntax,
-                format!("`{name}` is not valid UTF-8 (byte {valid_up_to})"),
-            )
-            .at(Some(Location {
-                file: name.clone(),
+            let problem = Problem {
+                message: format!("`{name}` is not valid UTF-8 (byte {valid_up_to})"),
                 line,
                 col,
-                width: 1,
-            }))
-            .help("save the file as UTF-8");
-            return ParsedFile {
-                name,
-                text,
-                content: None,
-                diagnostic: Some(diagnostic),
+                help: Some(SAVE_AS_UTF8),
             };
+            return unreadable(name, text, problem);
         }
     };
     if let Some((typed, spans)) = fast(&text) {
@@ -78,34 +61,41 @@ pub(super) fn parse_file<T>(
             diagnostic: None,
         };
     }
-    let (content, diagnostic) = match Builder::build(&text) {
-        Ok(content) => (
-            content.map(|(value, spans)| Content::Value(value, spans)),
-            None,
-        ),
-        Err(problem) => {
-            let Problem {
-                message,
-                line,
-                col,
-                help,
-            } = problem;
-            let diagnostic = Diagnostic::error(Code::YamlSyntax, message)
-                .at(Some(Location {
-                    file: name.clone(),
-                    line,
-                    col,
-                    width: 1,
-                }))
-                .maybe_help(help.map(str::to_owned));
-            (None, Some(diagnostic))
-        }
-    };
+    match Builder::build(&text) {
+        Ok(content) => ParsedFile {
+            name,
+            text,
+            content: content.map(|(value, spans)| Content::Value(value, spans)),
+            diagnostic: None,
+        },
+        Err(problem) => unreadable(name, text, problem),
+    }
+}
+
+const SAVE_AS_UTF8: &str = "save the file as UTF-8";
+
+// A file that cannot be read as one document: its text (for snippets) and why, as a
+// `yaml-syntax` error at the problem's place.
+fn unreadable<T>(name: String, text: String, problem: Problem) -> ParsedFile<T> {
+    let Problem {
+        message,
+        line,
+        col,
+        help,
+    } = problem;
+    let diagnostic = Diagnostic::error(Code::YamlSyntax, message)
+        .at(Some(Location {
+            file: name.clone(),
+            line,
+            col,
+            width: 1,
+        }))
+        .maybe_help(help.map(str::to_owned));
     ParsedFile {
         name,
         text,
-        content,
-        diagnostic,
+        content: None,
+        diagnostic: Some(diagnostic),
     }
 }
 
