@@ -223,6 +223,14 @@ mod tests {
         user.groups.join(",")
     }
 
+    // The users kept, each with the groups that tell which definition it is.
+    fn kept(policy: &Policy) -> Vec<(&str, String)> {
+        let users = policy.users.iter();
+        users
+            .map(|(email, user)| (email.as_str(), groups_of(user)))
+            .collect()
+    }
+
     const ORG: &str = "org: {name: Acme, plan: enterprise}\n";
 
     // Three spellings of one email in one file, met in key order (`BOB@`, `Bob@`, `bob@`),
@@ -237,11 +245,7 @@ mod tests {
   amy@x.io: {groups: [four]}
 ";
         let (policy, shadowed, diagnostics) = merged(&[("a.yaml", ORG), ("b.yaml", users)]);
-        let kept: Vec<(&str, String)> = policy
-            .users
-            .iter()
-            .map(|(email, user)| (email.as_str(), groups_of(user)))
-            .collect();
+        let kept = kept(&policy);
         assert_eq!(
             kept,
             [("amy@x.io", "four".into()), ("bob@x.io", "one".into())]
@@ -288,11 +292,7 @@ mod tests {
         let more = "users:\n  ZED@x.io: {groups: [five]}\n  new@x.io: {groups: [six]}\n";
         let files = [("a.yaml", ORG), ("b.yaml", users), ("c.yaml", more)];
         let (policy, shadowed, diagnostics) = merged(&files);
-        let kept: Vec<(&str, String)> = policy
-            .users
-            .iter()
-            .map(|(email, user)| (email.as_str(), groups_of(user)))
-            .collect();
+        let kept = kept(&policy);
         assert_eq!(
             kept,
             [
