@@ -118,8 +118,8 @@ pub struct Access<'r> {
     pub email: &'r str,
     /// The user as declared.
     pub user: &'r crate::model::User,
-    /// Groups of the user.
-    pub groups: Option<&'r Vec<String>>,
+    /// Groups of the user, sorted.
+    pub groups: &'r [String],
     /// Custom roles held (through groups), sorted.
     pub roles: Vec<&'r str>,
     // The held roles' grants, one for each of `roles`.
@@ -149,7 +149,7 @@ impl<'r> Access<'r> {
         let resolver = self.resolver;
         self.user.status != UserStatus::Suspended
             && (self.user.limits.values().any(|periods| !periods.is_empty())
-                || self.groups.into_iter().flatten().any(|g| {
+                || self.groups.iter().any(|g| {
                     resolver
                         .group_limits
                         .get(g.as_str())
@@ -350,8 +350,7 @@ impl<'p> Resolver<'p> {
     pub fn access(&self, email: &str) -> Option<Access<'_>> {
         let policy = self.policy;
         let (email, user) = policy.users.get_key_value(email)?;
-        let groups = policy.memberships.get(email);
-        Some(self.access_of(email, user, groups))
+        Some(self.access_of(email, user, policy.memberships.of(email, user)))
     }
 
     /// [`Resolver::access`] of a user already at hand (from
@@ -360,7 +359,7 @@ impl<'p> Resolver<'p> {
         &'r self,
         email: &'r str,
         user: &'r crate::model::User,
-        groups: Option<&'r Vec<String>>,
+        groups: &'r [String],
     ) -> Access<'r> {
         let policy = self.policy;
         // The same set as `policy.roles_of(email)`, from the lists made once: one group's
@@ -368,7 +367,7 @@ impl<'p> Resolver<'p> {
         let no_roles: &[usize] = &[];
         let list = |group: &String| self.group_roles.get(group.as_str()).map(Vec::as_slice);
         let merged: Vec<usize>;
-        let at: &[usize] = match groups.map(Vec::as_slice).unwrap_or_default() {
+        let at: &[usize] = match groups {
             [] => no_roles,
             [group] => list(group).unwrap_or(no_roles),
             several => {
@@ -434,7 +433,7 @@ impl<'p> Resolver<'p> {
         let policy = self.policy;
         let origins = &policy.origins;
         let suspended = user.status == UserStatus::Suspended;
-        let groups: Vec<String> = groups.into_iter().flatten().cloned().collect();
+        let groups: Vec<String> = groups.to_vec();
         let roles: Vec<String> = roles.iter().map(|r| (*r).to_owned()).collect();
         let capabilities = access
             .capabilities

@@ -42,10 +42,9 @@ pub struct Policy {
     pub groups: BTreeMap<String, Group>,
     /// Users by lowercased email.
     pub users: BTreeMap<String, User>,
-    /// Groups of each user: the user's own `groups` merged with the groups that list
-    /// the user in `members`, sorted, each once. Every user has an entry. (Sorted vectors,
-    /// not sets: a set's first node is ten times the size of one or two names.)
-    pub memberships: BTreeMap<String, Vec<String>>,
+    /// Groups of each user, read through [`Policy::groups_of`] and
+    /// [`Policy::users_with_groups`].
+    pub memberships: Memberships,
     /// Where each entity was declared.
     pub origins: Origins,
 }
@@ -168,9 +167,28 @@ impl Origins {
 }
 
 /// Each user's groups: the user's own `groups` merged with the groups that list the user
-/// in `members`. Only defined users and groups count; references to others are reported
-/// by validation.
-pub type Memberships = BTreeMap<String, Vec<String>>;
+/// in `members`, sorted, each once. Only defined users and groups count; references to
+/// others are reported by validation.
+///
+/// Kept as the exceptions only: most users' groups are their own `groups` as declared
+/// (every one defined, in order, none twice, no group listing them), read from the user
+/// itself. Only the others have a list here. A copy of every user's email and groups would
+/// be a large org's largest table after the users themselves.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Memberships {
+    // The users whose groups are not their own `groups` as declared, by lowercased email.
+    differ: BTreeMap<String, Vec<String>>,
+}
+
+impl Memberships {
+    /// The groups of `user`, declared under the lowercased `email`.
+    pub fn of<'a>(&'a self, email: &str, user: &'a User) -> &'a [String] {
+        match self.differ.get(email) {
+            Some(groups) => groups,
+            None => &user.groups,
+        }
+    }
+}
 
 /// Build [`Memberships`] from users keyed by lowercased email and groups by name.
 ///
@@ -207,23 +225,30 @@ fn memberships(users: &BTreeMap<String, User>, groups: &BTreeMap<String, Group>)
     let group_names: Vec<&String> = groups.keys().collect();
     // Group positions of one user: the user's own `groups`, then the groups listing them.
     let mut positions: Vec<usize> = Vec::new();
-    let by_user: Vec<(String, Vec<String>)> = users
-        .iter()
-        .enumerate()
-        .map(|(at, (email, user))| {
-            positions.clear();
-            let defined = user.groups.iter();
-            positions.extend(defined.filter_map(|g| group_at.get(g.as_str()).copied()));
-            while let Some((_, group)) = listed.next_if(|(user, _)| *user == at) {
-                positions.push(group);
-            }
-            positions.sort_unstable();
-            positions.dedup();
-            let names = positions.iter().map(|&at| group_names[at].clone());
-            (email.clone(), names.collect())
-        })
-        .collect();
-    by_user.into_iter().collect()
+    let mut differ: Vec<(String, Vec<String>)> = Vec::new();
+    for (at, (email, user)) in users.iter().enumerate() {
+        positions.clear();
+        let defined = user.groups.iter();
+        positions.extend(defined.filter_map(|g| group_at.get(g.as_str()).copied()));
+        // As declared: every group defined, and in strictly rising order (so none twice).
+        let as_declared = positions.len() == user.groups.len()
+            && positions.windows(2).all(|pair| pair[0] < pair[1]);
+        let before = positions.len();
+        while let Some((_, group)) = listed.next_if(|(user, _)| *user == at) {
+            positions.push(group);
+        }
+        positions.sort_unstable();
+        positions.dedup();
+        // A group that lists a user who declares it too adds nothing.
+        if as_declared && positions.len() == before {
+            continue;
+        }
+        let names = positions.iter().map(|&at| group_names[at].clone());
+        differ.push((email.clone(), names.collect()));
+    }
+    Memberships {
+        differ: differ.into_iter().collect(),
+    }
 }
 
 /// The identity of an email address: Unicode NFC, then lowercase, so that two spellings of
@@ -286,27 +311,34 @@ impl Policy {
         memberships(&self.users, &self.groups)
     }
 
+    /// The groups of the user `email` (lowercased), sorted, each once; none for a user
+    /// not declared.
+    pub fn groups_of(&self, email: &str) -> &[String] {
+        match self.users.get(email) {
+            Some(user) => self.memberships.of(email, user),
+            None => &[],
+        }
+    }
+
     /// Every user (by lowercased email) with the user's groups, in email order: the users
-    /// and memberships walked side by side (each user has an entry), not one search of the
-    /// memberships per user.
-    pub fn users_with_groups(
-        &self,
-    ) -> impl Iterator<Item = (&String, &User, Option<&Vec<String>>)> {
-        let mut memberships = self.memberships.iter().peekable();
+    /// and the memberships' exceptions walked side by side, not one search per user.
+    pub fn users_with_groups(&self) -> impl Iterator<Item = (&String, &User, &[String])> {
+        let mut differ = self.memberships.differ.iter().peekable();
         self.users.iter().map(move |(email, user)| {
             // Skip what no user has (a policy built by hand may hold such entries).
-            while memberships.next_if(|(key, _)| *key < email).is_some() {}
-            let groups = memberships.next_if(|(key, _)| *key == email);
-            (email, user, groups.map(|(_, groups)| groups))
+            while differ.next_if(|(key, _)| *key < email).is_some() {}
+            let groups = match differ.next_if(|(key, _)| *key == email) {
+                Some((_, groups)) => groups,
+                None => &user.groups,
+            };
+            (email, user, groups.as_slice())
         })
     }
 
     /// Custom roles held by `email`: the union of the roles of the user's groups.
     pub fn roles_of(&self, email: &str) -> std::collections::BTreeSet<&str> {
-        self.memberships
-            .get(email)
-            .into_iter()
-            .flatten()
+        self.groups_of(email)
+            .iter()
             .filter_map(|group| self.groups.get(group))
             .flat_map(|group| group.roles.iter().map(String::as_str))
             .filter(|role| self.roles.contains_key(*role))
@@ -327,7 +359,7 @@ impl Policy {
             .map(|(at, name)| (name.as_str(), at))
             .collect();
         let mut lists: Vec<Vec<&str>> = vec![Vec::new(); self.groups.len()];
-        for (email, groups) in &self.memberships {
+        for (email, _, groups) in self.users_with_groups() {
             for group in groups {
                 if let Some(&at) = at.get(group.as_str()) {
                     lists[at].push(email);
@@ -343,7 +375,7 @@ mod tests {
     use super::*;
 
     // The walk side by side matches each user with the user's own entry, past entries of
-    // no user, and gives none to a user without an entry.
+    // no user, and gives a user without an entry the user's own `groups`.
     #[test]
     fn users_with_groups_match_each_user_to_their_own_entry() {
         let org = serde_json::from_value(serde_json::json!({"name": "Acme", "plan": "team"}));
@@ -359,18 +391,95 @@ mod tests {
             users,
             Origins::default(),
         );
-        assert_eq!(policy.memberships.len(), 2);
-        policy.memberships = [("a@x.io", "g"), ("b@x.io", "h"), ("d@x.io", "k")]
+        assert_eq!(policy.memberships, Memberships::default());
+        policy.memberships.differ = [("a@x.io", "g"), ("b@x.io", "h"), ("d@x.io", "k")]
             .into_iter()
             .map(|(email, group)| (email.to_owned(), vec![group.to_owned()]))
             .collect();
-        let walked: Vec<(&str, Option<Vec<String>>)> = policy
+        let walked: Vec<(&str, Vec<String>)> = policy
             .users_with_groups()
-            .map(|(email, _, groups)| (email.as_str(), groups.cloned()))
+            .map(|(email, _, groups)| (email.as_str(), groups.to_vec()))
             .collect();
         assert_eq!(
             walked,
-            [("a@x.io", Some(vec!["g".to_owned()])), ("c@x.io", None)]
+            [("a@x.io", vec!["g".to_owned()]), ("c@x.io", Vec::new())]
+        );
+    }
+
+    // Each user's groups are the defined groups the user declares or that list the user,
+    // sorted, each once, whether kept as an exception or read from the user: every way a
+    // declared list can differ from that is tried.
+    #[test]
+    fn a_users_groups_are_their_own_and_those_that_list_them_sorted_each_once() {
+        let policy: serde_json::Value = serde_json::json!({
+            "org": {"name": "Acme", "plan": "team"},
+            "groups": {
+                "a": {"members": ["listed@x.io", "both@x.io", "nobody@x.io"]},
+                "b": {},
+                "c": {},
+            },
+            "users": {
+                "plain@x.io": {"groups": ["a", "c"]},
+                "none@x.io": {},
+                "unsorted@x.io": {"groups": ["c", "a"]},
+                "twice@x.io": {"groups": ["b", "b"]},
+                "undefined@x.io": {"groups": ["b", "zz"]},
+                "listed@x.io": {"groups": ["b"]},
+                "both@x.io": {"groups": ["a"]},
+            },
+        });
+        let file: super::super::PolicyFile = serde_json::from_value(policy).unwrap();
+        let users = file.users.into_iter().collect();
+        let policy = Policy::new(
+            file.org.unwrap(),
+            BTreeMap::new(),
+            file.groups,
+            users,
+            Origins::default(),
+        );
+        let groups = |email: &str| policy.groups_of(email).join(",");
+        let expected = [
+            ("both@x.io", "a"),
+            ("listed@x.io", "a,b"),
+            ("none@x.io", ""),
+            ("plain@x.io", "a,c"),
+            ("twice@x.io", "b"),
+            ("undefined@x.io", "b"),
+            ("unsorted@x.io", "a,c"),
+        ];
+        for (email, expected) in expected {
+            assert_eq!(groups(email), expected, "{email}");
+        }
+        assert_eq!(groups("nobody@x.io"), "");
+        let walked: Vec<(&str, String)> = policy
+            .users_with_groups()
+            .map(|(email, _, groups)| (email.as_str(), groups.join(",")))
+            .collect();
+        let expected: Vec<(&str, String)> = expected
+            .iter()
+            .map(|(email, groups)| (*email, groups.to_string()))
+            .collect();
+        assert_eq!(walked, expected);
+        // Only the users whose groups are not their own list as declared are kept apart.
+        let kept: Vec<&str> = policy
+            .memberships
+            .differ
+            .keys()
+            .map(String::as_str)
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "listed@x.io",
+                "twice@x.io",
+                "undefined@x.io",
+                "unsorted@x.io"
+            ]
+        );
+        assert_eq!(policy.roles_of("listed@x.io").len(), 0);
+        assert_eq!(
+            policy.members_by_group()["a"],
+            ["both@x.io", "listed@x.io", "plain@x.io", "unsorted@x.io"]
         );
     }
 }

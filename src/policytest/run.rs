@@ -357,13 +357,7 @@ impl<'r, 't> Subject<'r, 't> {
             return false;
         }
         if let Some(expected) = &expect.groups {
-            let actual: Vec<&str> = self
-                .access
-                .groups
-                .into_iter()
-                .flatten()
-                .map(String::as_str)
-                .collect();
+            let actual: Vec<&str> = self.access.groups.iter().map(String::as_str).collect();
             if !same_set(expected, &actual)
                 && !fail(&|| Failure {
                     expectation: "groups".to_owned(),
@@ -489,7 +483,7 @@ impl<'r, 't> Subject<'r, 't> {
         // The first role held but not expected, and the group that grants it.
         let extra = actual.iter().find(|r| !expected.iter().any(|e| e == *r));
         let granting = extra.and_then(|role| {
-            self.access.groups.into_iter().flatten().find_map(|group| {
+            self.access.groups.iter().find_map(|group| {
                 let at = self
                     .policy
                     .groups

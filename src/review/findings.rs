@@ -266,7 +266,7 @@ pub fn review(
             role: user.role.as_str(),
             seat: user.seat.as_str(),
             status,
-            groups: policy.memberships.get(email).cloned().unwrap_or_default(),
+            groups: policy.groups_of(email).to_vec(),
             last_active,
             days_inactive: last_active.map(|day| options.as_of.days_since(day).max(0)),
             chat_messages: record.map(|r| r.chat_messages),

@@ -191,7 +191,7 @@ pub(super) fn merge(
         roles,
         groups,
         users,
-        memberships: crate::model::Memberships::new(),
+        memberships: crate::model::Memberships::default(),
         origins: crate::model::Origins {
             documents,
             declared,
