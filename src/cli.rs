@@ -566,7 +566,7 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, CliError> {
             scope.spawn(|| {
                 let read = read_file(&args.live);
                 // The file's text was freed on this thread, which ends now.
-                crate::pool::thread_done();
+                crate::pool::give_back();
                 read
             })
         });

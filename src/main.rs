@@ -31,7 +31,7 @@ fn main() -> std::process::ExitCode {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
-    orgplan::pool::on_thread_done(give_back_freed_memory);
+    orgplan::pool::on_give_back(give_back_freed_memory);
     // A usage error must not exit 2: `plan --detailed-exitcode` uses 2 for "changes
     // found", and CI would read a mistyped flag as a pending change. It is a failure (1).
     let cli = match cli::Cli::try_parse() {

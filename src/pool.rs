@@ -15,22 +15,22 @@ pub fn parallel_each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T, &mut Vec<R>) 
     found.into_iter().flatten().collect()
 }
 
-/// What a thread does when its work is done, before it ends; set once by the binary with
-/// [`on_thread_done`].
-static THREAD_DONE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+/// How a thread gives what it freed back to the system; set once by the binary with
+/// [`on_give_back`].
+static GIVE_BACK: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
 
-/// Have every worker (and any other thread that calls [`thread_done`]) call `hook` when
-/// its work is done, before it ends: the binary gives its allocator's freed pages of that
-/// thread back to the system (otherwise what a finished worker freed, the parser's
-/// buffers and scratch, stays resident while the rest of the pipeline allocates anew).
-/// The first hook set stays.
-pub fn on_thread_done(hook: fn()) {
-    let _ = THREAD_DONE.set(hook);
+/// Have [`give_back`] call `hook`: the binary gives its allocator's freed pages of the
+/// calling thread back to the system. Otherwise what a stage freed (the parser's buffers on
+/// a finished worker, the decoded files once merged) stays resident while the next stage
+/// allocates anew, and a large org's peak is the sum of both. The first hook set stays.
+pub fn on_give_back(hook: fn()) {
+    let _ = GIVE_BACK.set(hook);
 }
 
-/// Call the hook of [`on_thread_done`], if there is one: the calling thread's work is done.
-pub fn thread_done() {
-    if let Some(hook) = THREAD_DONE.get() {
+/// Call the hook of [`on_give_back`], if there is one: the calling thread is done with
+/// its work, or has just freed the bulk of a stage's data. A few milliseconds at most.
+pub fn give_back() {
+    if let Some(hook) = GIVE_BACK.get() {
         hook();
     }
 }
@@ -61,7 +61,7 @@ pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -
                         results[at] = Some(result);
                     }
                 }
-                thread_done();
+                give_back();
             };
             // A hostile file nests thousands of levels; dropping (or copying, for an alias)
             // such a value recurses, so workers get the main worker's large stack.

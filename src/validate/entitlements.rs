@@ -101,6 +101,7 @@ fn limit_sources(policy: &Policy) -> Vec<(Section, &str, &'static [&'static str]
         roles
             .chain(groups)
             .chain(users)
+            .filter(|(_, _, limits)| !limits.is_empty())
             .map(|(section, name, limits)| (section, name.as_str(), &["limits"][..], limits)),
     );
     out.retain(|(_, _, _, limits)| !limits.is_empty());

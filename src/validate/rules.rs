@@ -40,6 +40,7 @@ pub(super) fn semantic_rules(
         let spawned = std::thread::Builder::new().spawn_scoped(scope, || {
             let mut found = Vec::new();
             first_rules(&mut found);
+            crate::pool::give_back();
             found
         });
         let memberships = policy.derive_memberships();
@@ -424,10 +425,14 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
             );
         }
     }
-    let members = policy.members_by_group();
+    // The groups someone is in: a mark per group, not a list of every membership.
+    let mut joined: foldhash::HashSet<&str> = foldhash::HashSet::default();
+    for (_, _, groups) in policy.users_with_groups() {
+        joined.extend(groups.iter().map(String::as_str));
+    }
     for (name, group) in &policy.groups {
         let place = || policy.origins.locate_key(Section::Groups, name, &[]);
-        if members.get(name.as_str()).is_none_or(Vec::is_empty) {
+        if !joined.contains(name.as_str()) {
             out.push(
                 Diagnostic::warning(Code::EmptyGroup, format!("group `{name}` has no members"))
                     .at(place())
