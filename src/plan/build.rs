@@ -7,7 +7,7 @@ use crate::live::{self, LiveState};
 use crate::model::{Policy, Seat};
 
 use super::digest::{Projected, live_digest, state_digest};
-use super::safety::{after_plan, safety};
+use super::safety::{LiveCounts, after_plan, safety};
 use super::{FORMAT_VERSION, Options, Plan, PlanError, SeatReport, SeatUsage, Summary};
 
 /// Diff, check and summarize.
@@ -31,10 +31,15 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
-    // The live state is checked (normalized, should it not be) while the policy's settings
-    // are projected: each is a walk of every user or membership, and the diff needs both.
-    let (live, (desired, members)) = std::thread::scope(|scope| {
-        let normalized = scope.spawn(|| live.as_normalized());
+    // The live state is checked (normalized, should it not be) and counted for the safety
+    // rules while the policy's settings are projected: each is a walk of every user or
+    // membership, and the diff needs both.
+    let ((live, now), (desired, members)) = std::thread::scope(|scope| {
+        let normalized = scope.spawn(|| {
+            let live = live.as_normalized();
+            let now = LiveCounts::of(&live);
+            (live, now)
+        });
         let projected = live::project_settings_apart(policy);
         (joined(normalized), projected)
     });
@@ -68,7 +73,7 @@ pub fn build_with(
         .operations
         .sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
     let after = after_plan(policy, live, &found.operations);
-    let violations = safety(policy, live, &found.operations, &after, options);
+    let violations = safety(policy, live, &now, &found.operations, &after, options);
     if !violations.is_empty() {
         return Err(PlanError::Refused(violations));
     }
@@ -85,7 +90,7 @@ pub fn build_with(
     }
     let usage = |seat: Seat, purchased: u32| SeatUsage {
         purchased,
-        before: live.users.values().filter(|u| u.seat == seat).count(),
+        before: now.seats(seat),
         after: after.iter().filter(|(_, u)| u.seat == seat).count(),
     };
     Ok(Plan {
