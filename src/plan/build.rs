@@ -1,5 +1,6 @@
-//! Building a plan: the diff (with the live digest written on another core), the
-//! provider's refinement, execution order, the safety rules, the summary and seat usage.
+//! Building a plan: the diff (with the live and policy digests written on other cores,
+//! unless the plan is only shown), the provider's refinement, execution order, the safety
+//! rules, the summary and seat usage.
 
 use crate::diff::Capabilities;
 use crate::diff::{self, Effect, Execution, Operation};
@@ -46,9 +47,8 @@ pub fn build_with(
     let (live, desired, members) = (&*live, &desired, &members);
     // A plan only shown goes without the digests and the index (see `Options::shown_only`).
     // Otherwise the live state's digest (and index) and the policy's are written on other
-    // threads while the diff runs: each is a walk of every user, and the diff alone is
-    // about as long as both. Users are projected one at a time by the diff and not at
-    // all by the policy's digest.
+    // threads while the diff runs: each is a walk of every user. Users are projected one
+    // at a time by the diff and not at all by the policy's digest.
     let (mut found, policy_digest, (digest_of_live, index)) = if options.shown_only {
         let found = diff::diff_projected(policy, desired, members, live, caps);
         (found, String::new(), (String::new(), Vec::new()))
