@@ -72,7 +72,7 @@ fn options(org: &Org) -> orgplan::plan::Options {
     orgplan::plan::Options {
         live: format!("file:{}", org.dir.path().join("live.json").display()),
         allow_removals: None,
-        skip_live_index: false,
+        shown_only: false,
     }
 }
 

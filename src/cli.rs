@@ -596,8 +596,9 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, CliError> {
     let options = crate::plan::Options {
         live: provider.uri(),
         allow_removals: args.allow_removals,
-        // The live index is part of a plan's JSON only: a plan only shown goes without.
-        skip_live_index: args.out.is_none() && args.format != PlanFormat::Json,
+        // The live index and the digests are part of a plan's JSON only: a plan only
+        // shown goes without.
+        shown_only: args.out.is_none() && args.format != PlanFormat::Json,
     };
     let refine = |ops, live: &_| provider.refine(ops, live);
     let built = crate::plan::build_with(policy, &live, &provider.capabilities(), &options, &refine);

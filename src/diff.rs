@@ -243,20 +243,68 @@ pub(crate) fn diff_projected(
     live: &LiveState,
     caps: &Capabilities,
 ) -> Diff {
+    // The group members are walked on a second core while the users are: two walks of
+    // every membership and every user that need nothing of each other.
+    let (mut out, unmanaged) = std::thread::scope(|scope| {
+        let memberships = scope.spawn(|| membership_ops(policy, desired, members, live, caps));
+        let (mut out, unmanaged) = settings_and_user_ops(policy, desired, live, caps);
+        let memberships = memberships
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        out.extend(memberships);
+        (out, unmanaged)
+    });
+    for op in &mut out {
+        if !caps.applies.contains(&op.op) {
+            op.execution = Execution::Manual {
+                instruction: instruction(op),
+            };
+        }
+    }
+    out.sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
+    let mut unverifiable = caps.unreadable.clone();
+    unverifiable.sort();
+    unverifiable.dedup();
+    Diff {
+        operations: out,
+        unmanaged,
+        unverifiable,
+    }
+}
+
+/// An operation for the provider to carry out.
+fn operation(
+    op: OpKind,
+    target: &str,
+    member: Option<&str>,
+    changes: Vec<Change>,
+    source: Option<String>,
+) -> Operation {
+    Operation {
+        op,
+        target: target.to_owned(),
+        member: member.map(str::to_owned),
+        changes,
+        source,
+        execution: Execution::Provider,
+    }
+}
+
+/// The operations of [`diff_projected`] on the org, roles, groups and users (all but the
+/// memberships), and the live users kept unmanaged.
+fn settings_and_user_ops(
+    policy: &Policy,
+    desired: &LiveState,
+    live: &LiveState,
+    caps: &Capabilities,
+) -> (Vec<Operation>, Vec<Unmanaged>) {
     let mut out = Vec::new();
     let mut push = |op: OpKind,
                     target: &str,
                     member: Option<&str>,
                     changes: Vec<Change>,
                     source: Option<String>| {
-        out.push(Operation {
-            op,
-            target: target.to_owned(),
-            member: member.map(str::to_owned),
-            changes,
-            source,
-            execution: Execution::Provider,
-        });
+        out.push(operation(op, target, member, changes, source));
     };
     let origins = &policy.origins;
 
@@ -337,7 +385,6 @@ pub(crate) fn diff_projected(
 
     // Status has its own operations (reactivate, suspend); a pending invite is left alone.
     let user_skip = ["id", "status"];
-    let mut removed = BTreeSet::new();
     let mut unmanaged = Vec::new();
     // Both maps are sorted by email: one merged walk instead of a lookup per user.
     let mut live_users = live.users.iter().peekable();
@@ -405,15 +452,31 @@ pub(crate) fn diff_projected(
                 status: user.status,
             }),
             UnmanagedUsers::Remove => {
-                removed.insert(email.as_str());
                 let set = changes("users", &to_value(user), &Value::Null, &["id"], caps);
                 push(OpKind::UserRemove, email, None, set, None);
             }
         }
     }
+    (out, unmanaged)
+}
 
+/// The memberships [`diff_projected`] adds and removes.
+fn membership_ops(
+    policy: &Policy,
+    desired: &LiveState,
+    members: &live::Members<'_>,
+    live: &LiveState,
+    caps: &Capabilities,
+) -> Vec<Operation> {
+    let mut out = Vec::new();
+    let mut push = |op: OpKind,
+                    target: &str,
+                    member: Option<&str>,
+                    changes: Vec<Change>,
+                    source: Option<String>| {
+        out.push(operation(op, target, member, changes, source));
+    };
     if !caps.cannot_read("groups") && !caps.cannot_read("groups.members") {
-        let kept: BTreeSet<&str> = unmanaged.iter().map(|u| u.email.as_str()).collect();
         for name in desired.groups.keys() {
             // Both lists are sorted and unique (the projection's and a normalized live
             // state's): one merged walk finds what each lacks, in email order.
@@ -449,10 +512,12 @@ pub(crate) fn diff_projected(
                     source,
                 );
             }
-            // A deleted group takes its memberships with it, a removed user leaves every
-            // group, and the memberships of a kept unmanaged user are not ours to change.
+            // A deleted group takes its memberships with it, and a live user the policy
+            // does not declare is either removed (and leaves every group) or kept unmanaged
+            // (and their memberships are not ours to change).
             for member in leaves {
-                if removed.contains(member.as_str()) || kept.contains(member.as_str()) {
+                let email = member.as_str();
+                if live.users.contains_key(email) && !policy.users.contains_key(email) {
                     continue;
                 }
                 push(
@@ -465,23 +530,7 @@ pub(crate) fn diff_projected(
             }
         }
     }
-
-    for op in &mut out {
-        if !caps.applies.contains(&op.op) {
-            op.execution = Execution::Manual {
-                instruction: instruction(op),
-            };
-        }
-    }
-    out.sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
-    let mut unverifiable = caps.unreadable.clone();
-    unverifiable.sort();
-    unverifiable.dedup();
-    Diff {
-        operations: out,
-        unmanaged,
-        unverifiable,
-    }
+    out
 }
 
 // Equal on every field that `changes` compares (all but the skipped `id`, `members`,

@@ -49,7 +49,7 @@ pub fn plan_and_render(policy: &Policy, live: &LiveState) {
     let options = plan::Options {
         live: "file:live.json".to_owned(),
         allow_removals: None,
-        skip_live_index: false,
+        shown_only: false,
     };
     match plan::build(policy, live, &Capabilities::full(), &options) {
         Ok(plan) => {

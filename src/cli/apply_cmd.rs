@@ -79,7 +79,7 @@ pub(crate) fn apply_command(args: &ApplyArgs) -> Result<Exit, CliError> {
     let options = plan::Options {
         live: provider.uri(),
         allow_removals: args.allow_removals,
-        skip_live_index: false,
+        shown_only: false,
     };
 
     let plan = match saved {

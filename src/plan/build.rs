@@ -1,5 +1,6 @@
-//! Building a plan: the diff (with the live digest written on another core), the
-//! provider's refinement, execution order, the safety rules, the summary and seat usage.
+//! Building a plan: the diff (with the live and policy digests written on other cores,
+//! unless the plan is only shown), the provider's refinement, execution order, the safety
+//! rules, the summary and seat usage.
 
 use crate::diff::Capabilities;
 use crate::diff::{self, Effect, Execution, Operation};
@@ -7,7 +8,7 @@ use crate::live::{self, LiveState};
 use crate::model::{Policy, Seat};
 
 use super::digest::{Projected, live_digest, state_digest};
-use super::safety::{after_plan, safety};
+use super::safety::{LiveCounts, after_plan, safety};
 use super::{FORMAT_VERSION, Options, Plan, PlanError, SeatReport, SeatUsage, Summary};
 
 /// Diff, check and summarize.
@@ -31,45 +32,48 @@ pub fn build_with(
     options: &Options,
     refine: &dyn Fn(Vec<Operation>, &LiveState) -> Vec<Operation>,
 ) -> Result<Plan, PlanError> {
-    let live = &*live.as_normalized();
-    // The live state's digest (and index) and the policy's are written on other threads
-    // while the diff runs: each is a walk of every user, and the diff alone is about as
-    // long as both. Settings are projected once, for the diff and for the policy digest;
-    // users are projected one at a time by the diff and not at all by the digest.
-    let (mut found, policy_digest, (digest_of_live, index)) = std::thread::scope(|scope| {
-        let live_side = scope.spawn(|| {
-            if options.skip_live_index {
-                return (live_digest(live, None), Vec::new());
-            }
-            let entities = 1 + live.roles.len() + live.groups.len() + live.users.len();
-            let mut index = Vec::with_capacity(entities);
-            (live_digest(live, Some(&mut index)), index)
+    // The live state is checked (normalized, should it not be) and counted for the safety
+    // rules while the policy's settings are projected: each is a walk of every user or
+    // membership, and the diff needs both.
+    let ((live, now), (desired, members)) = std::thread::scope(|scope| {
+        let normalized = scope.spawn(|| {
+            let live = live.as_normalized();
+            let now = LiveCounts::of(&live);
+            (live, now)
         });
-        let (desired, members) = live::project_settings_apart(policy);
-        let (desired, members) = (&desired, &members);
-        let (found, policy_digest) = std::thread::scope(|scope| {
+        let projected = live::project_settings_apart(policy);
+        (joined(normalized), projected)
+    });
+    let (live, desired, members) = (&*live, &desired, &members);
+    // A plan only shown goes without the digests and the index (see `Options::shown_only`).
+    // Otherwise the live state's digest (and index) and the policy's are written on other
+    // threads while the diff runs: each is a walk of every user. Users are projected one
+    // at a time by the diff and not at all by the policy's digest.
+    let (mut found, policy_digest, (digest_of_live, index)) = if options.shown_only {
+        let found = diff::diff_projected(policy, desired, members, live, caps);
+        (found, String::new(), (String::new(), Vec::new()))
+    } else {
+        std::thread::scope(|scope| {
+            let live_side = scope.spawn(|| {
+                let entities = 1 + live.roles.len() + live.groups.len() + live.users.len();
+                let mut index = Vec::with_capacity(entities);
+                (live_digest(live, Some(&mut index)), index)
+            });
             let policy_side = scope.spawn(|| {
                 let declared = policy.users.iter();
                 let declared = declared.map(|(email, user)| (email, Projected(user)));
                 state_digest(desired, Some(members), declared, None)
             });
             let found = diff::diff_projected(policy, desired, members, live, caps);
-            let policy_digest = policy_side
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (found, policy_digest)
-        });
-        let live_side = live_side
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        (found, policy_digest, live_side)
-    });
+            (found, joined(policy_side), joined(live_side))
+        })
+    };
     found.operations = refine(found.operations, live);
     found
         .operations
         .sort_by(|a, b| (a.op, &a.target, &a.member).cmp(&(b.op, &b.target, &b.member)));
     let after = after_plan(policy, live, &found.operations);
-    let violations = safety(policy, live, &found.operations, &after, options);
+    let violations = safety(policy, live, &now, &found.operations, &after, options);
     if !violations.is_empty() {
         return Err(PlanError::Refused(violations));
     }
@@ -86,7 +90,7 @@ pub fn build_with(
     }
     let usage = |seat: Seat, purchased: u32| SeatUsage {
         purchased,
-        before: live.users.values().filter(|u| u.seat == seat).count(),
+        before: now.seats(seat),
         after: after.iter().filter(|(_, u)| u.seat == seat).count(),
     };
     Ok(Plan {
@@ -108,6 +112,13 @@ pub fn build_with(
     })
 }
 
+/// What a scoped thread returned; its panic, should it have panicked, goes on here.
+fn joined<T>(handle: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    handle
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -115,24 +126,24 @@ mod tests {
     use crate::plan::render_human;
     use crate::plan::tests::plan;
 
-    /// The plan of `policy` against `live`, built with and without its index.
+    /// The plan of `policy` against `live`, built in full and only to be shown.
     fn both(policy: &Policy, live: &LiveState) -> (Plan, Plan) {
         let options = Options::default();
         let caps = Capabilities::full();
-        let indexed = build(policy, live, &caps, &options);
-        let skip = Options {
-            skip_live_index: true,
+        let full = build(policy, live, &caps, &options);
+        let shown = Options {
+            shown_only: true,
             ..options
         };
-        let unindexed = build(policy, live, &caps, &skip);
+        let shown = build(policy, live, &caps, &shown);
         (
-            indexed.unwrap_or_else(|e| panic!("{e}")),
-            unindexed.unwrap_or_else(|e| panic!("{e}")),
+            full.unwrap_or_else(|e| panic!("{e}")),
+            shown.unwrap_or_else(|e| panic!("{e}")),
         )
     }
 
     #[test]
-    fn the_policy_digest_is_that_of_the_whole_projection_and_only_the_index_is_left_out() {
+    fn the_digests_are_of_the_whole_states_and_a_plan_only_shown_lacks_only_them_and_the_index() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         crate::synth::generate(2000, 1, dir.path()).unwrap_or_else(|e| panic!("{e}"));
         let loaded = crate::load::load_dir(dir.path()).unwrap_or_else(|e| panic!("{e}"));
@@ -143,24 +154,45 @@ mod tests {
         let synthetic_live = crate::provider::file::parse(&dir.path().join("live.json"), &bytes)
             .unwrap_or_else(|e| panic!("{e}"));
         let base = policy(BASE);
+        // Not normalized: an uppercase email and members out of order.
+        let mut unsorted = live::project(&base);
+        let user = unsorted
+            .users
+            .pop_first()
+            .unwrap_or_else(|| panic!("no user"));
+        unsorted.users.insert(user.0.to_uppercase(), user.1);
+        for group in unsorted.groups.values_mut() {
+            group.members.reverse();
+            group.members.push("Someone@Acme.com".into());
+        }
+        assert!(!unsorted.is_normalized());
         for (policy, live) in [
             (&base, LiveState::default()),
             (&base, live::project(&base)),
+            (&base, unsorted),
             (&synthetic, synthetic_live),
         ] {
-            let (indexed, unindexed) = both(policy, &live);
+            let (full, shown) = both(policy, &live);
             assert_eq!(
-                indexed.policy_digest,
+                full.policy_digest,
                 crate::plan::digest(&live::project(policy))
             );
-            assert_eq!(indexed.live_index, crate::plan::live_index(&live));
-            assert!(unindexed.live_index.is_empty());
+            assert_eq!(
+                full.live_digest,
+                crate::plan::digest(&live.clone().normalized())
+            );
+            assert_eq!(full.live_index, crate::plan::live_index(&live.normalized()));
+            assert!(shown.live_index.is_empty());
+            assert!(shown.live_digest.is_empty());
+            assert!(shown.policy_digest.is_empty());
             assert_eq!(
                 Plan {
-                    live_index: indexed.live_index.clone(),
-                    ..unindexed
+                    live_index: full.live_index.clone(),
+                    live_digest: full.live_digest.clone(),
+                    policy_digest: full.policy_digest.clone(),
+                    ..shown
                 },
-                indexed
+                full
             );
         }
     }

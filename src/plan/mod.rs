@@ -66,8 +66,10 @@ pub struct Plan {
     /// The live URI, credentials stripped.
     pub live: String,
     /// sha256 of the canonical JSON of the live state; `apply` refuses a stale plan.
+    /// Empty in a plan only shown ([`Options::shown_only`]), which no one checks.
     pub live_digest: String,
     /// sha256 of the canonical JSON of the live state the policy asks for.
+    /// Empty in a plan only shown ([`Options::shown_only`]).
     pub policy_digest: String,
     /// Operations in execution order.
     pub operations: Vec<Operation>,
@@ -81,7 +83,8 @@ pub struct Plan {
     pub seats: SeatReport,
     /// A short digest of every live entity (`org`, `roles/<name>`, `groups/<name>`,
     /// `users/<email>`), so that `apply` can say what changed when it refuses a stale plan.
-    /// Absent from plans made before it existed, which then only say that the org changed.
+    /// Absent from plans made before it existed, which then only say that the org changed,
+    /// and empty in a plan only shown ([`Options::shown_only`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub live_index: BTreeMap<String, String>,
 }
@@ -129,10 +132,12 @@ pub struct Options {
     /// `--allow-removals N`: accept up to N removals and suspensions beyond
     /// `safety.max_removals`.
     pub allow_removals: Option<usize>,
-    /// Leave the plan's `live_index` empty: for a plan that is only shown, never saved
-    /// (the index is read from a saved plan alone, by `apply` naming what changed since,
-    /// and writing it is a digest of every live entity).
-    pub skip_live_index: bool,
+    /// The plan is only shown (human, markdown or GitHub output), never saved nor printed
+    /// as JSON: it goes without its `live_index`, `live_digest` and `policy_digest` (left
+    /// empty). Only a saved plan's are read (by `apply`, to refuse a stale plan and name
+    /// what changed since), no renderer but the JSON one writes them, and each is a
+    /// canonical JSON and sha256 of every user, live or declared.
+    pub shown_only: bool,
 }
 
 /// A safety rule of docs/plan.md, named on the wire (refusal messages, GitHub
@@ -242,7 +247,7 @@ pub(crate) mod tests {
         let options = Options {
             live: "file:live.json".into(),
             allow_removals: allow,
-            skip_live_index: false,
+            shown_only: false,
         };
         build(policy, live, &Capabilities::full(), &options)
     }

@@ -21,11 +21,54 @@ pub fn check_operations(
     options: &Options,
 ) -> Result<(), PlanError> {
     let after = after_plan(policy, live, operations);
-    let violations = safety(policy, live, operations, &after, options);
+    let now = LiveCounts::of(live);
+    let violations = safety(policy, live, &now, operations, &after, options);
     if violations.is_empty() {
         Ok(())
     } else {
         Err(PlanError::Refused(violations))
+    }
+}
+
+/// What the safety rules and the seat report read of the live org as it is, counted in
+/// one walk of its users (a map of 100,000 users is slow to walk, and these were six).
+#[derive(Debug, Default)]
+pub(super) struct LiveCounts {
+    /// The primary owners, in email order (one, or none before the org is set up).
+    pub(super) primary: Vec<String>,
+    /// Owners and admins who can act (not suspended).
+    pub(super) admins: usize,
+    /// Standard seats held.
+    pub(super) standard: usize,
+    /// Premium seats held.
+    pub(super) premium: usize,
+}
+
+impl LiveCounts {
+    /// The counts of `live`, normalized.
+    pub(super) fn of(live: &LiveState) -> LiveCounts {
+        let mut counts = LiveCounts::default();
+        for (email, user) in &live.users {
+            if user.role == OrgRole::PrimaryOwner {
+                counts.primary.push(email.clone());
+            }
+            if user.role.is_admin() && user.status != LiveStatus::Suspended {
+                counts.admins += 1;
+            }
+            match user.seat {
+                Seat::Standard => counts.standard += 1,
+                Seat::Premium => counts.premium += 1,
+            }
+        }
+        counts
+    }
+
+    /// Seats of `seat` held.
+    pub(super) fn seats(&self, seat: Seat) -> usize {
+        match seat {
+            Seat::Standard => self.standard,
+            Seat::Premium => self.premium,
+        }
     }
 }
 
@@ -113,6 +156,7 @@ fn emails(list: &[&str]) -> String {
 pub(super) fn safety(
     policy: &Policy,
     live: &LiveState,
+    now: &LiveCounts,
     ops: &[Operation],
     after: &[(&str, After)],
     options: &Options,
@@ -126,13 +170,11 @@ pub(super) fn safety(
         .iter()
         .map(|e| crate::model::email_key(e).into_owned())
         .collect();
+    let live_primary = &now.primary;
     let mut touched = Vec::new();
     for op in ops {
         let who = op.target.as_str();
-        let primary = live
-            .users
-            .get(who)
-            .is_some_and(|u| u.role == OrgRole::PrimaryOwner);
+        let primary = live_primary.contains(&op.target);
         if !primary && !protected.contains(who) {
             continue;
         }
@@ -165,12 +207,6 @@ pub(super) fn safety(
     // Primary ownership never changes hands through a plan: giving `primary_owner` to anyone
     // (an invite or a role change) while the live org has one, declared or not, would leave
     // two. Moving it is a step in the admin console.
-    let live_primary: Vec<&str> = live
-        .users
-        .iter()
-        .filter(|(_, u)| u.role == OrgRole::PrimaryOwner)
-        .map(|(email, _)| email.as_str())
-        .collect();
     if let Some(current) = live_primary.first() {
         for op in ops {
             let made_primary = matches!(op.op, OpKind::UserInvite | OpKind::UserUpdate)
@@ -179,7 +215,7 @@ pub(super) fn safety(
                         && serde_json::from_value::<OrgRole>(c.after.clone()).ok()
                             == Some(OrgRole::PrimaryOwner)
                 });
-            if made_primary && !live_primary.contains(&op.target.as_str()) {
+            if made_primary && !live_primary.contains(&op.target) {
                 touched.push(format!(
                     "make `{}` primary owner while `{current}` is (the primary owner)",
                     op.target
@@ -235,12 +271,7 @@ pub(super) fn safety(
         .filter(|(_, a)| a.role.is_admin() && a.status != LiveStatus::Suspended)
         .map(|(email, _)| *email)
         .collect();
-    let admins_now = live
-        .users
-        .values()
-        .filter(|u| u.role.is_admin() && u.status != LiveStatus::Suspended)
-        .count();
-    if admins.len() < rules.min_admins as usize && admins.len() < admins_now {
+    if admins.len() < rules.min_admins as usize && admins.len() < now.admins {
         out.push(Violation {
             rule: SafetyRule::MinAdmins,
             message: format!(
@@ -263,25 +294,22 @@ pub(super) fn safety(
         (Seat::Standard, policy.org.seats.standard),
         (Seat::Premium, policy.org.seats.premium),
     ] {
-        let holders: Vec<&str> = after
-            .iter()
-            .filter(|(_, a)| a.seat == seat)
-            .map(|(email, _)| *email)
-            .collect();
+        // Counted, and listed only for a refusal.
+        let holders = after.iter().filter(|(_, a)| a.seat == seat);
+        let held = holders.clone().count();
         // As for admins: seats the live org already holds beyond its purchase are not the
         // plan's doing, unless it adds holders or lowers the purchase.
-        let held_now = live.users.values().filter(|u| u.seat == seat).count();
+        let held_now = now.seats(seat);
         // A live org whose settings cannot be read (or were never set) counts as not over.
         let purchased_now = live.org.as_ref().map_or(u32::MAX, |org| match seat {
             Seat::Standard => org.seats.standard,
             Seat::Premium => org.seats.premium,
         });
         let already_over = held_now > purchased_now as usize;
-        let not_worse = holders.len() <= held_now && purchased >= purchased_now;
-        if holders.len() > purchased as usize && !(already_over && not_worse) {
+        let not_worse = held <= held_now && purchased >= purchased_now;
+        if held > purchased as usize && !(already_over && not_worse) {
             let unmanaged: Vec<&str> = holders
-                .iter()
-                .copied()
+                .map(|(email, _)| *email)
                 .filter(|e| !policy.users.contains_key(*e))
                 .collect();
             let detail = if unmanaged.is_empty() {
@@ -293,7 +321,7 @@ pub(super) fn safety(
                 rule: SafetyRule::Seats,
                 message: format!(
                     "the plan would end with {} {} seats in use, {purchased} purchased{detail}",
-                    holders.len(),
+                    held,
                     seat.as_str()
                 ),
                 help: format!(
