@@ -38,64 +38,14 @@ pub struct LiveState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org: Option<LiveOrg>,
     /// Custom roles by name.
-    #[serde(default, deserialize_with = "built_at_once")]
+    #[serde(default, deserialize_with = "crate::model::built_at_once")]
     pub roles: BTreeMap<String, LiveRole>,
     /// Groups by name.
-    #[serde(default, deserialize_with = "built_at_once")]
+    #[serde(default, deserialize_with = "crate::model::built_at_once")]
     pub groups: BTreeMap<String, LiveGroup>,
     /// Users by email.
-    #[serde(default, deserialize_with = "built_at_once")]
+    #[serde(default, deserialize_with = "crate::model::built_at_once")]
     pub users: BTreeMap<String, LiveUser>,
-}
-
-/// A map decoded in runs that are merged into full trees: a tree that grows by inserting
-/// keys in order (a file's keys come sorted) leaves its nodes about half full, twice the
-/// memory of one built in one go (on 100,000 users, 21 MB instead of 11), and building
-/// from a list of every entry holds the list, and a sort's scratch, beside the tree.
-/// `append` builds its result full; runs are merged as a binary counter carries (two
-/// alike in size into one), so each entry moves a few times and only the run being
-/// merged is held twice. The same map: a repeated key keeps its last value, as
-/// inserting does (the later run is appended, and its values win).
-fn built_at_once<'de, D, V>(deserializer: D) -> Result<BTreeMap<String, V>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    V: Deserialize<'de>,
-{
-    // Entries inserted one by one before a run is merged: shorter runs hold less twice
-    // and cost more merging (on 100,000 users, 16,384: 4 MB and 14 ms above inserting
-    // alone; 2,048: 9 MB and 30 ms).
-    deserializer.deserialize_map(Entries::<V>(16384, std::marker::PhantomData))
-}
-
-/// The visitor of [`built_at_once`], with the length of a run.
-struct Entries<V>(usize, std::marker::PhantomData<V>);
-
-impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Entries<V> {
-    type Value = BTreeMap<String, V>;
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a map")
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        // Merged runs, oldest (and largest) first.
-        let mut runs: Vec<BTreeMap<String, V>> = Vec::new();
-        let mut run = BTreeMap::new();
-        while let Some((key, value)) = map.next_entry::<String, V>()? {
-            run.insert(key, value);
-            if run.len() == self.0 {
-                let mut merged = std::mem::take(&mut run);
-                while let Some(mut older) = runs.pop_if(|older| older.len() <= merged.len()) {
-                    older.append(&mut merged);
-                    merged = older;
-                }
-                runs.push(merged);
-            }
-        }
-        let mut whole = BTreeMap::new();
-        for mut later in runs.into_iter().chain([run]) {
-            whole.append(&mut later);
-        }
-        Ok(whole)
-    }
 }
 
 impl Default for LiveState {
@@ -631,38 +581,6 @@ mod tests {
             error.starts_with("invalid type: integer `7`, expected a map"),
             "{error}"
         );
-    }
-
-    #[test]
-    fn maps_merged_in_short_runs_are_the_maps_inserting_builds() {
-        use serde::Deserializer as _;
-        // Keys in order, reversed and shuffled, repeated within a run and across runs.
-        let orders: [Vec<u32>; 4] = [
-            (0..100).collect(),
-            (0..100).rev().collect(),
-            (0..300).map(|i| (i * 37) % 101).collect(),
-            (0..50).chain(0..50).chain(25..75).collect(),
-        ];
-        for keys in orders {
-            let entries: Vec<(String, usize)> = keys
-                .iter()
-                .enumerate()
-                .map(|(at, key)| (format!("k{key:03}"), at))
-                .collect();
-            let body: Vec<String> = entries
-                .iter()
-                .map(|(k, v)| format!("\"{k}\":{v}"))
-                .collect();
-            let text = format!("{{{}}}", body.join(","));
-            let by_inserts: BTreeMap<String, usize> = entries.iter().cloned().collect();
-            for run in [1, 2, 3, 7, 64, 1000] {
-                let mut de = serde_json::Deserializer::from_str(&text);
-                let merged = de
-                    .deserialize_map(Entries::<usize>(run, std::marker::PhantomData))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                assert_eq!(merged, by_inserts, "run {run}");
-            }
-        }
     }
 
     #[test]
