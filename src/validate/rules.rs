@@ -425,10 +425,14 @@ fn check_usage(policy: &Policy, out: &mut Vec<Diagnostic>) {
             );
         }
     }
-    // The groups someone is in: a mark per group, not a list of every membership.
+    // The groups someone is in: a mark per group, not a list of every membership, and
+    // no further look once every group has one (memberships name defined groups only).
     let mut joined: foldhash::HashSet<&str> = foldhash::HashSet::default();
     for (_, _, groups) in policy.users_with_groups() {
         joined.extend(groups.iter().map(String::as_str));
+        if joined.len() == policy.groups.len() {
+            break;
+        }
     }
     for (name, group) in &policy.groups {
         let place = || policy.origins.locate_key(Section::Groups, name, &[]);
