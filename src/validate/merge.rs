@@ -60,33 +60,8 @@ fn users_map(
     users.into_iter().collect()
 }
 
-/// Each file's users, taken out of it, as (email as written, normalized, user) in the
-/// file's order: worked out on every core, as each user's email is normalized alone (the
-/// rest of the merge compares users across files, in order, on one).
-fn normalized_users(files: &mut [PolicyFile]) -> Vec<Vec<(String, String, crate::model::User)>> {
-    use std::sync::Mutex;
-    let taken: Vec<Mutex<BTreeMap<String, crate::model::User>>> = files
-        .iter_mut()
-        .map(|file| Mutex::new(std::mem::take(&mut file.users)))
-        .collect();
-    crate::pool::parallel_map(&taken, |users| {
-        // Held only to take the map, which cannot panic: a poisoned lock still has it.
-        let users = std::mem::take(&mut *users.lock().unwrap_or_else(|p| p.into_inner()));
-        users
-            .into_iter()
-            .map(|(email, user)| {
-                // A fresh copy even when the written key is already normal: the key lives
-                // as long as the policy, and the written one sits among the file's parsed
-                // data, whose memory it would keep from being given back.
-                let normalized = crate::model::email_key(&email).into_owned();
-                (email, normalized, user)
-            })
-            .collect()
-    })
-}
-
 pub(super) fn merge(
-    mut files: Vec<PolicyFile>,
+    files: Vec<PolicyFile>,
     documents: Vec<Document>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> Option<(Policy, Vec<Shadowed>)> {
@@ -106,10 +81,8 @@ pub(super) fn merge(
     let mut replacing: Vec<(usize, crate::model::User)> = Vec::new();
     let mut declared = crate::model::Declared::default();
     declared.reserve(Section::Users, user_count);
-    let files_users = normalized_users(&mut files);
     // Files that parsed are in `documents` order; empty files have no document.
-    let files = files.into_iter().zip(files_users).enumerate();
-    for (doc_index, (file, users_of_file)) in files {
+    for (doc_index, file) in files.into_iter().enumerate() {
         let document = &documents[doc_index];
         if let Some(new_org) = file.org {
             match &org {
@@ -178,7 +151,11 @@ pub(super) fn merge(
                 groups.insert(name, group);
             }
         }
-        for (email, normalized, user) in users_of_file {
+        for (email, user) in file.users {
+            // A fresh copy even when the written key is already normal: the key lives as
+            // long as the policy, and the written one sits among the file's parsed data,
+            // whose memory it would keep from being given back.
+            let normalized = crate::model::email_key(&email).into_owned();
             match define(Section::Users, &email, &normalized) {
                 Defined::New => users.push((normalized, user)),
                 Defined::Earlier(later_key) => {
