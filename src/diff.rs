@@ -469,13 +469,6 @@ fn membership_ops(
     caps: &Capabilities,
 ) -> Vec<Operation> {
     let mut out = Vec::new();
-    let mut push = |op: OpKind,
-                    target: &str,
-                    member: Option<&str>,
-                    changes: Vec<Change>,
-                    source: Option<String>| {
-        out.push(operation(op, target, member, changes, source));
-    };
     if !caps.cannot_read("groups") && !caps.cannot_read("groups.members") {
         for name in desired.groups.keys() {
             // Both lists are sorted and unique (the projection's and a normalized live
@@ -504,13 +497,8 @@ fn membership_ops(
             }
             for member in adds {
                 let source = membership_source(policy, name, member);
-                push(
-                    OpKind::GroupAddMember,
-                    name,
-                    Some(member),
-                    Vec::new(),
-                    source,
-                );
+                let add = OpKind::GroupAddMember;
+                out.push(operation(add, name, Some(member), Vec::new(), source));
             }
             // A deleted group takes its memberships with it, and a live user the policy
             // does not declare is either removed (and leaves every group) or kept unmanaged
@@ -520,13 +508,8 @@ fn membership_ops(
                 if live.users.contains_key(email) && !policy.users.contains_key(email) {
                     continue;
                 }
-                push(
-                    OpKind::GroupRemoveMember,
-                    name,
-                    Some(member.as_str()),
-                    Vec::new(),
-                    None,
-                );
+                let remove = OpKind::GroupRemoveMember;
+                out.push(operation(remove, name, Some(email), Vec::new(), None));
             }
         }
     }
