@@ -124,6 +124,10 @@ pub(super) fn shadowed_rules(
             }
             kept.push((duplicate.normalized, user, place));
         }
+        // Each duplicate's groups as if it were the definition: its own `groups` and the
+        // groups that list the user (the memberships read the users' own lists).
+        let derived = policy.derive_memberships();
+        let memberships = std::mem::replace(&mut policy.memberships, derived);
         let mut found = Vec::new();
         check_references(policy, &mut found);
         check_emails(policy, &mut found);
@@ -149,6 +153,7 @@ pub(super) fn shadowed_rules(
                 *slot = user;
             }
         }
+        policy.memberships = memberships;
     }
 }
 

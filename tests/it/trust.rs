@@ -277,6 +277,51 @@ fn a_duplicate_points_at_the_first_definition_in_file_order_and_hides_no_error()
 }
 
 #[test]
+fn a_duplicate_is_checked_with_its_own_groups_and_those_that_list_the_user() {
+    // Kim's dropped definition joins `eng` itself, Lee's through the group's `members`:
+    // either would grant the API with no limit, and each warning points at the duplicate.
+    // Mia's is in no group: the groups of the definition kept are not lent to it.
+    let users = "roles:
+  dev: {capabilities: [api]}
+groups:
+  eng: {roles: [dev], members: [lee@safe.io]}
+  ops: {roles: [dev]}
+users:
+  ceo@safe.io: {name: Cee, role: primary_owner}
+  kim@safe.io: {name: Kim, role: admin}
+  KIM@safe.io: {name: Kim, groups: [eng]}
+  lee@safe.io: {name: Lee, limits: {spend_usd: {monthly: 40}}}
+  LEE@safe.io: {name: Lee}
+  mia@safe.io: {name: Mia, groups: [ops, eng], limits: {spend_usd: {monthly: 40}}}
+  MIA@safe.io: {name: Mia}
+";
+    let (_dir, policies) = policy(ORG, users);
+    let (codes, stdout, code) = diagnostics(&policies);
+    assert_eq!(code, 3, "{stdout}");
+    let found: serde_json::Value = serde_json::from_str(&stdout).expect("json diagnostics");
+    let lines: Vec<(String, u64)> = found["diagnostics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|d| d["code"] == "no-spend-limit")
+        .map(|d| {
+            let message = d["message"].as_str().unwrap_or_default().to_owned();
+            (message, d["line"].as_u64().unwrap_or_default())
+        })
+        .collect();
+    let expected = |email: &str, line: u64| {
+        let message =
+            format!("`{email}` has API or Claude Code access and no spend or token limit");
+        (message, line)
+    };
+    assert_eq!(
+        lines,
+        [expected("kim@safe.io", 9), expected("lee@safe.io", 11)],
+        "{codes:?}"
+    );
+}
+
+#[test]
 fn two_org_blocks_and_a_protected_non_email_have_the_documented_codes() {
     let protected = ORG.replace(
         "unmanaged_users: keep",
